@@ -1,0 +1,186 @@
+"""The typed document every engine produces: Document -> pages -> blocks.
+
+Coordinates: every bbox is in the page's own coordinate space, given by
+``Page.width``/``Page.height`` and ``Page.unit`` (PDF points for PDFs, pixels
+for page images), origin top-left, y growing downwards.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1.0"
+
+
+class BlockType(StrEnum):
+    TITLE = "title"
+    HEADING = "heading"  # level in Block.level (1 = top)
+    TEXT = "text"
+    LIST_ITEM = "list_item"
+    TABLE = "table"
+    FORMULA = "formula"
+    CODE = "code"
+    FIGURE = "figure"
+    CHART = "chart"
+    CAPTION = "caption"
+    FOOTNOTE = "footnote"
+    REFERENCE = "reference"
+    HEADER = "header"
+    FOOTER = "footer"
+    PAGE_NUMBER = "page_number"
+
+    @property
+    def is_furniture(self) -> bool:
+        """Page furniture repeats on every page and is not part of the reading order."""
+        return self in _FURNITURE
+
+
+_FURNITURE = frozenset({BlockType.HEADER, BlockType.FOOTER, BlockType.PAGE_NUMBER})
+
+
+class ContentKind(StrEnum):
+    TEXT = "text"
+    HTML = "html"
+    LATEX = "latex"
+    IMAGE = "image"
+
+
+class PageUnit(StrEnum):
+    POINT = "pt"
+    PIXEL = "px"
+
+
+class PageMethod(StrEnum):
+    """How a page's content was obtained."""
+
+    TEXT_LAYER = "text_layer"
+    OCR = "ocr"
+    VL = "vision_language"
+    BLANK = "blank"
+    NONE = "none"  # the page failed before any method ran
+
+
+class PageStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class BBox(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+class ImageRef(BaseModel):
+    """A picture cut from the page; ``path`` is relative to the Markdown file."""
+
+    path: str
+    width: int
+    height: int
+    mime: str = "image/png"
+
+
+class Block(BaseModel):
+    type: BlockType
+    bbox: BBox
+    order: int | None = Field(None, description="reading order on the page; None for page furniture")
+    level: int | None = Field(None, ge=1, le=6, description="heading level, headings only")
+    text: str | None = None
+    html: str | None = None
+    latex: str | None = None
+    image: ImageRef | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_content(self) -> Block:
+        present = [k for k in ContentKind if getattr(self, k.value) is not None]
+        if len(present) != 1:
+            raise ValueError(f"a block holds exactly one of text/html/latex/image, got {present}")
+        if self.type.is_furniture and self.order is not None:
+            raise ValueError("page furniture has no reading order")
+        return self
+
+    @property
+    def content_kind(self) -> ContentKind:
+        return next(k for k in ContentKind if getattr(self, k.value) is not None)
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    retryable: bool = False
+
+
+class Page(BaseModel):
+    number: int = Field(ge=1, description="1-based page number in the source")
+    width: float
+    height: float
+    unit: PageUnit
+    status: PageStatus = PageStatus.OK
+    method: PageMethod = PageMethod.NONE
+    blocks: list[Block] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    seconds: float = 0.0
+    raw: dict | None = Field(None, description="engine's own per-page output, kept for debugging")
+
+    def reading_order(self) -> list[Block]:
+        body = [b for b in self.blocks if b.order is not None]
+        return sorted(body, key=lambda b: b.order or 0)
+
+
+class InputFormat(StrEnum):
+    PDF = "pdf"
+    PNG = "png"
+    JPEG = "jpeg"
+    TIFF = "tiff"
+
+
+class SourceInfo(BaseModel):
+    name: str
+    format: InputFormat
+    size: int
+    sha256: str
+    page_count: int
+
+
+class EngineInfo(BaseModel):
+    name: str
+    version: str
+    options: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class Asset(BaseModel):
+    """Binary output (a figure crop) referenced by an ImageRef; not part of the JSON."""
+
+    path: str
+    data: bytes
+    mime: str = "image/png"
+
+
+class Document(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    source: SourceInfo
+    engine: EngineInfo
+    pages: list[Page]
+    assets: list[Asset] = Field(default_factory=list, exclude=True)
+
+    @property
+    def failed_pages(self) -> list[Page]:
+        return [p for p in self.pages if p.status is PageStatus.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one page converted (partial success is still success)."""
+        return any(p.status is PageStatus.OK for p in self.pages) or not self.pages

@@ -1,0 +1,45 @@
+"""The engine seam: one module per engine, each an ``Engine`` built by ``create_engine``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from processor.document import Asset, EngineInfo, Page
+from processor.options import ConvertOptions
+from processor.source import Source
+
+
+class PageResult:
+    """One converted page plus the figure crops its blocks reference."""
+
+    __slots__ = ("page", "assets")
+
+    def __init__(self, page: Page, assets: list[Asset] | None = None) -> None:
+        self.page = page
+        self.assets = assets or []
+
+
+class Engine(ABC):
+    """Turns an opened source into pages.
+
+    ``load`` does the heavy, once-per-process work (models, worker pools) and may be
+    slow; ``pages`` must yield every page of the source, in order, and never raise for
+    a single bad page: it yields that page with status ``failed`` and an error instead.
+    """
+
+    def __init__(self, options: ConvertOptions) -> None:
+        self.options = options
+
+    @property
+    @abstractmethod
+    def info(self) -> EngineInfo: ...
+
+    @abstractmethod
+    def load(self) -> None: ...
+
+    @abstractmethod
+    def pages(self, source: Source) -> Iterator[PageResult]: ...
+
+    def close(self) -> None:
+        """Release worker pools and models."""

@@ -1,0 +1,64 @@
+"""Typed conversion options: one model per engine, one umbrella for a conversion."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class EngineName(StrEnum):
+    CPU = "cpu"
+    PADDLEOCR_VL = "paddleocr-vl"
+    PP_STRUCTURE_V3 = "pp-structurev3"
+
+
+class CpuEngineOptions(BaseModel):
+    """The embedded default: PDF text layer where it is good, Tesseract OCR elsewhere."""
+
+    ocr_languages: str = Field("rus+eng", description="Tesseract language packs, '+'-joined")
+    ocr_dpi: int = Field(300, ge=72, le=600, description="render DPI for pages that need OCR")
+    force_ocr: bool = Field(False, description="OCR every page even when its text layer is good")
+    page_workers: int = Field(0, ge=0, description="page-parallel worker processes; 0 = one per core")
+
+
+class VlBackend(StrEnum):
+    NATIVE = "native"
+    VLLM_SERVER = "vllm-server"
+    SGLANG_SERVER = "sglang-server"
+    FASTDEPLOY_SERVER = "fastdeploy-server"
+    MLX_VLM_SERVER = "mlx-vlm-server"
+    LLAMA_CPP_SERVER = "llama-cpp-server"
+
+
+class PaddleEngineOptions(BaseModel):
+    """PaddleOCR-VL / PP-StructureV3. Defaults reproduce the official pipeline's defaults."""
+
+    pipeline_version: str = Field("v1.5", description="PaddleOCR-VL pipeline version: v1, v1.5, v1.6")
+    device: str = Field("gpu:0", description="'gpu:0', 'cpu', ...")
+    model_dir: Path | None = Field(
+        None, description="root holding every model in <model_dir>/<model name>/ (baked into the image)"
+    )
+    layout_detection_model_dir: Path | None = None
+    vl_rec_model_dir: Path | None = None
+    doc_orientation_classify_model_dir: Path | None = None
+    doc_unwarping_model_dir: Path | None = None
+    vl_rec_backend: VlBackend = VlBackend.NATIVE
+    vl_rec_server_url: str | None = None
+    vl_rec_max_concurrency: int | None = Field(None, ge=1)
+    use_layout_detection: bool = True
+    use_doc_orientation_classify: bool = False
+    use_doc_unwarping: bool = False
+    use_chart_recognition: bool = False
+    merge_pages: bool = Field(True, description="join pages with restructure_pages (tables across pages, titles)")
+    keep_raw: bool = Field(True, description="keep the pipeline's raw JSON per page in the outputs")
+
+
+class ConvertOptions(BaseModel):
+    engine: EngineName = EngineName.CPU
+    cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
+    paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
+    figure_dpi: int = Field(144, ge=36, le=600, description="DPI of figure crops written beside the Markdown")
+    max_pages: int = Field(5000, ge=1, description="refuse documents with more pages")
+    max_image_pixels: int = Field(250_000_000, ge=1, description="refuse page images larger than this")

@@ -1,0 +1,109 @@
+"""Open an input: sniff its format by content, validate it, give access to its pages."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymupdf
+from PIL import Image
+
+from processor.document import InputFormat, SourceInfo
+from processor.errors import CorruptInput, EmptyInput, EncryptedInput, InputTooLarge, UnsupportedFormat
+from processor.options import ConvertOptions
+
+_MAGIC: list[tuple[bytes, InputFormat]] = [
+    (b"%PDF-", InputFormat.PDF),
+    (b"\x89PNG\r\n\x1a\n", InputFormat.PNG),
+    (b"\xff\xd8\xff", InputFormat.JPEG),
+    (b"II*\x00", InputFormat.TIFF),
+    (b"MM\x00*", InputFormat.TIFF),
+]
+
+pymupdf.TOOLS.mupdf_display_errors(False)  # MuPDF's repair chatter goes to stderr otherwise
+
+
+def sniff_format(data: bytes) -> InputFormat:
+    if not data:
+        raise EmptyInput("the file is empty (0 bytes)")
+    # PDFs may carry junk before the header; the spec tolerates up to 1 KiB.
+    if b"%PDF-" in data[:1024]:
+        return InputFormat.PDF
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    raise UnsupportedFormat(f"not a PDF, PNG, JPEG or TIFF (starts with {data[:8]!r})")
+
+
+@dataclass
+class Source:
+    """An opened input. ``doc`` is a PyMuPDF document for PDFs and images alike."""
+
+    info: SourceInfo
+    data: bytes
+    doc: pymupdf.Document
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.info.format is InputFormat.PDF
+
+    def close(self) -> None:
+        self.doc.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = None) -> Source:
+    data = src if isinstance(src, bytes) else Path(src).read_bytes()
+    name = name or (Path(src).name if not isinstance(src, bytes) else "document")
+    fmt = sniff_format(data)
+    if fmt is not InputFormat.PDF:
+        _check_image(data, options)
+    try:
+        doc = pymupdf.open(stream=data, filetype=fmt.value)
+    except Exception as exc:  # MuPDF raises a bare RuntimeError/FileDataError on garbage
+        raise CorruptInput(f"cannot open {fmt.value}: {exc}") from exc
+    if doc.needs_pass:
+        doc.close()
+        raise EncryptedInput("the PDF is password-protected; docwatch does not take passwords")
+    try:
+        pages = doc.page_count
+    except Exception as exc:
+        doc.close()
+        raise CorruptInput(f"cannot read the page tree: {exc}") from exc
+    if pages == 0:
+        doc.close()
+        raise CorruptInput("the document has no pages")
+    if pages > options.max_pages:
+        doc.close()
+        raise InputTooLarge(f"{pages} pages exceeds the limit of {options.max_pages} (max_pages)")
+    info = SourceInfo(
+        name=name, format=fmt, size=len(data), sha256=hashlib.sha256(data).hexdigest(), page_count=pages
+    )
+    return Source(info=info, data=data, doc=doc)
+
+
+def _check_image(data: bytes, options: ConvertOptions) -> None:
+    """Read image headers only (no decode), so a huge image is refused before it eats memory."""
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's bomb check
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            frames = getattr(img, "n_frames", 1)
+            for i in range(frames):
+                img.seek(i)
+                w, h = img.size
+                if w * h > options.max_image_pixels:
+                    raise InputTooLarge(
+                        f"image frame {i + 1} is {w}x{h} = {w * h:,} pixels, over the limit of "
+                        f"{options.max_image_pixels:,} (max_image_pixels)"
+                    )
+    except InputTooLarge:
+        raise
+    except Exception as exc:
+        raise CorruptInput(f"cannot read the image: {exc}") from exc
