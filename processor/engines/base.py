@@ -41,5 +41,13 @@ class Engine(ABC):
     @abstractmethod
     def pages(self, source: Source) -> Iterator[PageResult]: ...
 
+    def warm_up(self) -> None:
+        """Convert one small generated page, so the first real document pays no start-up cost
+        and readiness means 'has converted a page', not just 'has loaded'."""
+        from processor.convert import convert
+        from processor.warmup import warm_up_pdf
+
+        convert(warm_up_pdf(), self.options, engine=self, name="warm-up.pdf")
+
     def close(self) -> None:
         """Release worker pools and models."""

@@ -1,0 +1,152 @@
+"""Claims: the manifest is the lock.
+
+A worker owns a document while its manifest says ``processing`` under the worker's id
+with an unexpired lease. Every transition is a conditional write of the manifest
+(create with put-if-absent, then compare-and-swap on the etag last read), so two
+workers, in one process or on two machines, never both win the same document version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
+
+
+class Skip(StrEnum):
+    """Why a document was not claimed."""
+
+    DONE = "done"  # succeeded, or failed for good, for this version
+    BUSY = "busy"  # another worker holds an unexpired lease
+    WAITING = "waiting"  # a retryable failure still in its back-off
+    LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
+
+
+def output_dir(input_key: str) -> str:
+    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder)."""
+    return input_key.rstrip("/")
+
+
+def manifest_key(input_key: str) -> str:
+    return f"{output_dir(input_key)}/{MANIFEST_NAME}"
+
+
+def input_key_of_manifest(key: str) -> str | None:
+    path = PurePosixPath(key)
+    return str(path.parent) if path.name == MANIFEST_NAME and str(path.parent) != "." else None
+
+
+@dataclass
+class Claim:
+    """A held claim. Every write goes through ``_write`` so a lost lease is noticed at once."""
+
+    storage: Storage
+    key: str
+    manifest: Manifest
+    etag: str
+    lease_seconds: float
+    lost: bool = False
+
+    def renew(self) -> bool:
+        lease = self.manifest.lease
+        assert lease is not None
+        lease = lease.model_copy(
+            update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
+        )
+        return self._write(self.manifest.model_copy(update={"lease": lease}))
+
+    def update(self, **changes: object) -> bool:
+        return self._write(self.manifest.model_copy(update=changes))
+
+    def finish(self, manifest: Manifest) -> bool:
+        """Write the final manifest (succeeded/failed/queued) and drop the lease."""
+        return self._write(manifest.model_copy(update={"lease": None}))
+
+    def _write(self, manifest: Manifest) -> bool:
+        if self.lost:
+            return False
+        manifest.updated_at = utcnow()
+        try:
+            self.etag = self.storage.compare_and_swap(
+                self.key, manifest.to_bytes(), self.etag, content_type="application/json"
+            )
+        except PreconditionFailed:
+            self.lost = True
+            return False
+        self.manifest = manifest
+        return True
+
+
+class Claims:
+    def __init__(self, storage: Storage, worker_id: str, lease_seconds: float, max_attempts: int) -> None:
+        self.storage = storage
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    def read(self, input_key: str) -> tuple[Manifest, str] | None:
+        try:
+            data, etag = self.storage.get(manifest_key(input_key))
+        except NotFound:
+            return None
+        return Manifest.from_bytes(data), etag
+
+    def try_claim(self, item: ObjectInfo, source_uri: str) -> Claim | Skip:
+        key = manifest_key(item.key)
+        current = self.read(item.key)
+        now = utcnow()
+        if current is None:
+            manifest = self._processing(None, item, source_uri, now)
+            try:
+                etag = self.storage.put_if_absent(key, manifest.to_bytes(), content_type="application/json")
+            except PreconditionFailed:
+                return Skip.LOST_RACE
+            return Claim(self.storage, key, manifest, etag, self.lease_seconds)
+        previous, etag = current
+        if (skip := self.why_not(previous, item, now)) is not None:
+            return skip
+        manifest = self._processing(previous, item, source_uri, now)
+        try:
+            etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json")
+        except PreconditionFailed:
+            return Skip.LOST_RACE
+        return Claim(self.storage, key, manifest, etag, self.lease_seconds)
+
+    def why_not(self, m: Manifest, item: ObjectInfo, now: datetime) -> Skip | None:
+        """None when ``m`` lets a worker claim ``item`` now."""
+        same = m.same_version(item.size, item.etag)
+        if m.status is Status.PROCESSING and m.lease and m.lease.expires_at > now:
+            return Skip.BUSY
+        if not same:
+            return None  # a new version: always worth a look
+        if m.status is Status.SUCCEEDED:
+            return Skip.DONE
+        if m.status is Status.FAILED:
+            if not (m.error and m.error.retryable) or m.attempts >= self.max_attempts:
+                return Skip.DONE
+            if m.next_attempt_at and m.next_attempt_at > now:
+                return Skip.WAITING
+        return None
+
+    def _processing(self, previous: Manifest | None, item: ObjectInfo, uri: str, now: datetime) -> Manifest:
+        same = previous is not None and previous.same_version(item.size, item.etag)
+        source = SourceRecord(key=item.key, uri=uri, size=item.size, etag=item.etag, mtime=item.modified)
+        if previous is not None and same:
+            source.sha256 = previous.source.sha256
+        return Manifest(
+            source=source,
+            status=Status.PROCESSING,
+            attempts=(previous.attempts if same and previous else 0) + 1,
+            worker_id=self.worker_id,
+            lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
+            created_at=previous.created_at if previous else now,
+            started_at=now,
+        )
+
+
+def _expiry(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)

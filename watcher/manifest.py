@@ -1,0 +1,101 @@
+"""The status manifest: one per input version, the last object written for a document.
+
+It is also the claim: a worker owns a document while the manifest says ``processing``
+under its ``worker_id`` with an unexpired lease (see watcher.claims).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from processor.document import EngineInfo, ErrorInfo
+
+MANIFEST_VERSION = "1"
+MANIFEST_NAME = "manifest.json"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Stage(StrEnum):
+    DISCOVER = "discover"
+    CLAIM = "claim"
+    FETCH = "fetch"
+    CONVERT = "convert"
+    PUBLISH = "publish"
+    RECORD = "record"
+
+
+class SourceRecord(BaseModel):
+    key: str = Field(description="input key relative to the input root")
+    uri: str
+    size: int
+    etag: str = Field(description="storage version tag (S3 ETag; inode/size/mtime for folders)")
+    sha256: str | None = None
+    mtime: datetime
+
+
+class Lease(BaseModel):
+    worker_id: str
+    expires_at: datetime
+    renewals: int = 0
+
+
+class PageFailure(BaseModel):
+    number: int
+    error: ErrorInfo
+
+
+class PagesSummary(BaseModel):
+    total: int = 0
+    done: int = 0
+    failed: list[PageFailure] = Field(default_factory=list)
+
+
+class OutputRecord(BaseModel):
+    key: str = Field(description="output key relative to the output root")
+    bytes: int
+    sha256: str
+
+
+class Manifest(BaseModel):
+    manifest_version: str = MANIFEST_VERSION
+    source: SourceRecord
+    status: Status = Status.QUEUED
+    attempts: int = 0
+    worker_id: str | None = None
+    lease: Lease | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_attempt_at: datetime | None = Field(None, description="a failed retryable document waits until then")
+    timings: dict[Stage, float] = Field(default_factory=dict, description="seconds per stage, last attempt")
+    pages: PagesSummary = Field(default_factory=PagesSummary)
+    engine: EngineInfo | None = None
+    outputs: list[OutputRecord] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(indent=1).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        return cls.model_validate_json(data)
+
+    def same_version(self, size: int, etag: str, sha256: str | None = None) -> bool:
+        """Is this manifest about that version of the input?"""
+        if sha256 and self.source.sha256:
+            return sha256 == self.source.sha256
+        return self.source.etag == etag and self.source.size == size

@@ -1,0 +1,123 @@
+"""Settings: ``DOCWATCH_*`` env vars (nested with ``__``) and an optional TOML file.
+
+Precedence: command-line flags > env vars > the file named by ``DOCWATCH_CONFIG`` (or
+``--config``) > defaults. Credentials are never settings: S3 uses boto3's own chain.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from processor.options import ConvertOptions, CpuEngineOptions, EngineName, PaddleEngineOptions
+
+
+class InputAction(StrEnum):
+    LEAVE = "leave"
+    MOVE = "move"  # copy to done/ or failed/ under the input root, then delete the original
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a terminal, JSON otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; AWS_ENDPOINT_URL works too")
+    region: str | None = Field(None, description="region name; the boto3 chain decides when unset")
+    addressing_style: str = Field("auto", description="'auto', 'path' or 'virtual'")
+    max_attempts: int = Field(8, ge=1, description="botocore retry attempts per request")
+    retry_mode: str = Field("adaptive", description="botocore retry mode: 'standard' or 'adaptive'")
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    multipart_threshold_mb: int = Field(16, ge=5, description="outputs larger than this use multipart upload")
+    profile: str | None = Field(None, description="AWS profile name (credentials stay in the AWS config)")
+    # Only used when the user chooses to put keys in docwatch's own env/file; never logged.
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DOCWATCH_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    input: str | None = Field(None, description="input folder or s3://bucket/prefix/")
+    output: str | None = Field(None, description="output folder or s3://bucket/prefix/")
+
+    engine: EngineName = EngineName.CPU
+    cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
+    paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
+    figure_dpi: int = Field(144, description="DPI of figure crops written beside the Markdown")
+    max_pages: int = Field(5000, description="documents with more pages fail with a clear error")
+    max_image_pixels: int = Field(250_000_000, description="page images larger than this fail")
+
+    poll_interval: float = Field(10.0, gt=0, description="seconds between listings (local: safety re-scan)")
+    settle_seconds: float = Field(2.0, ge=0, description="a local file must keep its size this long")
+    min_age_seconds: float = Field(0.0, ge=0, description="S3 objects younger than this wait")
+    include: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns on the key")
+    exclude: list[str] = Field(
+        default_factory=lambda: ["*.part", "*.tmp", "*.crdownload", "~*", ".*", "*/.*", "*/~*"],
+        description="glob patterns on the key or its name; temp names are never picked up",
+    )
+
+    worker_id: str = Field(default_factory=default_worker_id)
+    lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
+    max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
+    retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
+    document_timeout_seconds: float = Field(3600.0, gt=0, description="a conversion running longer is killed")
+
+    on_success: InputAction = InputAction.LEAVE
+    on_failure: InputAction = InputAction.LEAVE
+    done_prefix: str = "done/"
+    failed_prefix: str = "failed/"
+
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    health_host: str = "0.0.0.0"
+    health_port: int = Field(8081, ge=0, le=65535, description="0 disables the HTTP endpoint")
+
+    log_level: str = "info"
+    log_format: LogFormat = LogFormat.AUTO
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config := os.environ.get("DOCWATCH_CONFIG"):
+            if not Path(config).is_file():
+                raise FileNotFoundError(f"DOCWATCH_CONFIG={config} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    def convert_options(self) -> ConvertOptions:
+        return ConvertOptions(
+            engine=self.engine,
+            cpu=self.cpu,
+            paddle=self.paddle,
+            figure_dpi=self.figure_dpi,
+            max_pages=self.max_pages,
+            max_image_pixels=self.max_image_pixels,
+        )
+
+
+def load_settings(config: Path | None = None, **overrides: object) -> Settings:
+    if config is not None:
+        os.environ["DOCWATCH_CONFIG"] = str(config)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,82 @@
+"""The storage seam: a flat key space under a root, one implementation per backend.
+
+Keys are '/'-separated and relative to the storage root (a folder or an S3 prefix).
+Conditional writes carry the claims: ``put_if_absent`` creates, ``compare_and_swap``
+replaces only the version the caller read (by its etag).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class ObjectInfo(BaseModel):
+    key: str
+    size: int
+    etag: str  # changes whenever the content may have changed
+    modified: datetime
+
+
+class StorageError(Exception):
+    """Storage could not be reached or used; the message says what to fix."""
+
+
+class NotFound(StorageError):
+    pass
+
+
+class PreconditionFailed(StorageError):
+    """A conditional write lost: the object exists, or changed since it was read."""
+
+
+class Storage(ABC):
+    uri: str
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, any depth, in no guaranteed order."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> tuple[bytes, str]:
+        """The content and its etag; raises NotFound."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        """Write atomically (readers see the old or the new object, never a part); return the etag."""
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        """Create the object only if no object has the key; raises PreconditionFailed."""
+
+    @abstractmethod
+    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+        """Replace the object only if its etag is still ``etag``; raises PreconditionFailed."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing object is not an error."""
+
+    @abstractmethod
+    def copy(self, key: str, dest_key: str) -> None: ...
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageError with plain words if the root is unreachable or not usable."""
+
+    def supports_conditional_writes(self) -> bool:
+        return True
+
+    def download(self, key: str, dest: Path) -> None:
+        dest.write_bytes(self.get(key)[0])
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind ``key`` when the storage is a local folder (for in-place reads)."""
+        return None

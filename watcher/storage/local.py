@@ -1,0 +1,156 @@
+"""A local folder as storage: atomic writes by rename, conditional writes under flock."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+
+INTERNAL_DIR = ".docwatch"  # lock files live here, never listed
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        self.root = Path(root).resolve()
+        self.uri = str(self.root)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- reads -----------------------------------------------------------------
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        start = self._path(prefix) if prefix else self.root
+        if start.is_file():
+            if info := self.head(prefix):
+                yield info
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not (dirpath == str(self.root) and d == INTERNAL_DIR)]
+            for name in filenames:
+                path = Path(dirpath, name)
+                if path.is_symlink():
+                    continue  # a link could point outside the root
+                try:
+                    yield self._info(path)
+                except FileNotFoundError:
+                    continue  # removed while we walked
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            return self._info(self._path(key))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                return f.read(), _etag(st)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(key) from exc
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    # -- writes ----------------------------------------------------------------
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        path = self._path(key)
+        with self._lock(key):
+            return self._replace(path, data)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        path = self._path(key)
+        with self._lock(key):
+            if path.exists():
+                raise PreconditionFailed(f"{key} exists")
+            return self._replace(path, data)
+
+    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+        path = self._path(key)
+        with self._lock(key):
+            current = self.head(key)
+            if current is None or current.etag != etag:
+                raise PreconditionFailed(f"{key} changed since it was read")
+            return self._replace(path, data)
+
+    def delete(self, key: str) -> None:
+        with self._lock(key):
+            self._path(key).unlink(missing_ok=True)
+
+    def copy(self, key: str, dest_key: str) -> None:
+        src, dest = self._path(key), self._path(dest_key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:100]}.", suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise StorageError(f"{self.root} is not a folder (create it, or point docwatch at another one)")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise StorageError(f"{self.root} is not readable by this user")
+
+    def check_writable(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"{self.root} is not writable by this user")
+
+    # -- internals -------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.startswith("/") or ".." in parts or INTERNAL_DIR == (parts[0] if parts else ""):
+            raise StorageError(f"refusing key outside the storage root: {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _info(self, path: Path) -> ObjectInfo:
+        st = path.stat()
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return ObjectInfo(
+            key=path.relative_to(self.root).as_posix(),
+            size=st.st_size,
+            etag=_etag(st),
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    def _replace(self, path: Path, data: bytes) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Temp name in the same folder (same filesystem, so rename is atomic), dot-prefixed
+        # so watchers and listings of other tools skip it.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return _etag(path.stat())
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        locks = self.root / INTERNAL_DIR / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        with open(locks / name, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _etag(st: os.stat_result) -> str:
+    # Every write is a rename of a fresh temp file, so the inode changes with each version.
+    return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
