@@ -1,0 +1,165 @@
+"""The CPU engine: PDF text layer where it is good, Tesseract elsewhere, pages in parallel.
+
+Pages run in a persistent pool of worker processes (one thread each: Tesseract is told
+``OMP_THREAD_LIMIT=1``), so a page's OCR uses one core and N pages use N cores. ``pages()``
+keeps a bounded window of pages in flight and yields them in order as they finish, so memory
+does not grow with the page count. Each worker opens a document once (cached by sha256) from
+the bytes the parent spools to a temporary file once per document.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from importlib import metadata
+from pathlib import Path
+
+import pymupdf
+
+from processor.document import EngineInfo, ErrorInfo, Page, PageStatus, PageUnit
+from processor.engines.base import Engine, PageResult
+from processor.engines.cpu_ocr import tesseract_version
+from processor.engines.cpu_page import PageTask, process_page, repeated_signatures
+from processor.errors import EngineUnavailable
+from processor.options import ConvertOptions
+from processor.source import Source
+
+# Pages in flight per worker: enough to keep every core busy while the parent yields.
+_WINDOW_PER_WORKER = 2
+_DOC_CACHE_SIZE = 2
+
+# ------------------------------------------------------------------ worker side
+_docs: OrderedDict[str, pymupdf.Document] = OrderedDict()
+
+
+def _worker_init() -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    pymupdf.TOOLS.mupdf_display_errors(False)
+
+
+def _open_cached(sha256: str, path: str, filetype: str) -> pymupdf.Document:
+    doc = _docs.get(sha256)
+    if doc is None:
+        doc = pymupdf.open(stream=Path(path).read_bytes(), filetype=filetype)
+        _docs[sha256] = doc
+        while len(_docs) > _DOC_CACHE_SIZE:
+            _docs.popitem(last=False)[1].close()
+    _docs.move_to_end(sha256)
+    return doc
+
+
+def _run_task(sha256: str, path: str, filetype: str, task: PageTask) -> PageResult:
+    try:
+        doc = _open_cached(sha256, path, filetype)
+    except Exception as exc:
+        return _failed(task.index + 1, task, exc)
+    return process_page(doc, task)
+
+
+def _failed(number: int, task: PageTask, exc: BaseException) -> PageResult:
+    from processor.errors import error_info
+
+    unit = PageUnit.PIXEL if task.is_image else PageUnit.POINT
+    return PageResult(Page(number=number, width=0, height=0, unit=unit, status=PageStatus.FAILED,
+                           error=error_info(exc)))
+
+
+# ------------------------------------------------------------------ engine
+class CpuEngine(Engine):
+    def __init__(self, options: ConvertOptions) -> None:
+        super().__init__(options)
+        self._pool: ProcessPoolExecutor | None = None
+        self._workers = options.cpu.page_workers or os.cpu_count() or 1
+
+    @property
+    def info(self) -> EngineInfo:
+        cpu = self.options.cpu
+        try:
+            version = metadata.version("docwatch")
+        except metadata.PackageNotFoundError:
+            version = "0.1.0"
+        return EngineInfo(
+            name="cpu",
+            version=f"docwatch {version}; tesseract {tesseract_version()}",
+            options={
+                "ocr_languages": cpu.ocr_languages,
+                "ocr_dpi": cpu.ocr_dpi,
+                "force_ocr": cpu.force_ocr,
+                "page_workers": self._workers,
+                "figure_dpi": self.options.figure_dpi,
+            },
+        )
+
+    def load(self) -> None:
+        if tesseract_version() == "unavailable":
+            raise EngineUnavailable("the tesseract binary is not installed (apt install tesseract-ocr)")
+        if self._workers > 1 and self._pool is None:
+            # spawn, not fork: the daemon hosting us may run threads, and forked MuPDF state
+            # is not safe to share.
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=ctx, initializer=_worker_init)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _task(self, source: Source, index: int, signatures: frozenset[str]) -> PageTask:
+        cpu = self.options.cpu
+        return PageTask(
+            index=index,
+            is_image=not source.is_pdf,
+            ocr_languages=cpu.ocr_languages,
+            ocr_dpi=cpu.ocr_dpi,
+            force_ocr=cpu.force_ocr,
+            figure_dpi=self.options.figure_dpi,
+            furniture_signatures=signatures,
+        )
+
+    def pages(self, source: Source) -> Iterator[PageResult]:
+        signatures = repeated_signatures(source.doc) if source.is_pdf else frozenset()
+        n = source.info.page_count
+        if self._pool is None:
+            # One worker (or load() not called): run in this process, no spooling, no IPC.
+            for i in range(n):
+                yield process_page(source.doc, self._task(source, i, signatures))
+            return
+        with tempfile.NamedTemporaryFile(prefix="docwatch-", suffix=f".{source.info.format.value}") as spool:
+            spool.write(source.data)
+            spool.flush()
+            yield from self._pooled(source, spool.name, n, signatures)
+
+    def _pooled(self, source: Source, path: str, n: int, signatures: frozenset[str]) -> Iterator[PageResult]:
+        window = self._workers * _WINDOW_PER_WORKER
+        in_flight: deque[tuple[PageTask, Future[PageResult]]] = deque()
+        next_index = 0
+        fmt = source.info.format.value
+        while next_index < n or in_flight:
+            while next_index < n and len(in_flight) < window:
+                task = self._task(source, next_index, signatures)
+                in_flight.append((task, self._submit(source.info.sha256, path, fmt, task)))
+                next_index += 1
+            task, future = in_flight.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                # A worker died (e.g. a native crash on this page): fail the page, rebuild the
+                # pool and resubmit what was in flight.
+                result = _failed(task.index + 1, task, exc)
+                result.page.error = ErrorInfo(type="WorkerCrashed", message=str(exc) or "worker process died",
+                                              retryable=True)
+                self.close()
+                self.load()
+                in_flight = deque((t, self._submit(source.info.sha256, path, fmt, t)) for t, _ in in_flight)
+            except Exception as exc:
+                result = _failed(task.index + 1, task, exc)
+            yield result
+
+    def _submit(self, sha256: str, path: str, fmt: str, task: PageTask) -> Future[PageResult]:
+        assert self._pool is not None
+        return self._pool.submit(_run_task, sha256, path, fmt, task)

@@ -1,0 +1,249 @@
+"""Page structure from positioned lines: furniture, headings, lists, code, reading order.
+
+Both the text-layer path and the OCR path produce ``TextBlock``s (lines with a bbox and a
+size: the font size in points, or the line height in pixels for OCR); this module turns
+them into typed ``Block``s the same way, so both kinds of page get the same structure.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+from processor.document import BBox, Block, BlockType
+
+Rect = tuple[float, float, float, float]
+
+_BULLET_RE = re.compile(r"^\s*([•◦▪▫●○■□‣∙·⁃–—*\-])\s*")
+_NUMBERED_RE = re.compile(r"^\s*(\d{1,3}|[a-zа-я])[.)]\s+\S")
+_PAGE_NUM_RE = re.compile(
+    r"^\s*(\d{1,4}|[ivxlc]{1,6}|(page|стр\.?|страница)\s*\d+(\s*(of|из|/)\s*\d+)?|\d+\s*/\s*\d+|[-–—]\s*\d+\s*[-–—])\s*$",
+    re.I,
+)
+_DIGITS_RE = re.compile(r"\d+")
+# Furniture lives in a thin band at the top or bottom of the page.
+FURNITURE_BAND = 0.075
+
+
+@dataclass
+class Line:
+    text: str
+    bbox: Rect
+    size: float
+    bold: bool = False
+    mono: bool = False
+
+
+@dataclass
+class TextBlock:
+    lines: list[Line]
+    bbox: Rect
+
+    @property
+    def text(self) -> str:
+        return join_lines([ln.text for ln in self.lines])
+
+
+@dataclass
+class PlacedBlock:
+    """A finished block plus where it sits, before the page's reading order is assigned."""
+
+    block_type: BlockType
+    bbox: Rect
+    text: str | None = None
+    html: str | None = None
+    level: int | None = None
+    image_path: str | None = None
+    image_size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class PageGeometry:
+    width: float
+    height: float
+    furniture_signatures: frozenset[str] = field(default_factory=frozenset)
+
+
+def union(rects: list[Rect]) -> Rect:
+    return (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+
+
+def overlap_ratio(inner: Rect, outer: Rect) -> float:
+    """Share of ``inner``'s area that lies inside ``outer``."""
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = max(1e-6, (inner[2] - inner[0]) * (inner[3] - inner[1]))
+    return max(0.0, w) * max(0.0, h) / area
+
+
+def join_lines(lines: list[str]) -> str:
+    """Join wrapped lines into one paragraph; undo end-of-line hyphenation of words."""
+    out = ""
+    for raw in lines:
+        text = raw.strip()
+        if not text:
+            continue
+        if not out:
+            out = text
+        elif re.search(r"[a-zа-яё]-$", out, re.I) and text[:1].islower():
+            out = out[:-1] + text
+        else:
+            out = f"{out} {text}"
+    return out
+
+
+def signature(text: str) -> str:
+    """Running heads differ only in their page numbers: compare them with digits masked."""
+    return _DIGITS_RE.sub("#", " ".join(text.lower().split()))
+
+
+def body_size(blocks: list[TextBlock]) -> float:
+    weights: dict[float, int] = {}
+    for b in blocks:
+        for ln in b.lines:
+            key = round(ln.size * 2) / 2
+            weights[key] = weights.get(key, 0) + len(ln.text)
+    return max(weights, key=lambda k: weights[k]) if weights else 10.0
+
+
+def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockType | None:
+    x0, y0, x1, y1 = block.bbox
+    text = block.text
+    in_top = y1 <= geo.height * FURNITURE_BAND * 1.3
+    in_bottom = y0 >= geo.height * (1 - FURNITURE_BAND * 1.3)
+    if not (in_top or in_bottom) or len(block.lines) > 2 or len(text) > 160:
+        return None
+    if _PAGE_NUM_RE.match(text):
+        return BlockType.PAGE_NUMBER
+    small = max(ln.size for ln in block.lines) <= body * 1.02
+    repeated = signature(text) in geo.furniture_signatures
+    if repeated or (small and (y1 <= geo.height * FURNITURE_BAND or y0 >= geo.height * (1 - FURNITURE_BAND))):
+        return BlockType.HEADER if in_top else BlockType.FOOTER
+    return None
+
+
+def split_list_items(block: TextBlock) -> list[TextBlock]:
+    """A block whose lines start with bullets/numbers holds several list items: cut it there."""
+    groups: list[list[Line]] = []
+    for ln in block.lines:
+        if _BULLET_RE.match(ln.text) or _NUMBERED_RE.match(ln.text) or not groups:
+            groups.append([ln])
+        else:
+            groups[-1].append(ln)
+    return [TextBlock(lines=g, bbox=union([ln.bbox for ln in g])) for g in groups]
+
+
+def list_item_text(text: str) -> str | None:
+    """Markdown list text ("- x", "1. x") when ``text`` is a list item, else None."""
+    m = _BULLET_RE.match(text)
+    if m and len(text) > m.end() and (m.group(1) not in "-*–—" or text[m.end() - 1] == " "):
+        return "- " + text[m.end():].strip()
+    m = _NUMBERED_RE.match(text)
+    if m:
+        return text.strip()
+    return None
+
+
+def _is_heading(block: TextBlock, body: float) -> bool:
+    text = block.text
+    if len(block.lines) > 3 or len(text) > 160 or len(text) < 2 or not re.search(r"[^\W\d_]", text):
+        return False
+    size = max(ln.size for ln in block.lines)
+    if size >= body * 1.18:
+        return True
+    bold = all(ln.bold for ln in block.lines)
+    return bold and size >= body * 0.95 and len(text) < 100 and not text.rstrip().endswith((".", ",", ";", ":"))
+
+
+def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> list[PlacedBlock]:
+    """Turn a page's text blocks into typed blocks (reading order is assigned later)."""
+    body = body_size(blocks)
+    placed: list[PlacedBlock] = []
+    heading_sizes = sorted(
+        {round(max(ln.size for ln in b.lines)) for b in blocks if b.lines and _is_heading(b, body)}, reverse=True
+    )
+    for block in blocks:
+        if not block.lines:
+            continue
+        furniture = furniture_type(block, geo, body)
+        if furniture:
+            placed.append(PlacedBlock(furniture, block.bbox, text=block.text))
+            continue
+        if all(ln.mono for ln in block.lines) and len(block.lines) >= 2:
+            code = "\n".join(ln.text.rstrip() for ln in block.lines)
+            placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code))
+            continue
+        if _is_heading(block, body):
+            size = round(max(ln.size for ln in block.lines))
+            level = min(6, heading_sizes.index(size) + 1) if size in heading_sizes else 1
+            is_title = first_page and level == 1 and size >= body * 1.6 and block.bbox[1] < geo.height * 0.35
+            kind = BlockType.TITLE if is_title else BlockType.HEADING
+            placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level))
+            continue
+        for part in split_list_items(block):
+            item = list_item_text(part.text)
+            if item is not None:
+                placed.append(PlacedBlock(BlockType.LIST_ITEM, part.bbox, text=item))
+            else:
+                placed.append(PlacedBlock(BlockType.TEXT, part.bbox, text=part.text))
+    return placed
+
+
+def reading_order(items: list[PlacedBlock], page_width: float) -> list[PlacedBlock]:
+    """Order body blocks: full-width blocks cut the page into bands, each band is read
+    column by column (left column top to bottom, then the right one)."""
+    if not items:
+        return []
+    left = min(b.bbox[0] for b in items)
+    right = max(b.bbox[2] for b in items)
+    span = max(1.0, right - left)
+    mid = left + span / 2
+    # Two columns only when both halves hold blocks that stay inside them.
+    in_left = [b for b in items if b.bbox[2] <= mid + span * 0.04]
+    in_right = [b for b in items if b.bbox[0] >= mid - span * 0.04]
+    if len(in_left) < 2 or len(in_right) < 2:
+        return sorted(items, key=lambda b: (round(b.bbox[1], 0), b.bbox[0]))
+    ordered: list[PlacedBlock] = []
+    band: list[PlacedBlock] = []
+
+    def flush() -> None:
+        col = lambda b: 0 if (b.bbox[0] + b.bbox[2]) / 2 < mid else 1  # noqa: E731
+        ordered.extend(sorted(band, key=lambda b: (col(b), b.bbox[1], b.bbox[0])))
+        band.clear()
+
+    for b in sorted(items, key=lambda b: (b.bbox[1], b.bbox[0])):
+        spanning = b.bbox[0] < mid - span * 0.1 and b.bbox[2] > mid + span * 0.1
+        if spanning:
+            flush()
+            ordered.append(b)
+        else:
+            band.append(b)
+    flush()
+    return ordered
+
+
+def to_blocks(items: list[PlacedBlock], page_width: float, rounding: int = 2) -> list[Block]:
+    body = [b for b in items if not b.block_type.is_furniture]
+    furniture = [b for b in items if b.block_type.is_furniture]
+    out: list[Block] = []
+    for order, pb in enumerate(reading_order(body, page_width)):
+        out.append(_make(pb, order, rounding))
+    out.extend(_make(pb, None, rounding) for pb in furniture)
+    return out
+
+
+def _make(pb: PlacedBlock, order: int | None, rounding: int) -> Block:
+    from processor.document import ImageRef
+
+    bbox = BBox(**dict(zip(("x0", "y0", "x1", "y1"), (round(v, rounding) for v in pb.bbox), strict=True)))
+    image = None
+    if pb.image_path:
+        image = ImageRef(path=pb.image_path, width=pb.image_size[0], height=pb.image_size[1])
+    return Block(
+        type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image
+    )
+
+
+def median(values: list[float], default: float) -> float:
+    return statistics.median(values) if values else default

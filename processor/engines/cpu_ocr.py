@@ -1,0 +1,157 @@
+"""Page images: rendering, the cheap blank-page test, and Tesseract OCR to ``TextBlock``s."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pymupdf
+
+from processor.engines.cpu_layout import Line, TextBlock, union
+
+# Tesseract is most accurate with body text around 25-35 px high; low-resolution page images
+# are scaled up towards this many pixels on their long side before OCR.
+_TARGET_LONG_SIDE = 3000
+_BLANK_DPI = 24
+
+
+@dataclass
+class PageImage:
+    """A grayscale page raster plus how to map its pixels back to page coordinates."""
+
+    pixmap: pymupdf.Pixmap
+    to_page: float  # page units per pixel
+
+    @property
+    def gray(self) -> np.ndarray:
+        pm = self.pixmap
+        return np.frombuffer(pm.samples, dtype=np.uint8).reshape(pm.height, pm.width)
+
+
+def native_pixel_size(page: pymupdf.Page) -> tuple[int, int] | None:
+    """For a page that is a single image (a PNG/JPEG/TIFF source), the image's own size."""
+    infos = page.get_image_info()
+    if len(infos) == 1:
+        return int(infos[0]["width"]), int(infos[0]["height"])
+    return None
+
+
+def render(page: pymupdf.Page, dpi: int, is_image: bool) -> PageImage:
+    """Render for OCR. A page image is used at its own resolution (upscaled when small);
+    a PDF page at ``dpi``. Image pages are measured in pixels, PDF pages in points."""
+    if is_image:
+        size = native_pixel_size(page) or (int(page.rect.width), int(page.rect.height))
+        scale = max(1.0, min(2.0, _TARGET_LONG_SIDE / max(size)))
+        if scale < 1.2:
+            scale = 1.0
+        zoom = size[0] * scale / page.rect.width
+        pm = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
+        return PageImage(pm, to_page=1.0 / scale)
+    pm = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
+    return PageImage(pm, to_page=72.0 / dpi)
+
+
+def is_blank(page: pymupdf.Page) -> bool:
+    """A very low resolution render with (almost) no ink. Cheap enough for 1,000-page PDFs of
+    empty pages; a scan's noise is grey-level jitter, not ink, so it is not mistaken for text."""
+    pm = page.get_pixmap(dpi=_BLANK_DPI, colorspace=pymupdf.csGRAY, alpha=False)
+    gray = np.frombuffer(pm.samples, dtype=np.uint8).reshape(pm.height, pm.width).astype(np.int16)
+    if gray.std() < 1.0:
+        return True
+    background = int(np.median(gray))
+    ink = np.count_nonzero(gray < background - 50)
+    return ink / gray.size < 0.0005
+
+
+@lru_cache(maxsize=1)
+def tesseract_version() -> str:
+    try:
+        out = subprocess.run(["tesseract", "--version"], capture_output=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unavailable"
+    first = (out.stdout or out.stderr).decode("utf-8", "replace").splitlines()
+    return first[0].split()[-1] if first else "unknown"
+
+
+@dataclass
+class OcrWord:
+    text: str
+    bbox: tuple[float, float, float, float]
+    conf: float
+    block: int
+    par: int
+    line: int
+
+
+def run_tesseract(image: PageImage, languages: str, psm: int = 3, timeout: float = 300) -> list[OcrWord]:
+    """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel."""
+    png = image.pixmap.tobytes("png")
+    dpi = str(int(round(72 / image.to_page))) if image.to_page < 1 else "300"
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", dpi, "tsv"]
+    out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    words: list[OcrWord] = []
+    reader = csv.reader(io.StringIO(out.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    next(reader, None)
+    k = image.to_page
+    for row in reader:
+        if len(row) < 12 or row[0] != "5" or not row[11].strip():
+            continue
+        x, y, w, h = (int(v) for v in row[6:10])
+        words.append(
+            OcrWord(
+                text=row[11].strip(),
+                bbox=(x * k, y * k, (x + w) * k, (y + h) * k),
+                conf=float(row[10]),
+                block=int(row[2]),
+                par=int(row[3]),
+                line=int(row[4]),
+            )
+        )
+    return words
+
+
+def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
+    """Tesseract's paragraphs become blocks, cut where the line height jumps (a heading
+    set in a bigger size is often glued to the paragraph below it)."""
+    lines: dict[tuple[int, int, int], list[OcrWord]] = {}
+    for w in words:
+        if w.conf < 0 and not w.text.strip():
+            continue
+        lines.setdefault((w.block, w.par, w.line), []).append(w)
+    paragraphs: dict[tuple[int, int], list[Line]] = {}
+    for (b, p, _), ws in lines.items():
+        text = " ".join(w.text for w in ws)
+        if _is_noise(ws):
+            continue
+        heights = sorted(w.bbox[3] - w.bbox[1] for w in ws)
+        size = heights[len(heights) // 2]
+        paragraphs.setdefault((b, p), []).append(Line(text=text, bbox=union([w.bbox for w in ws]), size=size))
+    blocks: list[TextBlock] = []
+    for lns in paragraphs.values():
+        group: list[Line] = []
+        for ln in lns:
+            if group and (ln.size > group[-1].size * 1.35 or group[-1].size > ln.size * 1.35):
+                blocks.append(TextBlock(lines=group, bbox=union([x.bbox for x in group])))
+                group = []
+            group.append(ln)
+        if group:
+            blocks.append(TextBlock(lines=group, bbox=union([x.bbox for x in group])))
+    return blocks
+
+
+def _is_noise(words: list[OcrWord]) -> bool:
+    """Specks, rules and picture texture read as text: short, low-confidence, few letters."""
+    text = "".join(w.text for w in words)
+    letters = sum(ch.isalnum() for ch in text)
+    mean_conf = sum(w.conf for w in words) / len(words)
+    if letters == 0:
+        return True
+    return mean_conf < 40 and (letters < 4 or letters / max(1, len(text)) < 0.5)

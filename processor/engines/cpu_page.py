@@ -1,0 +1,160 @@
+"""One page, start to finish: blank test, text layer or OCR, tables, figures, structure.
+
+Runs inside a worker process; everything it needs arrives as a ``PageTask``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pymupdf
+
+from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
+from processor.engines.base import PageResult
+from processor.engines.cpu_layout import (
+    FURNITURE_BAND,
+    PageGeometry,
+    PlacedBlock,
+    Rect,
+    classify,
+    overlap_ratio,
+    signature,
+    to_blocks,
+)
+from processor.engines.cpu_ocr import is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
+from processor.engines.cpu_tables import find_tables, grid_html
+from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
+from processor.errors import error_info
+
+_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+
+
+@dataclass(frozen=True)
+class PageTask:
+    index: int  # 0-based
+    is_image: bool
+    ocr_languages: str
+    ocr_dpi: int
+    force_ocr: bool
+    figure_dpi: int
+    furniture_signatures: frozenset[str] = field(default_factory=frozenset)
+
+
+def process_page(doc: pymupdf.Document, task: PageTask) -> PageResult:
+    """Never raises: a failing page comes back with status FAILED and the error."""
+    t0 = time.perf_counter()
+    number = task.index + 1
+    try:
+        page = doc[task.index]
+        result = convert_page(page, task)
+    except Exception as exc:  # one bad page must not sink the document
+        result = PageResult(
+            Page(number=number, width=0, height=0, unit=_unit(task), status=PageStatus.FAILED,
+                 error=error_info(exc))
+        )
+    result.page.seconds = round(time.perf_counter() - t0, 4)
+    return result
+
+
+def _unit(task: PageTask) -> PageUnit:
+    return PageUnit.PIXEL if task.is_image else PageUnit.POINT
+
+
+def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
+    number = page.number + 1
+    if task.is_image:
+        width, height = native_pixel_size(page) or (page.rect.width, page.rect.height)
+    else:
+        width, height = page.rect.width, page.rect.height
+    base = dict(number=number, width=width, height=height, unit=_unit(task))
+    text = "" if task.is_image else page.get_text("text", flags=_TEXT_FLAGS)
+    if not text.strip() and is_blank(page):
+        return PageResult(Page(**base, method=PageMethod.BLANK))
+    geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
+    verdict = judge_text_layer(page, text) if not task.is_image else None
+    if verdict and verdict.usable and not task.force_ocr:
+        placed, assets = _text_layer_page(page, geo, task)
+        raw = {"reason": verdict.reason, "chars": verdict.chars}
+        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed, width), raw=raw), assets)
+    placed = _ocr_page(page, geo, task)
+    raw = {"reason": verdict.reason if verdict else "page image"}
+    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed, width), raw=raw))
+
+
+def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
+    tables = find_tables(page)
+    table_rects = [t.bbox for t in tables]
+    blocks = text_blocks(page, exclude=table_rects)
+    placed = classify(blocks, geo, first_page=page.number == 0)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    figures, assets = _figures(page, table_rects, task)
+    placed.extend(figures)
+    return placed, assets
+
+
+def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
+    image = render(page, task.ocr_dpi, task.is_image)
+    words = run_tesseract(image, task.ocr_languages)
+    return classify(words_to_blocks(words), geo, first_page=page.number == 0)
+
+
+def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
+    """Embedded pictures and clusters of vector drawings big enough to be figures, cropped
+    to PNG. Text inside them (labels) stays in the text flow, where it can be searched."""
+    area = page.rect.width * page.rect.height
+    rects: list[Rect] = []
+    for info in page.get_image_info():
+        r = pymupdf.Rect(info["bbox"]) & page.rect
+        if not r.is_empty and 0.01 < r.width * r.height / area < 0.9:
+            rects.append(tuple(r))
+    try:
+        clusters = page.cluster_drawings()
+    except Exception:  # older/odd drawings: pictures from images are still found
+        clusters = []
+    for r in clusters:
+        r = r & page.rect
+        if r.is_empty or r.width * r.height / area < 0.02 or min(r.width, r.height) < 30:
+            continue
+        if r.height < page.rect.height * FURNITURE_BAND and r.width > page.rect.width * 0.6:
+            continue  # a rule under a running head or above a footnote
+        rects.append(tuple(r))
+    out: list[PlacedBlock] = []
+    assets: list[Asset] = []
+    for rect in rects:
+        if any(overlap_ratio(rect, t) > 0.5 or overlap_ratio(t, rect) > 0.5 for t in avoid):
+            continue
+        if any(overlap_ratio(rect, f.bbox) > 0.8 for f in out):
+            continue
+        pm = page.get_pixmap(dpi=task.figure_dpi, clip=pymupdf.Rect(rect), alpha=False)
+        path = f"images/p{page.number + 1}_{len(out) + 1}.png"
+        assets.append(Asset(path=path, data=pm.tobytes("png")))
+        out.append(PlacedBlock(BlockType.FIGURE, rect, image_path=path, image_size=(pm.width, pm.height)))
+    return out, assets
+
+
+def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[str]:
+    """Running heads/feet: short lines in the top or bottom band that recur (page numbers
+    masked) on several sampled pages. Cheap: text-layer only, a dozen pages at most."""
+    n = doc.page_count
+    if n < 3:
+        return frozenset()
+    step = max(1, n // sample)
+    counts: dict[str, int] = {}
+    seen = 0
+    for i in range(0, n, step):
+        page = doc[i]
+        h = page.rect.height
+        sigs = set()
+        for b in page.get_text("blocks", flags=_TEXT_FLAGS):
+            if b[6] != 0 or len(b[4]) > 160:
+                continue
+            if b[3] <= h * FURNITURE_BAND * 1.3 or b[1] >= h * (1 - FURNITURE_BAND * 1.3):
+                sigs.add(signature(b[4]))
+        for s in sigs:
+            counts[s] = counts.get(s, 0) + 1
+        seen += 1
+        if seen >= sample:
+            break
+    need = max(2, seen // 3)
+    return frozenset(s for s, c in counts.items() if c >= need and s.strip("# "))

@@ -1,0 +1,125 @@
+"""The PDF text layer: is it usable on this page, and its lines as ``TextBlock``s."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import pymupdf
+
+from processor.engines.cpu_layout import Line, Rect, TextBlock, overlap_ratio, union
+
+# Fonts flag bits in PyMuPDF span["flags"].
+_BOLD, _MONO = 16, 8
+_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_DEHYPHENATE * 0
+
+
+@dataclass
+class TextLayerVerdict:
+    usable: bool
+    reason: str
+    chars: int
+
+
+def _is_bad_char(ch: str) -> bool:
+    cp = ord(ch)
+    return ch == "\ufffd" or 0xE000 <= cp <= 0xF8FF or (unicodedata.category(ch) == "Cc" and ch not in "\n\t\r")
+
+
+def judge_text_layer(page: pymupdf.Page, text: str) -> TextLayerVerdict:
+    """Decide whether the page's own text can stand in for OCR.
+
+    Refused when there is (almost) no text, when the text is mojibake (fonts without a
+    Unicode map give U+FFFD/private-use code points, or Cyrillic shows up as Latin-1 accented
+    letters), or when the text covers only a small part of a page that is mostly a picture
+    (a scan with a stamp or a page number in real text).
+    """
+    visible = [ch for ch in text if not ch.isspace()]
+    n = len(visible)
+    if n < 20:
+        return TextLayerVerdict(False, "no text layer", n)
+    bad = sum(_is_bad_char(ch) for ch in visible)
+    if bad / n > 0.03:
+        return TextLayerVerdict(False, f"garbage text layer ({bad} unmapped chars)", n)
+    letters = [ch for ch in visible if ch.isalpha()]
+    if letters:
+        # cp1251 Cyrillic decoded as Latin-1 gives runs of "Ð", "Ñ", "Ã", "å"...; real text
+        # in any language we OCR has few of them.
+        latin1 = sum(0xC0 <= ord(ch) <= 0x24F for ch in letters)
+        if latin1 / len(letters) > 0.3:
+            return TextLayerVerdict(False, "mojibake text layer", n)
+        if len(letters) / n < 0.25:
+            return TextLayerVerdict(False, "text layer is mostly symbols", n)
+    page_area = max(1.0, page.rect.width * page.rect.height)
+    images = [pymupdf.Rect(info["bbox"]) & page.rect for info in page.get_image_info()]
+    image_area = sum(r.width * r.height for r in images if not r.is_empty)
+    if image_area / page_area > 0.5:
+        blocks = page.get_text("blocks", flags=_TEXT_FLAGS)
+        text_area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in blocks if b[6] == 0)
+        if text_area / page_area < 0.15 or n < 200:
+            return TextLayerVerdict(False, "scanned page with a partial text layer", n)
+    return TextLayerVerdict(True, "text layer", n)
+
+
+def text_blocks(page: pymupdf.Page, exclude: list[Rect], textpage: pymupdf.TextPage | None = None) -> list[TextBlock]:
+    """The page's text blocks (PyMuPDF's own grouping), skipping lines inside ``exclude``
+    (tables, which are rendered separately)."""
+    data = page.get_text("dict", flags=_TEXT_FLAGS, textpage=textpage)
+    blocks: list[TextBlock] = []
+    for raw in data["blocks"]:
+        if raw.get("type") != 0:
+            continue
+        lines: list[Line] = []
+        for rl in raw["lines"]:
+            spans = [s for s in rl["spans"] if s["text"].strip()]
+            if not spans:
+                continue
+            text = "".join(s["text"] for s in rl["spans"]).strip()
+            bbox = tuple(rl["bbox"])
+            if any(overlap_ratio(bbox, ex) > 0.5 for ex in exclude):
+                continue
+            if abs(rl["dir"][1]) > 0.5:
+                continue  # vertical text (margins, rotated labels) is not body text
+            main = max(spans, key=lambda s: len(s["text"]))
+            bold = all(s["flags"] & _BOLD or "bold" in s["font"].lower() for s in spans)
+            mono = all(s["flags"] & _MONO or "mono" in s["font"].lower() or "courier" in s["font"].lower()
+                       for s in spans)
+            lines.append(Line(text=text, bbox=bbox, size=main["size"], bold=bold, mono=mono))
+        blocks.extend(_split_block(lines))
+    return blocks
+
+
+def _split_block(lines: list[Line]) -> list[TextBlock]:
+    """PyMuPDF sometimes puts a heading and its paragraph, or lines of different sizes,
+    in one block; cut where the font size or boldness changes, or at a large vertical gap."""
+    out: list[list[Line]] = []
+    for ln in _merge_same_row(lines):
+        if out:
+            prev = out[-1][-1]
+            gap = ln.bbox[1] - prev.bbox[3]
+            changed = abs(ln.size - prev.size) > 0.6 or ln.bold != prev.bold or ln.mono != prev.mono
+            if not changed and gap < max(ln.size, prev.size) * 0.9:
+                out[-1].append(ln)
+                continue
+        out.append([ln])
+    return [TextBlock(lines=g, bbox=union([ln.bbox for ln in g])) for g in out]
+
+
+def _merge_same_row(lines: list[Line]) -> list[Line]:
+    """Spans on one visual row may come as separate "lines" (e.g. a bullet and its text)."""
+    merged: list[Line] = []
+    for ln in lines:
+        if merged:
+            prev = merged[-1]
+            same_row = abs(ln.bbox[1] - prev.bbox[1]) < 0.5 * ln.size and ln.bbox[0] >= prev.bbox[2] - 1
+            if same_row and ln.bbox[0] - prev.bbox[2] < 3 * ln.size:
+                merged[-1] = Line(
+                    text=f"{prev.text} {ln.text}",
+                    bbox=union([prev.bbox, ln.bbox]),
+                    size=max(prev.size, ln.size),
+                    bold=prev.bold and ln.bold,
+                    mono=prev.mono and ln.mono,
+                )
+                continue
+        merged.append(ln)
+    return merged
