@@ -49,6 +49,7 @@ class Claim:
     manifest: Manifest
     etag: str
     lease_seconds: float
+    previous: Manifest | None = None  # what the manifest said before this claim
     lost: bool = False
 
     def renew(self) -> bool:
@@ -114,7 +115,7 @@ class Claims:
             etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json")
         except PreconditionFailed:
             return Skip.LOST_RACE
-        return Claim(self.storage, key, manifest, etag, self.lease_seconds)
+        return Claim(self.storage, key, manifest, etag, self.lease_seconds, previous=previous)
 
     def why_not(self, m: Manifest, item: ObjectInfo, now: datetime) -> Skip | None:
         """None when ``m`` lets a worker claim ``item`` now."""

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
     retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
     document_timeout_seconds: float = Field(3600.0, gt=0, description="a conversion running longer is killed")
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="on SIGTERM, time to finish the document in hand before releasing it"
+    )
+    single_replica: bool = Field(
+        False, description="allow a store without conditional writes; only ever run one replica then"
+    )
 
     on_success: InputAction = InputAction.LEAVE
     on_failure: InputAction = InputAction.LEAVE

@@ -36,6 +36,8 @@ class PreconditionFailed(StorageError):
 
 class Storage(ABC):
     uri: str
+    # True where an object appears whole at once (S3); a folder shows files while they are written.
+    atomic_uploads: bool = True
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -18,6 +18,8 @@ INTERNAL_DIR = ".docwatch"  # lock files live here, never listed
 
 
 class LocalStorage(Storage):
+    atomic_uploads = False
+
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = Path(root).resolve()
         self.uri = str(self.root)

@@ -1,0 +1,1 @@
+"""docwatch's watcher: discovery, claims, manifests, storage, the daemon, CLI and health."""

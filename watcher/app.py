@@ -1,0 +1,86 @@
+"""Wiring for `docwatch run`: storages, checks, engine child, health endpoint, signals."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import structlog
+
+from watcher.daemon import Daemon
+from watcher.engine_host import EngineHost
+from watcher.health import HealthServer
+from watcher.loops import refuse_feedback_loop
+from watcher.metrics import Metrics
+from watcher.settings import Settings
+from watcher.storage import LocalStorage, Storage, StorageError, open_storage
+
+log = structlog.get_logger("docwatch")
+
+
+class StartupError(Exception):
+    """docwatch cannot start; the message says what to fix."""
+
+
+def open_storages(s: Settings) -> tuple[Storage, Storage]:
+    if not s.input or not s.output:
+        raise StartupError("set both an input and an output (--input/--output or DOCWATCH_INPUT/DOCWATCH_OUTPUT)")
+    refuse_feedback_loop(s.input, s.output)
+    source = open_storage(s.input, s.s3)
+    sink = open_storage(s.output, s.s3, create=True)
+    source.check()
+    if isinstance(sink, LocalStorage):
+        sink.check_writable()
+    else:
+        sink.check()
+    if not s.single_replica and not sink.supports_conditional_writes():
+        raise StartupError(
+            f"{sink.uri} does not honour conditional writes (If-None-Match / If-Match), so claims "
+            "cannot stop two replicas from taking the same document. Run exactly one replica and "
+            "set DOCWATCH_SINGLE_REPLICA=true, or use a store that supports conditional writes."
+        )
+    return source, sink
+
+
+def run_daemon(s: Settings, *, once: bool = False) -> int:
+    try:
+        source, sink = open_storages(s)
+    except (StartupError, StorageError) as exc:
+        log.error("startup.failed", error=str(exc))
+        return 2
+    metrics = Metrics()
+    engine = EngineHost(s.convert_options(), timeout=s.document_timeout_seconds)
+    daemon = Daemon(s, source, sink, engine, metrics)
+
+    def ready() -> tuple[bool, dict[str, str]]:
+        listed = daemon.discovery.last_listed_at
+        fresh = listed is not None and time.monotonic() - listed < max(3 * s.poll_interval, 60)
+        detail = {"engine": "ready" if engine.ready.is_set() else "loading", "storage": "ok" if fresh else "unknown"}
+        return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
+
+    health = None
+    if s.health_port:
+        health = HealthServer(s.health_host, s.health_port, ready, metrics)
+        health.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop())
+    log.info("daemon.start", input=source.uri, output=sink.uri, engine=s.engine.value, worker=s.worker_id,
+             health_port=health.port if health else None)
+    engine.start()
+    try:
+        while not engine.loaded.wait(0.5):
+            if daemon.stopping.is_set():
+                return 0
+        if engine.load_error:
+            log.error("engine.load_failed", error_type=engine.load_error.type, error=engine.load_error.message)
+            return 3
+        metrics.engine_ready.set(1)
+        log.info("engine.ready", engine=engine.info.name if engine.info else None,
+                 version=engine.info.version if engine.info else None)
+        daemon.run(once=once)
+    finally:
+        engine.stop()
+        if health:
+            health.stop()
+        log.info("daemon.stop")
+    return 0

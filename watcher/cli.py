@@ -1,0 +1,172 @@
+"""docwatch's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from processor.options import EngineName
+from watcher.logs import configure_logging
+from watcher.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: getattr(args, k, None) for k in ("input", "output", "engine", "health_port")}
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.app import run_daemon
+
+    s = _settings(args)
+    configure_logging(s.log_level, s.log_format)
+    return run_daemon(s, once=args.once)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from processor import convert
+    from processor.errors import ConversionError
+    from watcher.publish import publish
+    from watcher.storage import LocalStorage
+
+    s = _settings(args)
+    src = Path(args.file)
+    out = LocalStorage(Path(args.output_dir or src.parent / f"{src.name}.docwatch"), create=True)
+    with Progress(transient=False) as bar:
+        task = bar.add_task(f"converting {src.name}", total=None)
+        try:
+            doc = convert(src, s.convert_options(), progress=lambda p, n: bar.update(task, total=n, advance=1))
+        except ConversionError as exc:
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+    records = publish(out, src.name, doc)
+    for r in records:
+        print(out.root / r.key)
+    for p in doc.failed_pages:
+        print(f"page {p.number} failed: {p.error.message if p.error else '?'}", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.status import status_report
+    from watcher.storage import open_storage
+
+    s = _settings(args)
+    target = args.target or s.output
+    if not target:
+        print("error: name an output folder or s3:// URI (or set DOCWATCH_OUTPUT)", file=sys.stderr)
+        return 2
+    print(status_report(open_storage(target, s.s3)))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from watcher.status import requeue
+    from watcher.storage import open_storage
+
+    s = _settings(args)
+    if not args.failed and not args.keys:
+        print("error: give --failed and/or input keys to re-queue", file=sys.stderr)
+        return 2
+    keys = requeue(open_storage(args.target, s.s3), args.keys or None, failed=args.failed)
+    print(f"re-queued {len(keys)} document(s)")
+    for k in keys:
+        print(f"  {k}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from watcher.doctor import report, run_checks
+
+    checks = run_checks(_settings(args))
+    print(report(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from processor import models
+
+    s = _settings(args)
+    opts = s.convert_options()
+    if args.action == "fetch":
+        print(models.fetch(opts, Path(args.dir)))
+        return 0
+    print(models.verify(opts, Path(args.dir) if args.dir else None))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from processor import json_schema
+
+    text = json_schema()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="docwatch", description=__doc__)
+    p.add_argument("--config", type=Path, help="TOML settings file (also DOCWATCH_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+    engines = [e.value for e in EngineName]
+
+    run = sub.add_parser("run", help="watch an input folder or s3:// prefix and convert what arrives")
+    run.add_argument("--input", help="folder or s3://bucket/prefix/ (DOCWATCH_INPUT)")
+    run.add_argument("--output", help="folder or s3://bucket/prefix/ (DOCWATCH_OUTPUT)")
+    run.add_argument("--engine", choices=engines)
+    run.add_argument("--health-port", type=int, help="HTTP port for /healthz /readyz /metrics; 0 = off")
+    run.add_argument("--once", action="store_true", help="process what is there, then exit")
+    run.set_defaults(func=cmd_run)
+
+    conv = sub.add_parser("convert", help="convert one document (for debugging)")
+    conv.add_argument("file")
+    conv.add_argument("-o", "--output-dir", help="default: <file>.docwatch/ beside the file")
+    conv.add_argument("--engine", choices=engines)
+    conv.set_defaults(func=cmd_convert)
+
+    st = sub.add_parser("status", help="counts by status and failures, from the manifests")
+    st.add_argument("target", nargs="?", help="output folder or s3:// URI (default: DOCWATCH_OUTPUT)")
+    st.set_defaults(func=cmd_status)
+
+    rt = sub.add_parser("retry", help="re-queue documents")
+    rt.add_argument("target", help="output folder or s3:// URI")
+    rt.add_argument("keys", nargs="*", help="input keys to re-queue")
+    rt.add_argument("--failed", action="store_true", help="re-queue every failed document")
+    rt.set_defaults(func=cmd_retry)
+
+    doc = sub.add_parser("doctor", help="check storage, credentials, conditional writes and the engine")
+    doc.add_argument("--input")
+    doc.add_argument("--output")
+    doc.add_argument("--engine", choices=engines)
+    doc.set_defaults(func=cmd_doctor)
+
+    mod = sub.add_parser("models", help="fetch (at image build) or verify the engine's models")
+    mod.add_argument("action", choices=["fetch", "verify"])
+    mod.add_argument("--dir", help="model root (default: DOCWATCH_PADDLE__MODEL_DIR)")
+    mod.add_argument("--engine", choices=engines)
+    mod.set_defaults(func=cmd_models)
+
+    sc = sub.add_parser("schema", help="print the document JSON Schema")
+    sc.add_argument("-o", "--output")
+    sc.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        print(f"error: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

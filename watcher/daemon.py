@@ -1,0 +1,189 @@
+"""The daemon: discover -> claim -> fetch -> convert -> publish -> record."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import PurePosixPath
+
+import structlog
+
+from processor.errors import ConversionError, error_info
+from watcher import outcome
+from watcher.claims import Claim, Claims, Skip
+from watcher.discovery import DoneIndex, Discovery, KeyFilter
+from watcher.engine_host import EngineHost, Interrupted
+from watcher.lease import kept_alive
+from watcher.manifest import Manifest, Stage, Status
+from watcher.metrics import Metrics
+from watcher.publish import publish
+from watcher.settings import InputAction, Settings
+from watcher.storage import NotFound, ObjectInfo, Storage
+
+log = structlog.get_logger("docwatch")
+
+
+class Daemon:
+    def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics):
+        self.s, self.source, self.sink, self.engine, self.metrics = settings, source, sink, engine, metrics
+        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts)
+        self.done = DoneIndex(sink)
+        moved = [settings.done_prefix, settings.failed_prefix]
+        skip = [p for p, a in zip(moved, (settings.on_success, settings.on_failure)) if a is InputAction.MOVE]
+        keys = KeyFilter(include=settings.include, exclude=settings.exclude, skip_prefixes=skip)
+        self.discovery = Discovery(
+            source, self.done, keys, settle_seconds=settings.settle_seconds, min_age_seconds=settings.min_age_seconds
+        )
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self._stop_at: float | None = None
+        self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
+
+    # -- the loop ----------------------------------------------------------------
+    def run(self, *, once: bool = False) -> None:
+        """Poll until stopped (``once``: until nothing is left to claim)."""
+        log.info("index.loaded", done_versions=self.done.load())
+        while not self.stopping.is_set():
+            self.done.reload_if_requeued()
+            worked = 0
+            for item in self.discover():
+                if self.stopping.is_set():
+                    break
+                worked += self.process(item)
+            if once and not worked and not self.discovery.unsettled:
+                break
+            if not worked:  # after real work, look again at once: more may have arrived
+                self.wake.wait(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
+                self.wake.clear()
+
+    def discover(self) -> list[ObjectInfo]:
+        try:
+            with self._timed(None, Stage.DISCOVER):
+                items = self.discovery.poll()
+        except Exception as exc:  # storage down: keep the daemon up, try again next poll
+            self.metrics.polls.labels("error").inc()
+            log.error("poll.failed", error=str(exc), error_type=type(exc).__name__)
+            return []
+        self.metrics.polls.labels("ok").inc()
+        self.metrics.queue_depth.set(len(items))
+        return items
+
+    def process(self, item: ObjectInfo) -> bool:
+        """Claim and work one input version; False when it was not ours to take."""
+        timings: dict[Stage, float] = {}
+        with self._timed(timings, Stage.CLAIM):
+            claim = self.claims.try_claim(item, f"{self.source.uri.rstrip('/')}/{item.key}")
+        if isinstance(claim, Skip):
+            self.metrics.skips.labels(claim.value).inc()
+            if claim is Skip.DONE:
+                self.done.remember(item)
+            return False
+        bound = log.bind(key=item.key, attempt=claim.manifest.attempts, worker=self.s.worker_id)
+        bound.info("document.claimed", size=item.size)
+        with kept_alive(claim, self._manifest_lock, self.metrics):
+            manifest = self.attempt(claim, item, timings, bound)
+        with self._timed(timings, Stage.RECORD), self._manifest_lock:
+            recorded = claim.finish(manifest)
+        self.record(item, claim, recorded, bound)
+        return True
+
+    def attempt(self, claim: Claim, item: ObjectInfo, timings: dict[Stage, float], bound) -> Manifest:
+        m = claim.manifest
+        try:
+            with self._timed(timings, Stage.FETCH):
+                data, _ = self.source.get(item.key)
+            sha256 = hashlib.sha256(data).hexdigest()
+            prev = claim.previous
+            if prev and prev.status is Status.SUCCEEDED and prev.source.sha256 == sha256:
+                bound.info("document.unchanged", sha256=sha256)
+                return outcome.unchanged(m, prev, timings)
+            bound.info("document.convert.start", bytes=len(data))
+            with self._timed(timings, Stage.CONVERT):
+                doc = self.engine.convert(
+                    data,
+                    PurePosixPath(item.key).name,
+                    on_page=lambda n: self.metrics.pages.labels("converted").inc(),
+                    should_abort=self._should_abort,
+                )
+            bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
+                       seconds=round(timings[Stage.CONVERT], 3))
+            with self._timed(timings, Stage.PUBLISH):
+                outputs = publish(self.sink, item.key, doc)
+            bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
+            return outcome.succeeded(m, doc, outputs, timings)
+        except Interrupted:
+            return outcome.released(m)
+        except NotFound:
+            error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
+            return outcome.failed(m, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
+        except Exception as exc:  # noqa: BLE001 - every failure ends in the manifest
+            error = error_info(exc)
+            bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
+            return outcome.failed(m, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
+
+    def record(self, item: ObjectInfo, claim: Claim, recorded: bool, bound) -> None:
+        m = claim.manifest
+        if not recorded:
+            bound.warning("document.lease_lost", detail="another worker took the document over; result dropped")
+            return
+        self.metrics.documents.labels(m.status.value).inc()
+        timings = {k.value: round(v, 3) for k, v in m.timings.items()}
+        if m.status is Status.QUEUED:
+            bound.info("document.released")
+            return
+        if m.status is Status.FAILED and m.next_attempt_at:
+            self.metrics.retries.inc()
+            bound.warning("document.retry_scheduled", error=m.error.message if m.error else None,
+                          next_attempt_at=m.next_attempt_at.isoformat())
+            return
+        event = "document.succeeded" if m.status is Status.SUCCEEDED else "document.failed"
+        getattr(bound, "info" if m.status is Status.SUCCEEDED else "error")(
+            event, pages=m.pages.total, failed_pages=len(m.pages.failed), timings=timings,
+            **({"error_type": m.error.type, "error": m.error.message} if m.error else {}),
+        )
+        self.done.mark(item)
+        self.after(item, m.status)
+
+    def after(self, item: ObjectInfo, status: Status) -> None:
+        """Move the input away once its manifest is written, if configured."""
+        action, prefix = (
+            (self.s.on_success, self.s.done_prefix)
+            if status is Status.SUCCEEDED
+            else (self.s.on_failure, self.s.failed_prefix)
+        )
+        if action is not InputAction.MOVE:
+            return
+        dest = f"{prefix.rstrip('/')}/{item.key}"
+        try:
+            self.source.copy(item.key, dest)
+            self.source.delete(item.key)
+            log.info("input.moved", key=item.key, to=dest)
+        except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
+            log.error("input.move_failed", key=item.key, error=str(exc))
+
+    # -- stopping ----------------------------------------------------------------
+    def stop(self) -> None:
+        """First call: finish the document in hand (up to the grace period). Second: release it now."""
+        if self.stopping.is_set():
+            self._stop_at = time.monotonic()
+        else:
+            self._stop_at = time.monotonic() + self.s.shutdown_grace_seconds
+            self.stopping.set()
+        self.wake.set()
+
+    def _should_abort(self) -> bool:
+        return self._stop_at is not None and time.monotonic() >= self._stop_at
+
+    @contextmanager
+    def _timed(self, timings: dict[Stage, float] | None, stage: Stage) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - start
+            self.metrics.stage_seconds.labels(stage.value).observe(seconds)
+            if timings is not None:
+                timings[stage] = seconds

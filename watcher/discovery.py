@@ -1,0 +1,150 @@
+"""Discovery: which input versions need a look.
+
+A poll is one listing of the input root. Versions already finished are known from a
+small in-memory index, rebuilt at start from zero-byte marker objects under the output
+root (``_docwatch/done/``), so a poll never GETs or HEADs a finished document. A local
+folder also gets watchdog events, which only wake the poller early.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from watcher.storage import ObjectInfo, Storage
+
+STATE_PREFIX = "_docwatch/"
+DONE_PREFIX = f"{STATE_PREFIX}done/"
+EPOCH_KEY = f"{STATE_PREFIX}epoch"  # rewritten by `docwatch retry`: daemons then reload the index
+
+
+def _h(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def marker_name(item: ObjectInfo) -> str:
+    return f"{_h(item.key, 32)}.{_h(f'{item.etag}:{item.size}', 16)}"
+
+
+class DoneIndex:
+    """Finished input versions (succeeded, or failed for good)."""
+
+    def __init__(self, output: Storage) -> None:
+        self.output = output
+        self._names: set[str] = set()
+        self._epoch: str | None = None
+
+    def load(self) -> int:
+        head = self.output.head(EPOCH_KEY)
+        self._epoch = head.etag if head else None
+        self._names = {PurePosixPath(o.key).name for o in self.output.list(DONE_PREFIX)}
+        return len(self._names)
+
+    def reload_if_requeued(self) -> bool:
+        head = self.output.head(EPOCH_KEY)
+        if (head.etag if head else None) == self._epoch:
+            return False
+        self.load()
+        return True
+
+    def __contains__(self, item: ObjectInfo) -> bool:
+        return marker_name(item) in self._names
+
+    def remember(self, item: ObjectInfo) -> None:
+        """Known finished (e.g. another replica finished it): memory only."""
+        self._names.add(marker_name(item))
+
+    def mark(self, item: ObjectInfo) -> None:
+        self.output.put(f"{DONE_PREFIX}{marker_name(item)}", b"")
+        self._names.add(marker_name(item))
+
+    def forget_key(self, key: str) -> None:
+        """Drop the markers of every version of ``key`` (used by `docwatch retry`)."""
+        prefix = f"{DONE_PREFIX}{_h(key, 32)}."
+        for o in list(self.output.list(DONE_PREFIX)):
+            if o.key.startswith(prefix):
+                self.output.delete(o.key)
+        self._names = {n for n in self._names if not n.startswith(prefix.removeprefix(DONE_PREFIX))}
+
+
+@dataclass
+class KeyFilter:
+    include: list[str]
+    exclude: list[str]
+    skip_prefixes: list[str] = field(default_factory=list)
+
+    def wanted(self, key: str) -> bool:
+        if key.startswith(STATE_PREFIX) or any(key.startswith(p) for p in self.skip_prefixes if p):
+            return False
+        name = PurePosixPath(key).name
+        if any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(name, p) for p in self.exclude):
+            return False
+        return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(name, p) for p in self.include)
+
+
+class Discovery:
+    def __init__(
+        self,
+        source: Storage,
+        done: DoneIndex,
+        keys: KeyFilter,
+        *,
+        settle_seconds: float,
+        min_age_seconds: float,
+    ) -> None:
+        self.source = source
+        self.done = done
+        self.keys = keys
+        self.settle_seconds = settle_seconds if not source.atomic_uploads else 0.0
+        self.min_age_seconds = min_age_seconds
+        self._first_seen: dict[str, tuple[str, float]] = {}  # key -> (etag, monotonic time first seen)
+        self.unsettled = 0
+        self.last_listed_at: float | None = None
+
+    def poll(self) -> list[ObjectInfo]:
+        """Input versions that are complete, wanted and not known to be finished, oldest first."""
+        now_mono, now = time.monotonic(), datetime.now(UTC)
+        ready, seen, unsettled = [], {}, 0
+        for item in self.source.list():
+            if not self.keys.wanted(item.key) or item in self.done:
+                continue
+            etag, first = self._first_seen.get(item.key, (None, now_mono))
+            if etag != item.etag:
+                first = now_mono  # new or still changing: the settle clock starts again
+            seen[item.key] = (item.etag, first)
+            young = (now - item.modified).total_seconds() < self.min_age_seconds
+            if now_mono - first < self.settle_seconds or young:
+                unsettled += 1
+                continue
+            ready.append(item)
+        self._first_seen, self.unsettled = seen, unsettled
+        self.last_listed_at = time.monotonic()
+        return sorted(ready, key=lambda o: (o.modified, o.key))
+
+
+class FolderEvents:
+    """watchdog on a local input folder: any event wakes the poller (the listing decides)."""
+
+    def __init__(self, root: Path, wake: threading.Event) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        class _Wake(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type not in ("opened", "closed_no_write"):
+                    wake.set()
+
+        self._observer = Observer()
+        self._observer.schedule(_Wake(), str(root), recursive=True)
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)

@@ -1,0 +1,74 @@
+"""`docwatch doctor`: check everything docwatch needs and say what is wrong in plain words."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from processor.options import EngineName
+from watcher.loops import refuse_feedback_loop
+from watcher.settings import Settings
+from watcher.storage import LocalStorage, open_storage
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _run(name: str, fn: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, fn())
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a line of the report
+        return Check(name, False, str(exc) or type(exc).__name__)
+
+
+def run_checks(s: Settings) -> list[Check]:
+    checks = []
+    if s.input and s.output:
+        checks.append(_run("input/output do not overlap", lambda: (refuse_feedback_loop(s.input, s.output), "ok")[1]))
+        checks.append(_run(f"input {s.input}", lambda: _storage_ok(s, s.input, write=False)))
+        checks.append(_run(f"output {s.output}", lambda: _storage_ok(s, s.output, write=True)))
+    else:
+        checks.append(Check("input/output", False, "set --input and --output (or DOCWATCH_INPUT/DOCWATCH_OUTPUT)"))
+    checks.append(_run(f"engine {s.engine.value}", lambda: _engine_ok(s)))
+    return checks
+
+
+def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
+    storage = open_storage(uri, s.s3)
+    storage.check()
+    if not write:
+        return "reachable"
+    if isinstance(storage, LocalStorage):
+        storage.check_writable()
+        return "writable; conditional writes by file locks"
+    if storage.supports_conditional_writes():
+        return "reachable; conditional writes supported (several replicas are safe)"
+    raise RuntimeError(
+        "reachable, but conditional writes (If-None-Match/If-Match) are NOT supported: run one replica "
+        "with DOCWATCH_SINGLE_REPLICA=true"
+    )
+
+
+def _engine_ok(s: Settings) -> str:
+    if s.engine is EngineName.CPU:
+        exe = shutil.which("tesseract")
+        if not exe:
+            raise RuntimeError("tesseract is not installed: apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng")
+        langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=True).stdout.split()
+        missing = [lang for lang in s.cpu.ocr_languages.split("+") if lang not in langs]
+        if missing:
+            raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
+        return f"tesseract ok, languages {s.cpu.ocr_languages}"
+    from processor.models import verify
+
+    return verify(s.convert_options())
+
+
+def report(checks: list[Check]) -> str:
+    return "\n".join(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks)

@@ -1,0 +1,58 @@
+"""HTTP endpoint: /healthz (alive, always answers), /readyz (engine + storage), /metrics."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from watcher.metrics import Metrics
+
+ReadyCheck = Callable[[], tuple[bool, dict[str, str]]]
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, ready: ReadyCheck, metrics: Metrics) -> None:
+        handler = _handler(ready, metrics)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(ready: ReadyCheck, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                self._send(200, "application/json", json.dumps({"status": "alive"}).encode())
+            elif path == "/readyz":
+                ok, detail = ready()
+                body = json.dumps({"status": "ready" if ok else "not ready", **detail}).encode()
+                self._send(200 if ok else 503, "application/json", body)
+            elif path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            else:
+                self._send(404, "application/json", b'{"error": "not found"}')
+
+        def _send(self, code: int, ctype: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass  # probes every few seconds would drown the log
+
+    return Handler

@@ -1,0 +1,38 @@
+"""Keep a claim's lease alive from a background thread while the document is worked on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import structlog
+
+from watcher.claims import Claim
+from watcher.metrics import Metrics
+
+log = structlog.get_logger("docwatch.lease")
+
+
+@contextmanager
+def kept_alive(claim: Claim, lock: threading.Lock, metrics: Metrics) -> Iterator[None]:
+    """Renew every third of the lease. ``lock`` serialises renewals with the worker's own
+    manifest writes, since both compare-and-swap the same object."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(claim.lease_seconds / 3):
+            with lock:
+                ok = claim.renew()
+            metrics.lease_renewals.labels("ok" if ok else "lost").inc()
+            if not ok:
+                log.warning("lease.lost", key=claim.manifest.source.key)
+                return
+
+    thread = threading.Thread(target=renew, name="lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,85 @@
+"""Final manifests: what a finished attempt records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from processor.document import Document, ErrorInfo, PageStatus
+from watcher.manifest import Manifest, OutputRecord, PageFailure, PagesSummary, Stage, Status, utcnow
+
+
+def succeeded(m: Manifest, doc: Document, outputs: list[OutputRecord], timings: dict[Stage, float]) -> Manifest:
+    failed = [PageFailure(number=p.number, error=p.error) for p in doc.failed_pages if p.error]
+    pages = PagesSummary(total=len(doc.pages), done=len(doc.pages) - len(failed), failed=failed)
+    status, error = Status.SUCCEEDED, None
+    if doc.pages and not doc.ok:  # every page failed: nothing useful was produced
+        status = Status.FAILED
+        first = failed[0].error if failed else None
+        error = ErrorInfo(
+            type="AllPagesFailed",
+            message=f"all {len(doc.pages)} pages failed; first: {first.message if first else 'unknown'}",
+            retryable=bool(first and first.retryable),
+        )
+    source = m.source.model_copy(update={"sha256": doc.source.sha256})
+    return m.model_copy(
+        update={
+            "source": source,
+            "status": status,
+            "pages": pages,
+            "engine": doc.engine,
+            "outputs": outputs,
+            "timings": timings,
+            "error": error,
+            "finished_at": utcnow(),
+            "next_attempt_at": None,
+        }
+    )
+
+
+def unchanged(m: Manifest, previous: Manifest, timings: dict[Stage, float]) -> Manifest:
+    """Same bytes as an earlier success (e.g. a file copied in again): keep its outputs."""
+    return m.model_copy(
+        update={
+            "status": Status.SUCCEEDED,
+            "pages": previous.pages,
+            "engine": previous.engine,
+            "outputs": previous.outputs,
+            "timings": timings,
+            "finished_at": utcnow(),
+            "attempts": previous.attempts,
+        }
+    )
+
+
+def failed(
+    m: Manifest, error: ErrorInfo, timings: dict[Stage, float], max_attempts: int, backoff: float
+) -> Manifest:
+    retry = error.retryable and m.attempts < max_attempts
+    next_at = utcnow() + timedelta(seconds=backoff * 2 ** (m.attempts - 1)) if retry else None
+    return m.model_copy(
+        update={
+            "status": Status.FAILED,
+            "error": error,
+            "timings": timings,
+            "finished_at": utcnow(),
+            "next_attempt_at": next_at,
+        }
+    )
+
+
+def released(m: Manifest) -> Manifest:
+    """Handed back on shutdown: queued again, and this attempt does not count."""
+    return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None})
+
+
+def is_final(m: Manifest, max_attempts: int) -> bool:
+    if m.status is Status.SUCCEEDED:
+        return True
+    return m.status is Status.FAILED and m.next_attempt_at is None
+
+
+def page_counts(doc: Document) -> dict[PageStatus, int]:
+    counts = dict.fromkeys(PageStatus, 0)
+    for p in doc.pages:
+        counts[p.status] += 1
+    return counts

@@ -1,0 +1,71 @@
+"""Reading and re-queueing manifests: `docwatch status` and `docwatch retry`."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+from watcher.claims import input_key_of_manifest
+from watcher.discovery import DONE_PREFIX, EPOCH_KEY, STATE_PREFIX, DoneIndex
+from watcher.manifest import Manifest, Status
+from watcher.storage import NotFound, PreconditionFailed, Storage
+
+
+def manifests(storage: Storage) -> Iterator[tuple[str, Manifest, str]]:
+    """(manifest key, manifest, etag) for every document under the output root."""
+    for obj in storage.list():
+        if obj.key.startswith(STATE_PREFIX) or input_key_of_manifest(obj.key) is None:
+            continue
+        try:
+            data, etag = storage.get(obj.key)
+            yield obj.key, Manifest.from_bytes(data), etag
+        except NotFound:
+            continue
+
+
+def status_report(storage: Storage) -> str:
+    rows = sorted(manifests(storage), key=lambda r: r[1].source.key)
+    counts = Counter(m.status for _, m, _ in rows)
+    lines = [f"{storage.uri}: {len(rows)} documents"]
+    lines += [f"  {st.value:<11} {counts.get(st, 0)}" for st in Status]
+    failed = [m for _, m, _ in rows if m.status is Status.FAILED]
+    if failed:
+        lines.append("")
+        lines.append("failures:")
+        for m in failed:
+            err = m.error
+            retry = f"retry at {m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z" if m.next_attempt_at else "final"
+            lines.append(f"  {m.source.key}  [{err.type if err else '?'}; attempts {m.attempts}; {retry}]")
+            lines.append(f"      {err.message if err else ''}")
+    partial = [m for _, m, _ in rows if m.status is Status.SUCCEEDED and m.pages.failed]
+    if partial:
+        lines.append("")
+        lines.append("succeeded with failed pages:")
+        for m in partial:
+            nums = ", ".join(str(p.number) for p in m.pages.failed)
+            lines.append(f"  {m.source.key}  pages {nums} of {m.pages.total}")
+    return "\n".join(lines)
+
+
+def requeue(storage: Storage, keys: list[str] | None = None, *, failed: bool = False) -> list[str]:
+    """Mark documents queued again (fresh attempts) so running daemons take them up."""
+    index = DoneIndex(storage)
+    done: list[str] = []
+    for key, m, etag in manifests(storage):
+        wanted = (failed and m.status is Status.FAILED) or (keys is not None and m.source.key in keys)
+        if not wanted or m.status is Status.PROCESSING:
+            continue
+        queued = m.model_copy(update={"status": Status.QUEUED, "attempts": 0, "error": None, "next_attempt_at": None})
+        try:
+            storage.compare_and_swap(key, queued.to_bytes(), etag, content_type="application/json")
+        except PreconditionFailed:
+            continue  # changed under us: a daemon is on it
+        index.forget_key(m.source.key)
+        done.append(m.source.key)
+    if done:  # daemons compare this object's etag each poll and reload their done index
+        storage.put(EPOCH_KEY, uuid.uuid4().hex.encode())
+    return done
+
+
+__all__ = ["DONE_PREFIX", "manifests", "requeue", "status_report"]
