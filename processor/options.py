@@ -35,7 +35,9 @@ class VlBackend(StrEnum):
 class PaddleEngineOptions(BaseModel):
     """PaddleOCR-VL / PP-StructureV3. Defaults reproduce the official pipeline's defaults."""
 
-    pipeline_version: str = Field("v1.5", description="PaddleOCR-VL pipeline version: v1, v1.5, v1.6")
+    pipeline_version: str = Field(
+        "v1.6", description="PaddleOCR-VL pipeline version: v1, v1.5, v1.6 (paddleocr 3.7's default is v1.6)"
+    )
     device: str = Field("gpu:0", description="'gpu:0', 'cpu', ...")
     model_dir: Path | None = Field(
         None, description="root holding every model in <model_dir>/<model name>/ (baked into the image)"
@@ -53,6 +55,19 @@ class PaddleEngineOptions(BaseModel):
     use_chart_recognition: bool = False
     merge_pages: bool = Field(True, description="join pages with restructure_pages (tables across pages, titles)")
     keep_raw: bool = Field(True, description="keep the pipeline's raw JSON per page in the outputs")
+    use_seal_recognition: bool = False
+    markdown_ignore_labels: list[str] | None = Field(
+        None, description="pipeline labels kept out of the Markdown reading order; None = pipeline default"
+    )
+    vl_rec_api_model_name: str | None = Field(None, description="model name the VL server serves (None = official)")
+    vl_rec_api_key: str | None = Field(None, description="API key for the VL server, if it wants one")
+    cache_dir: Path | None = Field(
+        None, description="PADDLE_PDX_CACHE_HOME (when the env var is unset); default ~/.cache/docwatch/paddlex"
+    )
+    render_dpi: int = Field(144, ge=72, le=600, description="PDF page render DPI (paddlex renders at 144)")
+    page_batch_size: int = Field(
+        8, ge=1, le=64, description="pages rendered and sent to the pipeline together (bounds memory)"
+    )
 
 
 class ConvertOptions(BaseModel):

@@ -1,0 +1,260 @@
+"""Which model directories each configured Paddle pipeline needs; fetch them; verify them.
+
+Pure: importing this module never imports paddle/paddlex. ``fetch`` imports paddlex lazily and
+uses paddlex's own downloader (the same hosters and package names ``paddleocr`` would use).
+
+Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/models`` in the image)::
+
+    <root>/PP-DocLayoutV3/           inference.yml + inference.json/.pdiparams (or model.safetensors)
+    <root>/PaddleOCR-VL-1.5/         the VL recognition model (official "PaddleOCR-VL-1.5-0.9B")
+    <root>/PP-LCNet_x1_0_doc_ori/    ...
+
+i.e. the directory names paddlex itself uses under ``$PADDLE_PDX_CACHE_HOME/official_models``, so a
+paddlex cache can serve as a model root too.
+
+API used by the CLI (``docwatch models fetch --dir DIR`` / ``docwatch models verify``)::
+
+    fetch(dest, options=None, *, everything=True, log=print) -> list[ModelStatus]
+    verify(root=None, options=None) -> list[ModelStatus]        # ok = all(s.ok for s in result)
+    format_report(statuses) -> str
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
+
+# paddlex pipeline config names per PaddleOCR-VL pipeline version
+VL_PIPELINE_NAMES = {"v1": "PaddleOCR-VL", "v1.5": "PaddleOCR-VL-1.5", "v1.6": "PaddleOCR-VL-1.6"}
+# official model names, as in paddlex/configs/pipelines/<pipeline>.yaml (tests check they agree)
+VL_LAYOUT_MODELS = {"v1": "PP-DocLayoutV2", "v1.5": "PP-DocLayoutV3", "v1.6": "PP-DocLayoutV3"}
+VL_REC_MODELS = {"v1": "PaddleOCR-VL-0.9B", "v1.5": "PaddleOCR-VL-1.5-0.9B", "v1.6": "PaddleOCR-VL-1.6-0.9B"}
+DOC_ORIENTATION_MODEL = "PP-LCNet_x1_0_doc_ori"
+DOC_UNWARPING_MODEL = "UVDoc"
+
+# PP-StructureV3 (paddlex/configs/pipelines/PP-StructureV3.yaml): (model, feature that needs it)
+STRUCTURE_V3_MODELS: list[tuple[str, str | None]] = [
+    ("PP-DocLayout_plus-L", None),
+    ("PP-DocBlockLayout", None),
+    ("PP-OCRv5_server_det", None),
+    ("PP-LCNet_x1_0_textline_ori", None),
+    ("PP-OCRv5_server_rec", None),
+    ("PP-LCNet_x1_0_table_cls", None),
+    ("SLANeXt_wired", None),
+    ("SLANet_plus", None),
+    ("RT-DETR-L_wired_table_cell_det", None),
+    ("RT-DETR-L_wireless_table_cell_det", None),
+    ("PP-FormulaNet_plus-L", None),
+    (DOC_ORIENTATION_MODEL, None),  # also the table orientation classifier
+    (DOC_UNWARPING_MODEL, "use_doc_unwarping"),
+    ("PP-OCRv4_server_seal_det", "use_seal_recognition"),
+    ("PP-Chart2Table", "use_chart_recognition"),
+]
+
+# files that make a directory a loadable paddlex model (paddlex inference/models/utils/model_paths.py)
+MODEL_CONFIG_FILE = "inference.yml"
+WEIGHT_FILE_SETS: list[tuple[str, ...]] = [
+    ("inference.json", "inference.pdiparams"),
+    ("inference.pdmodel", "inference.pdiparams"),
+    ("model.safetensors",),
+    ("inference.pdparams",),
+    ("model_state.pdparams",),
+    ("inference.onnx",),
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # official paddlex model name
+    role: str  # what the pipeline uses it for
+    option: str | None = None  # PaddleEngineOptions field that may point at an explicit dir
+
+    @property
+    def subdir(self) -> str:
+        """Directory name under a model root (paddlex drops '-0.9B' for the VL models)."""
+        return self.name.replace("-0.9B", "") if "PaddleOCR-VL" in self.name else self.name
+
+
+@dataclass
+class ModelStatus:
+    spec: ModelSpec
+    path: Path | None
+    ok: bool
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        state = "ok" if self.ok else f"MISSING ({self.problem})"
+        return f"{self.spec.name:<36} {self.spec.role:<28} {self.path or '-'}  {state}"
+
+
+def paddle_options(options: ConvertOptions | PaddleEngineOptions | None) -> tuple[EngineName, PaddleEngineOptions]:
+    if options is None:
+        options = ConvertOptions(engine=EngineName.PADDLEOCR_VL)
+    if isinstance(options, PaddleEngineOptions):
+        return EngineName.PADDLEOCR_VL, options
+    engine = options.engine if options.engine is not EngineName.CPU else EngineName.PADDLEOCR_VL
+    return engine, options.paddle
+
+
+def required_models(
+    options: ConvertOptions | PaddleEngineOptions | None = None, *, everything: bool = False
+) -> list[ModelSpec]:
+    """Models the configured pipeline loads. ``everything``: also those behind switches that are
+    off (what an image should carry so any switch can be turned on without a download)."""
+    engine, p = paddle_options(options)
+    if engine is EngineName.PP_STRUCTURE_V3:
+        return [
+            ModelSpec(name, "pp-structurev3")
+            for name, feature in STRUCTURE_V3_MODELS
+            if everything or feature is None or getattr(p, feature, False)
+        ]
+    version = p.pipeline_version
+    if version not in VL_PIPELINE_NAMES:
+        raise ValueError(f"unknown pipeline_version {version!r}; choose one of {list(VL_PIPELINE_NAMES)}")
+    specs = []
+    if everything or p.use_layout_detection:
+        specs.append(ModelSpec(VL_LAYOUT_MODELS[version], "layout_detection", "layout_detection_model_dir"))
+    if everything or p.vl_rec_backend is VlBackend.NATIVE:
+        specs.append(ModelSpec(VL_REC_MODELS[version], "vl_recognition", "vl_rec_model_dir"))
+    if everything or p.use_doc_orientation_classify:
+        specs.append(
+            ModelSpec(DOC_ORIENTATION_MODEL, "doc_orientation_classify", "doc_orientation_classify_model_dir")
+        )
+    if everything or p.use_doc_unwarping:
+        specs.append(ModelSpec(DOC_UNWARPING_MODEL, "doc_unwarping", "doc_unwarping_model_dir"))
+    return specs
+
+
+def default_cache_home() -> Path:
+    """Where paddlex keeps its cache (``PADDLE_PDX_CACHE_HOME``); docwatch pins it before import."""
+    env = os.environ.get("PADDLE_PDX_CACHE_HOME")
+    return Path(env) if env else Path.home() / ".cache" / "docwatch" / "paddlex"
+
+
+def model_roots(p: PaddleEngineOptions) -> list[Path]:
+    """Where ``<root>/<model>`` is looked for: the configured model_dir, else the paddlex cache."""
+    if p.model_dir is not None:
+        return [Path(p.model_dir)]
+    return [default_cache_home() / "official_models"]
+
+
+def candidate_dirs(spec: ModelSpec, root: Path) -> list[Path]:
+    base = root / spec.subdir
+    # v1's official package nests the VL model: PaddleOCR-VL/PaddleOCR-VL-0.9B/
+    if spec.name == "PaddleOCR-VL-0.9B":
+        return [base / "PaddleOCR-VL-0.9B", base, root / spec.name]
+    return [base]
+
+
+def check_model_dir(path: Path) -> str | None:
+    """None when ``path`` holds a loadable model, else what is wrong."""
+    if not path.is_dir():
+        return f"directory {path} does not exist"
+    if not (path / MODEL_CONFIG_FILE).is_file():
+        return f"{path} has no {MODEL_CONFIG_FILE}"
+    for files in WEIGHT_FILE_SETS:
+        if all((path / f).is_file() for f in files):
+            return None
+    wanted = " or ".join("+".join(s) for s in WEIGHT_FILE_SETS[:3])
+    return f"{path} has no weights ({wanted})"
+
+
+def resolve(spec: ModelSpec, p: PaddleEngineOptions) -> ModelStatus:
+    """Find ``spec``'s directory: the explicit per-model option, else ``<root>/<model>``."""
+    explicit = getattr(p, spec.option) if spec.option else None
+    if explicit is not None:
+        problem = check_model_dir(Path(explicit))
+        return ModelStatus(spec, Path(explicit), problem is None, problem)
+    first_problem = None
+    tried = []
+    for root in model_roots(p):
+        for cand in candidate_dirs(spec, root):
+            tried.append(cand)
+            problem = check_model_dir(cand)
+            if problem is None:
+                return ModelStatus(spec, cand, True)
+            if first_problem is None and cand.exists():
+                first_problem = problem
+    expected = tried[0] if tried else None
+    return ModelStatus(spec, expected, False, first_problem or f"directory {expected} does not exist")
+
+
+def verify(
+    root: str | Path | None = None, options: ConvertOptions | PaddleEngineOptions | None = None
+) -> list[ModelStatus]:
+    """Check every model the configured pipeline needs: its directory exists with inference files.
+
+    ``root`` overrides ``options.paddle.model_dir``. Returns one status per model; the setup is
+    usable when ``all(s.ok for s in statuses)``.
+    """
+    engine, p = paddle_options(options)
+    if root is not None:
+        p = p.model_copy(update={"model_dir": Path(root)})
+    return [resolve(spec, p) for spec in required_models(ConvertOptions(engine=engine, paddle=p))]
+
+
+def fetch(
+    dest: str | Path,
+    options: ConvertOptions | PaddleEngineOptions | None = None,
+    *,
+    everything: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[ModelStatus]:
+    """Download the official models the configured pipeline can use into ``dest/<model>/``.
+
+    Uses paddlex's downloader (HuggingFace, AIStudio, ModelScope, BOS — ``PADDLE_PDX_MODEL_SOURCE``
+    picks the first tried). Models already present are kept. Raises ``RuntimeError`` when any model
+    could not be fetched or is incomplete afterwards, so an image build fails loudly.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    engine, p = paddle_options(options)
+    specs = required_models(ConvertOptions(engine=engine, paddle=p), everything=everything)
+    manager = _paddlex_model_manager(dest)
+    p_dest = p.model_copy(update={"model_dir": dest, **_no_explicit_dirs()})
+    failures = []
+    for spec in specs:
+        present = resolve(spec, p_dest)
+        if present.ok:
+            log(f"have  {spec.name} -> {present.path}")
+            continue
+        log(f"fetch {spec.name} ...")
+        try:
+            path = Path(manager.get_model_path(spec.name))
+        except Exception as exc:  # paddlex raises bare Exception when every hoster failed
+            failures.append(f"{spec.name}: {exc}")
+            continue
+        log(f"got   {spec.name} -> {path}")
+    statuses = [resolve(spec, p_dest) for spec in specs]
+    bad = [s for s in statuses if not s.ok]
+    if failures or bad:
+        lines = failures + [f"{s.spec.name}: {s.problem}" for s in bad]
+        raise RuntimeError("model fetch failed:\n  " + "\n  ".join(lines))
+    return statuses
+
+
+def format_report(statuses: Iterable[ModelStatus]) -> str:
+    return "\n".join(str(s) for s in statuses)
+
+
+def _no_explicit_dirs() -> dict:
+    return {
+        "layout_detection_model_dir": None,
+        "vl_rec_model_dir": None,
+        "doc_orientation_classify_model_dir": None,
+        "doc_unwarping_model_dir": None,
+    }
+
+
+def _paddlex_model_manager(dest: Path):
+    """A paddlex official-model manager that saves into ``dest`` instead of the cache."""
+    os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(default_cache_home()))
+    from paddlex.inference.utils.official_models import _ModelManager
+
+    manager = _ModelManager()
+    manager._save_dir = dest  # instance attribute shadows the class-level cache location
+    return manager
