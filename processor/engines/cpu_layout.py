@@ -108,17 +108,20 @@ def body_size(blocks: list[TextBlock]) -> float:
 
 
 def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockType | None:
+    """Running heads, feet and page numbers: short blocks at the page's top or bottom edge that
+    are set small, carry a number (page, date, issue) or recur on other pages."""
     x0, y0, x1, y1 = block.bbox
     text = block.text
-    in_top = y1 <= geo.height * FURNITURE_BAND * 1.3
-    in_bottom = y0 >= geo.height * (1 - FURNITURE_BAND * 1.3)
+    band = geo.height * FURNITURE_BAND
+    in_top, in_bottom = y1 <= band * 1.3, y0 >= geo.height - band * 1.3
     if not (in_top or in_bottom) or len(block.lines) > 2 or len(text) > 160:
         return None
     if _PAGE_NUM_RE.match(text):
         return BlockType.PAGE_NUMBER
+    thin = y1 <= band or y0 >= geo.height - band
     small = max(ln.size for ln in block.lines) <= body * 1.02
     repeated = signature(text) in geo.furniture_signatures
-    if repeated or (small and (y1 <= geo.height * FURNITURE_BAND or y0 >= geo.height * (1 - FURNITURE_BAND))):
+    if repeated or (thin and (small or bool(_DIGITS_RE.search(text)))):
         return BlockType.HEADER if in_top else BlockType.FOOTER
     return None
 
@@ -191,36 +194,71 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
 
 
 def reading_order(items: list[PlacedBlock], page_width: float) -> list[PlacedBlock]:
-    """Order body blocks: full-width blocks cut the page into bands, each band is read
-    column by column (left column top to bottom, then the right one)."""
-    if not items:
-        return []
-    left = min(b.bbox[0] for b in items)
-    right = max(b.bbox[2] for b in items)
-    span = max(1.0, right - left)
-    mid = left + span / 2
-    # Two columns only when both halves hold blocks that stay inside them.
-    in_left = [b for b in items if b.bbox[2] <= mid + span * 0.04]
-    in_right = [b for b in items if b.bbox[0] >= mid - span * 0.04]
-    if len(in_left) < 2 or len(in_right) < 2:
-        return sorted(items, key=lambda b: (round(b.bbox[1], 0), b.bbox[0]))
-    ordered: list[PlacedBlock] = []
-    band: list[PlacedBlock] = []
+    """Recursive XY-cut on a projection profile: columns are split at vertical strips that
+    (almost) no block covers; blocks that straddle such a strip (titles, wide figures) cut
+    the page into bands first. Cutting bands only at straddling blocks keeps two columns
+    whose paragraph gaps happen to line up from being read row by row."""
+    return _xy(items, page_width * 0.012, 0)
 
-    def flush() -> None:
-        col = lambda b: 0 if (b.bbox[0] + b.bbox[2]) / 2 < mid else 1  # noqa: E731
-        ordered.extend(sorted(band, key=lambda b: (col(b), b.bbox[1], b.bbox[0])))
-        band.clear()
 
-    for b in sorted(items, key=lambda b: (b.bbox[1], b.bbox[0])):
-        spanning = b.bbox[0] < mid - span * 0.1 and b.bbox[2] > mid + span * 0.1
-        if spanning:
-            flush()
-            ordered.append(b)
+def _by_y(items: list[PlacedBlock]) -> list[PlacedBlock]:
+    return sorted(items, key=lambda b: (b.bbox[1], b.bbox[0]))
+
+
+def _xy(items: list[PlacedBlock], min_gap: float, depth: int) -> list[PlacedBlock]:
+    if len(items) <= 1 or depth > 12:
+        return _by_y(items)
+    cuts = _column_cuts(items, min_gap)
+    if not cuts:
+        return _by_y(items)
+    straddling = [b for b in items if any(b.bbox[0] < c - min_gap and b.bbox[2] > c + min_gap for c in cuts)]
+    if straddling:
+        bands: list[list[PlacedBlock]] = [[]]
+        for b in _by_y(items):
+            if b in straddling:
+                bands.extend([[b], []])
+            else:
+                bands[-1].append(b)
+        bands = [band for band in bands if band]
+        if len(bands) > 1:
+            return [b for band in bands for b in _xy(band, min_gap, depth + 1)]
+        return _by_y(items)
+    cols: list[list[PlacedBlock]] = [[] for _ in range(len(cuts) + 1)]
+    for b in items:
+        cols[sum((b.bbox[0] + b.bbox[2]) / 2 > c for c in cuts)].append(b)
+    cols = [c for c in cols if c]
+    if len(cols) < 2:
+        return _by_y(items)
+    return [b for c in cols for b in _xy(c, min_gap, depth + 1)]
+
+
+def _column_cuts(items: list[PlacedBlock], min_gap: float) -> list[float]:
+    """x positions of gutters: runs of at least ``min_gap`` where the blocks covering them add
+    up to under 8% of the region's height (a stray speck or a title may cross a gutter)."""
+    x_lo = min(b.bbox[0] for b in items)
+    x_hi = max(b.bbox[2] for b in items)
+    y_span = max(1.0, max(b.bbox[3] for b in items) - min(b.bbox[1] for b in items))
+    bins = 240
+    step = max(1e-6, (x_hi - x_lo) / bins)
+    cover = [0.0] * bins
+    for b in items:
+        h = b.bbox[3] - b.bbox[1]
+        for i in range(int((b.bbox[0] - x_lo) / step), min(bins, int((b.bbox[2] - x_lo) / step) + 1)):
+            cover[i] += h
+    low = [c <= 0.08 * y_span for c in cover]
+    cuts: list[float] = []
+    i = 0
+    while i < bins:
+        if low[i]:
+            j = i
+            while j < bins and low[j]:
+                j += 1
+            if i > 0 and j < bins and (j - i) * step >= min_gap:
+                cuts.append(x_lo + (i + j) / 2 * step)
+            i = j
         else:
-            band.append(b)
-    flush()
-    return ordered
+            i += 1
+    return cuts
 
 
 def to_blocks(items: list[PlacedBlock], page_width: float, rounding: int = 2) -> list[Block]:

@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import pymupdf
 
@@ -46,7 +47,7 @@ def render(page: pymupdf.Page, dpi: int, is_image: bool) -> PageImage:
     a PDF page at ``dpi``. Image pages are measured in pixels, PDF pages in points."""
     if is_image:
         size = native_pixel_size(page) or (int(page.rect.width), int(page.rect.height))
-        scale = max(1.0, min(2.0, _TARGET_LONG_SIDE / max(size)))
+        scale = max(1.0, min(4.0, _TARGET_LONG_SIDE / max(size)))
         if scale < 1.2:
             scale = 1.0
         zoom = size[0] * scale / page.rect.width
@@ -88,10 +89,20 @@ class OcrWord:
     line: int
 
 
-def run_tesseract(image: PageImage, languages: str, psm: int = 3, timeout: float = 300) -> list[OcrWord]:
+def run_tesseract(
+    gray: np.ndarray,
+    to_page: float,
+    languages: str,
+    psm: int = 3,
+    offset: tuple[int, int] = (0, 0),
+    timeout: float = 300,
+) -> list[OcrWord]:
     """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel."""
-    png = image.pixmap.tobytes("png")
-    dpi = str(int(round(72 / image.to_page))) if image.to_page < 1 else "300"
+    ok, buf = cv2.imencode(".png", gray)
+    if not ok:
+        raise RuntimeError("cannot encode the page image for OCR")
+    png = buf.tobytes()
+    dpi = str(int(round(72 / to_page))) if to_page < 1 else "300"
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", dpi, "tsv"]
     out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout)
@@ -100,11 +111,12 @@ def run_tesseract(image: PageImage, languages: str, psm: int = 3, timeout: float
     words: list[OcrWord] = []
     reader = csv.reader(io.StringIO(out.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
     next(reader, None)
-    k = image.to_page
+    k = to_page
     for row in reader:
         if len(row) < 12 or row[0] != "5" or not row[11].strip():
             continue
         x, y, w, h = (int(v) for v in row[6:10])
+        x, y = x + offset[0], y + offset[1]
         words.append(
             OcrWord(
                 text=row[11].strip(),

@@ -22,8 +22,8 @@ from processor.engines.cpu_layout import (
     signature,
     to_blocks,
 )
-from processor.engines.cpu_ocr import is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
-from processor.engines.cpu_tables import find_tables, grid_html
+from processor.engines.cpu_ocr import OcrWord, is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
+from processor.engines.cpu_tables import detect_rulings, find_ocr_tables, find_tables, glyph_height, grid_html
 from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
 from processor.errors import error_info
 
@@ -95,8 +95,30 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
-    words = run_tesseract(image, task.ocr_languages)
-    return classify(words_to_blocks(words), geo, first_page=page.number == 0)
+    gray = image.gray
+    rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
+    # The full page is read with its rulings in place: Tesseract uses them to find columns.
+    words = run_tesseract(gray, image.to_page, task.ocr_languages)
+    boxes = [(w.bbox, w.text) for w in words]
+    tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
+    if tables:
+        # Cell text is read again from the table alone with the rulings erased: glyphs
+        # touching a rule are misread, and the page-level segmentation mixes cells up.
+        cell_words = [w for t in tables for w in _ocr_region(cleaned, image.to_page, t.bbox, task)]
+        tables = find_ocr_tables(rulings, geo.width, geo.height, boxes, [(w.bbox, w.text) for w in cell_words])
+        words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
+    placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    return placed
+
+
+def _ocr_region(gray, to_page: float, bbox: Rect, task: PageTask) -> list[OcrWord]:
+    h, w = gray.shape
+    x0, y0 = max(0, int(bbox[0] / to_page) - 4), max(0, int(bbox[1] / to_page) - 4)
+    x1, y1 = min(w, int(bbox[2] / to_page) + 4), min(h, int(bbox[3] / to_page) + 4)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return []
+    return run_tesseract(gray[y0:y1, x0:x1], to_page, task.ocr_languages, psm=6, offset=(x0, y0))
 
 
 def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:

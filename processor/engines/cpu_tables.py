@@ -1,11 +1,15 @@
-"""Tables: PyMuPDF's ruling-based detector on text-layer pages, HTML out."""
+"""Tables: PyMuPDF's ruling-based grid finder, on the text layer or on rulings found in a
+page image, HTML (with spans) out."""
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import pymupdf
 
 from processor.engines.cpu_layout import Rect
@@ -14,61 +18,184 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Cell:
+    row: int
+    col: int
+    text: str
+    rowspan: int = 1
+    colspan: int = 1
+
+
+@dataclass
 class TableGrid:
     bbox: Rect
-    rows: list[list[str | None]]  # None = covered by the cell to its left (a column span)
+    cells: list[Cell]
+    n_rows: int
+    n_cols: int
 
-    @property
-    def n_cols(self) -> int:
-        return max((len(r) for r in self.rows), default=0)
+
+@dataclass
+class Segments:
+    """Ruling lines found in a page image, in page units: (x0, y0, x1, y1) each."""
+
+    horizontal: list[Rect]
+    vertical: list[Rect]
 
 
 def grid_html(grid: TableGrid) -> str:
-    """HTML with colspans; the first row becomes the header when it has no spans hidden in it."""
+    """HTML with row/column spans; a first row above the body is marked up as the header."""
     out = ["<table>"]
-    for r, row in enumerate(grid.rows):
-        tag = "th" if r == 0 and len(grid.rows) > 1 else "td"
+    for r in range(grid.n_rows):
+        tag = "th" if r == 0 and grid.n_rows > 1 else "td"
         cells = []
-        i = 0
-        while i < len(row):
-            text = row[i] or ""
-            span = 1
-            while i + span < len(row) and row[i + span] is None:
-                span += 1
-            attr = f' colspan="{span}"' if span > 1 else ""
-            cells.append(f"<{tag}{attr}>{html.escape(' '.join(text.split()))}</{tag}>")
-            i += span
+        for c in sorted((c for c in grid.cells if c.row == r), key=lambda c: c.col):
+            attr = (f' colspan="{c.colspan}"' if c.colspan > 1 else "") + (
+                f' rowspan="{c.rowspan}"' if c.rowspan > 1 else "")
+            cells.append(f"<{tag}{attr}>{html.escape(' '.join(c.text.split()))}</{tag}>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "".join(out)
 
 
+def grid_from_table(table, text_of: Callable[[int, int, Rect], str]) -> TableGrid:
+    """A PyMuPDF ``Table`` as cells with spans. PyMuPDF marks every position covered by a
+    merged cell as None; the span is read back from the merged cell's own bbox against the
+    column and row edges."""
+    rows = [list(r.cells) for r in table.rows]
+    n_cols = max((len(r) for r in rows), default=0)
+    col_x0 = [min((r[c][0] for r in rows if c < len(r) and r[c]), default=1e9) for c in range(n_cols)]
+    row_y0 = [min((c[1] for c in r if c), default=1e9) for r in rows]
+    cells: list[Cell] = []
+    for ri, row in enumerate(rows):
+        for ci, bbox in enumerate(row):
+            if bbox is None:
+                continue
+            tol = 0.5 * min(3.0, (bbox[2] - bbox[0]) / 4, (bbox[3] - bbox[1]) / 2)
+            colspan = 1 + sum(1 for c in range(ci + 1, n_cols) if col_x0[c] < bbox[2] - tol
+                              and (c >= len(row) or row[c] is None))
+            rowspan = 1 + sum(1 for r in range(ri + 1, len(rows)) if row_y0[r] < bbox[3] - tol
+                              and (ci >= len(rows[r]) or rows[r][ci] is None))
+            cells.append(Cell(ri, ci, text_of(ri, ci, tuple(bbox)), rowspan, colspan))
+    return TableGrid(bbox=tuple(table.bbox), cells=cells, n_rows=len(rows), n_cols=n_cols)
+
+
 def _plausible(grid: TableGrid) -> bool:
     """Ruling detectors also find boxed paragraphs and frames: a table needs a real grid."""
-    if len(grid.rows) < 2 or grid.n_cols < 2:
+    if grid.n_rows < 2 or grid.n_cols < 2:
         return False
-    filled = [c for row in grid.rows for c in row if c and c.strip()]
+    filled = [c for c in grid.cells if c.text.strip()]
     if len(filled) < 3:
         return False
-    # A one-column-of-text frame split into fake columns leaves most cells empty.
-    return len(filled) / max(1, sum(len(r) for r in grid.rows)) > 0.3
+    # A frame around prose split into fake cells leaves most of them empty.
+    return len(filled) / max(1, len(grid.cells)) > 0.3
 
 
 def find_tables(page: pymupdf.Page) -> list[TableGrid]:
-    """Ruled tables first; text-aligned ("text" strategy) detection is too eager on prose."""
-    grids: list[TableGrid] = []
+    """Ruled tables from the text layer; text-aligned detection is too eager on prose."""
     try:
         found = page.find_tables(strategy="lines")
     except Exception as exc:  # a detector failure must not cost the page its text
         log.warning("find_tables failed on page %s: %s", page.number + 1, exc)
         return []
+    grids: list[TableGrid] = []
     for table in found.tables:
-        rows = table.extract()
-        rows = [[None if c is None else str(c) for c in row] for row in rows]
-        # Merged cells come back as None in every covered position, even in the first
-        # column of a row span; give those an empty cell so the row keeps its columns.
-        rows = [[("" if (c is None and i == 0) else c) for i, c in enumerate(row)] for row in rows]
-        grid = TableGrid(bbox=tuple(table.bbox), rows=rows)
+        matrix = table.extract()
+
+        def text_of(r: int, c: int, _bbox: Rect, m=matrix) -> str:
+            return str(m[r][c] or "") if r < len(m) and c < len(m[r]) else ""
+
+        grid = grid_from_table(table, text_of)
         if _plausible(grid):
             grids.append(grid)
     return grids
+
+
+# ------------------------------------------------------------------ page images
+def glyph_height(gray: np.ndarray) -> float:
+    """Typical letter height in pixels (median connected component), to size the rule finder."""
+    ink = (gray < 170).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+    hs = stats[1:, cv2.CC_STAT_HEIGHT]
+    hs = hs[(hs >= 4) & (hs < gray.shape[0] / 20)]
+    return float(np.median(hs)) if hs.size else 20.0
+
+
+def detect_rulings(gray: np.ndarray, to_page: float, text_height_px: float) -> tuple[Segments, np.ndarray]:
+    """Horizontal/vertical ruling lines by morphological opening, and the image with them
+    painted white: Tesseract reads cell text much better without the grid glued to it."""
+    h, w = gray.shape
+    ink = (gray < 170).astype(np.uint8) * 255
+    hlen = max(20, w // 35)
+    # vertical rules must be taller than letters (a "l" or "|" is one text height)
+    vlen = max(15, int(text_height_px * 2.2), h // 120)
+    hmask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hlen, 1)))
+    vmask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen)))
+    segs = Segments([], [])
+    for mask, out, horizontal in ((hmask, segs.horizontal, True), (vmask, segs.vertical, False)):
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        for i in range(1, n):
+            x, y, bw, bh, _ = stats[i]
+            if horizontal and bh > max(8, text_height_px * 0.5):
+                continue  # a filled box or picture, not a rule
+            if not horizontal and bw > max(8, text_height_px * 0.5):
+                continue
+            out.append((x * to_page, y * to_page, (x + bw) * to_page, (y + bh) * to_page))
+    lines = cv2.dilate(cv2.bitwise_or(hmask, vmask), np.ones((3, 3), np.uint8))
+    cleaned = gray.copy()
+    cleaned[lines > 0] = 255
+    return segs, cleaned
+
+
+def find_ocr_tables(
+    segs: Segments,
+    width: float,
+    height: float,
+    words: list[tuple[Rect, str]],
+    fill: list[tuple[Rect, str]] | None = None,
+) -> list[TableGrid]:
+    """Ruled tables on a page image: the rulings are drawn on a scratch PDF page so
+    PyMuPDF's own grid finder builds the cells (it wants text in them: ``words`` are
+    placed as placeholder glyphs), then the ``fill`` words (default ``words``) fill them."""
+    fill = words if fill is None else fill
+    if len(segs.horizontal) < 2 or not segs.vertical:
+        return []
+    scratch = pymupdf.open()
+    try:
+        page = scratch.new_page(width=width, height=height)
+        for x0, y0, x1, y1 in segs.horizontal:
+            page.draw_line(pymupdf.Point(x0, (y0 + y1) / 2), pymupdf.Point(x1, (y0 + y1) / 2), width=0.5)
+        for x0, y0, x1, y1 in segs.vertical:
+            page.draw_line(pymupdf.Point((x0 + x1) / 2, y0), pymupdf.Point((x0 + x1) / 2, y1), width=0.5)
+        for (x0, y0, x1, y1), _ in words:
+            # placeholder glyphs: the grid finder wants text in cells; real text comes from OCR
+            page.insert_text(pymupdf.Point(x0, y1), "x", fontsize=max(1.0, (y1 - y0) * 0.5))
+        found = page.find_tables(strategy="lines")
+        grids: list[TableGrid] = []
+        for table in found.tables:
+
+            def text_of(_r: int, _c: int, bbox: Rect) -> str:
+                return _reading_text([(wb, t) for wb, t in fill if _center_in(wb, bbox)])
+
+            grid = grid_from_table(table, text_of)
+            if _plausible(grid):
+                grids.append(grid)
+        return grids
+    finally:
+        scratch.close()
+
+
+def _center_in(inner: Rect, outer: Rect) -> bool:
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
+
+
+def _reading_text(words: list[tuple[Rect, str]]) -> str:
+    """Words of one cell in reading order: rows by vertical position, then left to right."""
+    rows: list[list[tuple[Rect, str]]] = []
+    for wb, t in sorted(words, key=lambda it: (it[0][1] + it[0][3]) / 2):
+        cy, h = (wb[1] + wb[3]) / 2, wb[3] - wb[1]
+        if rows and abs(cy - (rows[-1][0][0][1] + rows[-1][0][0][3]) / 2) < 0.5 * h:
+            rows[-1].append((wb, t))
+        else:
+            rows.append([(wb, t)])
+    return " ".join(t for row in rows for _, t in sorted(row, key=lambda it: it[0][0]))
