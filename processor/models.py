@@ -12,11 +12,14 @@ Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/models``
 i.e. the directory names paddlex itself uses under ``$PADDLE_PDX_CACHE_HOME/official_models``, so a
 paddlex cache can serve as a model root too.
 
-API used by the CLI (``docwatch models fetch --dir DIR`` / ``docwatch models verify``)::
+API used by the CLI (``docwatch models fetch --dir DIR`` / ``docwatch models verify [--dir DIR]``)::
 
-    fetch(dest, options=None, *, everything=True, log=print) -> list[ModelStatus]
-    verify(root=None, options=None) -> list[ModelStatus]        # ok = all(s.ok for s in result)
-    format_report(statuses) -> str
+    fetch(options, dest, *, everything=True, log=print) -> ModelReport   # raises RuntimeError on failure
+    verify(options=None, root=None) -> ModelReport      # report.ok; str(report) is a table
+    check(options=None, root=None) -> str               # the table; raises RuntimeError if not ok
+
+``options`` is a ``ConvertOptions`` (or ``PaddleEngineOptions``); ``dest``/``root`` a path (the two
+may also be passed the other way round). ``root`` overrides ``options.paddle.model_dir``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
 
@@ -183,34 +187,63 @@ def resolve(spec: ModelSpec, p: PaddleEngineOptions) -> ModelStatus:
     return ModelStatus(spec, expected, False, first_problem or f"directory {expected} does not exist")
 
 
-def verify(
-    root: str | Path | None = None, options: ConvertOptions | PaddleEngineOptions | None = None
-) -> list[ModelStatus]:
+class ModelReport(list):
+    """ModelStatus per model; ``ok`` when every one is usable; ``str()`` is a readable table."""
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self)
+
+    def __str__(self) -> str:
+        if not self:
+            return "no local models needed for this configuration"
+        return format_report(self)
+
+
+def _split_args(a: Any, b: Any) -> tuple[ConvertOptions | PaddleEngineOptions | None, Path | None]:
+    """Accept (options, path) or (path, options)."""
+    if isinstance(a, (str, os.PathLike)) and not isinstance(b, (str, os.PathLike)):
+        a, b = b, a
+    return a, (Path(b) if b is not None else None)
+
+
+def verify(options: Any = None, root: Any = None) -> ModelReport:
     """Check every model the configured pipeline needs: its directory exists with inference files.
 
-    ``root`` overrides ``options.paddle.model_dir``. Returns one status per model; the setup is
-    usable when ``all(s.ok for s in statuses)``.
+    ``root`` overrides ``options.paddle.model_dir``. With a server VL backend the VL model is not
+    needed locally; with ``use_layout_detection=False`` neither is the layout model.
     """
+    options, root = _split_args(options, root)
     engine, p = paddle_options(options)
     if root is not None:
-        p = p.model_copy(update={"model_dir": Path(root)})
-    return [resolve(spec, p) for spec in required_models(ConvertOptions(engine=engine, paddle=p))]
+        p = p.model_copy(update={"model_dir": root})
+    return ModelReport(resolve(spec, p) for spec in required_models(ConvertOptions(engine=engine, paddle=p)))
+
+
+def check(options: Any = None, root: Any = None) -> str:
+    """``verify`` for health checks: the report text, or RuntimeError naming what is missing."""
+    report = verify(options, root)
+    if not report.ok:
+        raise RuntimeError(str(report))
+    return str(report)
 
 
 def fetch(
-    dest: str | Path,
-    options: ConvertOptions | PaddleEngineOptions | None = None,
+    options: Any = None,
+    dest: Any = None,
     *,
     everything: bool = True,
     log: Callable[[str], None] = print,
-) -> list[ModelStatus]:
+) -> ModelReport:
     """Download the official models the configured pipeline can use into ``dest/<model>/``.
 
     Uses paddlex's downloader (HuggingFace, AIStudio, ModelScope, BOS — ``PADDLE_PDX_MODEL_SOURCE``
     picks the first tried). Models already present are kept. Raises ``RuntimeError`` when any model
     could not be fetched or is incomplete afterwards, so an image build fails loudly.
     """
-    dest = Path(dest)
+    options, dest = _split_args(options, dest)
+    if dest is None:
+        raise ValueError("fetch needs a destination directory")
     dest.mkdir(parents=True, exist_ok=True)
     engine, p = paddle_options(options)
     specs = required_models(ConvertOptions(engine=engine, paddle=p), everything=everything)
@@ -229,7 +262,7 @@ def fetch(
             failures.append(f"{spec.name}: {exc}")
             continue
         log(f"got   {spec.name} -> {path}")
-    statuses = [resolve(spec, p_dest) for spec in specs]
+    statuses = ModelReport(resolve(spec, p_dest) for spec in specs)
     bad = [s for s in statuses if not s.ok]
     if failures or bad:
         lines = failures + [f"{s.spec.name}: {s.problem}" for s in bad]

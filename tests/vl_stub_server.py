@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -77,7 +78,8 @@ class StubVLServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, languages: str = "rus+eng") -> None:
         self.languages = languages
-        self.requests: list[dict] = []  # {"prompt", "model", "image_size", "answer"} per request
+        self.requests: list[dict] = []  # {"prompt", "model", "image_bytes", "body_keys", "answer"} each
+        self.reject_if: Callable[[str], bool] | None = None  # answer 400 when this says so of the text
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -147,6 +149,9 @@ class StubVLServer:
                     body = json.loads(self.rfile.read(length))
                     image, prompt = _split_message(body)
                     text = server.answer(image, prompt)
+                    if server.reject_if is not None and server.reject_if(text):
+                        self._send(400, {"error": {"message": "rejected by the stub", "type": "invalid_request"}})
+                        return
                 except Exception as exc:  # the client sees a 500 like from a real server
                     self._send(500, {"error": {"message": str(exc), "type": "stub_error"}})
                     return

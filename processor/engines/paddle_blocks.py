@@ -166,7 +166,8 @@ def to_block(
     if image is not None:
         fields["image"] = image
     elif btype is BlockType.TABLE or (btype is BlockType.CHART and is_html_table(content)):
-        fields["html" if is_html_table(content) else "text"] = content
+        # "" = a table continued from the previous page whose rows restructure_pages moved there
+        fields["html" if is_html_table(content) or not content.strip() else "text"] = content
     elif btype is BlockType.FORMULA:
         fields["latex"] = strip_latex(content)
     elif btype in (BlockType.TITLE, BlockType.HEADING):
