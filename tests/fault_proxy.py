@@ -1,0 +1,226 @@
+"""A fault-injecting HTTP reverse proxy on loopback, for S3 clients in tests and benchmarks.
+
+Every request is either forwarded to the upstream (moto) unchanged or, chosen by a seeded
+RNG with configurable rates, answered with a fault:
+
+- ``error500``: 500 InternalError, not forwarded;
+- ``slowdown``: 503 SlowDown with the S3 XML error body, not forwarded;
+- ``reset_before``: the socket is reset (RST) without an answer, not forwarded;
+- ``reset_after``: forwarded (it takes effect!), then reset without an answer — the case
+  where a client retries a write that already landed;
+- ``truncate``: forwarded, then half of the answer body and a reset (GETs with a body only);
+- ``slow``: forwarded after ``slow_seconds``.
+
+It also counts requests per method, which the poll-cost benchmark uses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow")
+_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te", "upgrade"}
+
+
+def s3_error_xml(code: str, message: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        f"<RequestId>fault-{random.getrandbits(32):08x}</RequestId></Error>"
+    ).encode()
+
+
+@dataclass
+class FaultRates:
+    error500: float = 0.0
+    slowdown: float = 0.0
+    reset_before: float = 0.0
+    reset_after: float = 0.0
+    truncate: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 0.5
+
+    def total(self) -> float:
+        return sum(getattr(self, name) for name in FAULTS)
+
+
+@dataclass
+class ProxyStats:
+    requests: Counter[str] = field(default_factory=Counter)  # by HTTP method
+    faults: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.requests.values())
+
+
+class FaultProxy:
+    """``FaultProxy(upstream_url, rates, seed).start()`` → ``.url``; ``.stop()`` when done."""
+
+    def __init__(self, upstream: str, rates: FaultRates | None = None, seed: int = 0) -> None:
+        parsed = urlparse(upstream)
+        self.upstream_host = parsed.hostname or "127.0.0.1"
+        self.upstream_port = parsed.port or 80
+        self.rates = rates or FaultRates()
+        self.rng = random.Random(seed)
+        self.rng_lock = threading.Lock()
+        self.stats = ProxyStats()
+        # Headers dropped on the way up: simulates a store that ignores conditional writes.
+        self.strip_headers: set[str] = set()
+        # Faults for the next requests, in order, before the RNG decides (deterministic tests).
+        self.script: deque[str | None] = deque()
+        proxy = self
+
+        class Handler(_Handler):
+            owner = proxy
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def choose(self, method: str) -> str | None:
+        with self.rng_lock:
+            if self.script:
+                return self.script.popleft()
+            roll = self.rng.random()
+        edge = 0.0
+        for name in FAULTS:
+            edge += getattr(self.rates, name)
+            if roll < edge:
+                if name == "truncate" and method != "GET":
+                    return None
+                return name
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FaultProxy
+    protocol_version = "HTTP/1.1"  # keep-alive, like real S3
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+    def _handle(self) -> None:
+        proxy = self.owner
+        body = self._read_body()
+        with proxy.stats.lock:
+            proxy.stats.requests[self.command] += 1
+        fault = proxy.choose(self.command)
+        if fault:
+            with proxy.stats.lock:
+                proxy.stats.faults[fault] += 1
+        if fault == "error500":
+            return self._reply(500, s3_error_xml("InternalError", "We encountered an internal error."))
+        if fault == "slowdown":
+            return self._reply(503, s3_error_xml("SlowDown", "Please reduce your request rate."))
+        if fault == "reset_before":
+            return self._reset()
+        if fault == "slow":
+            time.sleep(proxy.rates.slow_seconds)
+        try:
+            status, headers, payload = self._forward(body)
+        except OSError:
+            return self._reply(502, s3_error_xml("InternalError", "upstream unreachable"))
+        if fault == "reset_after":
+            return self._reset()
+        truncate = fault == "truncate" and self.command == "GET" and len(payload) > 1
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _HOP and name.lower() not in ("content-length", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if truncate:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            return self._reset()
+        self.wfile.write(payload)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        proxy = self.owner
+        conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=120)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                lower = name.lower()
+                if lower not in _HOP and lower != "content-length" and lower not in proxy.strip_headers:
+                    conn.putheader(name, value)
+            if body or self.command in ("PUT", "POST"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
+            response = conn.getresponse()
+            payload = response.read()
+            return response.status, response.getheaders(), payload
+        finally:
+            conn.close()
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 makes close() send RST: the client sees a dropped connection.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":  # python tests/fault_proxy.py http://127.0.0.1:5000 0.1
+    import sys
+
+    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
+    p = FaultProxy(sys.argv[1], FaultRates(error500=rate, slowdown=rate, reset_before=rate, reset_after=rate))
+    print(p.start().url, flush=True)
+    threading.Event().wait()

@@ -1,0 +1,370 @@
+"""An S3 bucket prefix as storage (AWS or any S3-compatible endpoint).
+
+Keys are opaque S3 keys relative to the prefix: spaces, Unicode, ``..`` segments are just
+bytes in a key, nothing is ever resolved against a filesystem. Conditional writes use
+``If-None-Match: *`` (create) and ``If-Match: <etag>`` (replace); stores that ignore those
+headers are detected by :meth:`S3Storage.supports_conditional_writes`.
+
+Credentials come from boto3's chain (env, profile, instance/IRSA role) unless the user put
+keys in S3Settings; they live only inside the boto3 session, never in attributes or logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from urllib3.exceptions import ProtocolError
+
+from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+
+if TYPE_CHECKING:
+    from watcher.settings import S3Settings
+
+INTERNAL_PREFIX = "_docwatch/"  # probe objects live here; never listed
+_PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
+# A dropped connection while a body streams is not covered by botocore's retries (the
+# response already "succeeded"), so reads of bodies retry on these themselves.
+_BODY_ERRORS = (
+    ResponseStreamingError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    ProtocolError,
+    ConnectionError,
+)
+_BODY_TRIES = 4
+T = TypeVar("T")
+
+
+class S3Storage(Storage):
+    def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None) -> None:
+        from watcher.settings import S3Settings
+
+        if not bucket:
+            raise StorageError("an S3 URI needs a bucket: s3://bucket/prefix/")
+        self.bucket = bucket
+        self.prefix = prefix.lstrip("/")
+        if self.prefix and not self.prefix.endswith("/"):
+            self.prefix += "/"
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        self.settings = settings or S3Settings()
+        self._client = _make_client(self.settings, self.settings.max_attempts)
+        self._threshold = self.settings.multipart_threshold_mb * 1024 * 1024
+        self._conditional: bool | None = None
+        self._probe_lock = threading.Lock()
+
+    @classmethod
+    def from_uri(cls, uri: str, settings: object | None = None) -> S3Storage:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise StorageError(f"not an S3 URI: {uri!r} (expected s3://bucket/prefix/)")
+        return cls(parsed.netloc, parsed.path, settings)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:  # never the settings: they may hold keys
+        return f"S3Storage({self.uri!r})"
+
+    # -- reads -----------------------------------------------------------------
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(self.prefix) :]
+                    if not key or key.endswith("/") or key.startswith(INTERNAL_PREFIX):
+                        continue  # folder placeholders from consoles; our own probes
+                    yield ObjectInfo(
+                        key=key, size=obj["Size"], etag=_unquote(obj["ETag"]), modified=obj["LastModified"]
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "list", prefix) from exc
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            r = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise self._error(exc, "head", key) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "head", key) from exc
+        return ObjectInfo(key=key, size=r["ContentLength"], etag=_unquote(r["ETag"]), modified=r["LastModified"])
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        def once() -> tuple[bytes, str]:
+            r = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body = r["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            if len(data) != r["ContentLength"]:  # a short body must never pass for the object
+                raise IncompleteReadError(actual_bytes=len(data), expected_bytes=r["ContentLength"])
+            return data, _unquote(r["ETag"])
+
+        return self._reading(once, "get", key)
+
+    def download(self, key: str, dest: Path) -> None:
+        # The temp name comes from a hash, never from the key: keys may hold anything.
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".dl-{hashlib.sha256(key.encode()).hexdigest()[:24]}-{uuid.uuid4().hex[:8]}.tmp"
+
+        def once() -> None:
+            r = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            written = 0
+            with tmp.open("wb") as f:
+                for chunk in r["Body"].iter_chunks(1024 * 1024):
+                    f.write(chunk)
+                    written += len(chunk)
+            if written != r["ContentLength"]:
+                raise IncompleteReadError(actual_bytes=written, expected_bytes=r["ContentLength"])
+
+        try:
+            self._reading(once, "download", key)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- writes ----------------------------------------------------------------
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        if len(data) > self._threshold:
+            return self._multipart(key, data, content_type)
+        return self._put(key, data, content_type, {}, "put")
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        return self._put(key, data, content_type, {"IfNoneMatch": "*"}, "put_if_absent")
+
+    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+        return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _status(exc) != 404 or _code(exc) == "NoSuchBucket":
+                raise self._error(exc, "delete", key) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "delete", key) from exc
+
+    def copy(self, key: str, dest_key: str) -> None:
+        # The managed copy does a single CopyObject below 5 GiB and UploadPartCopy above.
+        from boto3.s3.transfer import TransferConfig
+
+        source = {"Bucket": self.bucket, "Key": self._key(key)}
+        config = TransferConfig(multipart_threshold=max(self._threshold, 5 * 1024**3 - 1))
+        try:
+            self._client.copy(source, self.bucket, self._key(dest_key), Config=config)
+        except ClientError as exc:
+            raise self._error(exc, "copy", key) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, "copy", key) from exc
+
+    # -- health ----------------------------------------------------------------
+    def check(self) -> None:
+        # A separate client with two attempts: a wrong endpoint must fail in seconds, not
+        # after the long retry budget the working client has for throttling.
+        client = _make_client(self.settings, 2)
+        try:
+            client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "check", "") from exc
+
+    def supports_conditional_writes(self) -> bool:
+        with self._probe_lock:
+            if self._conditional is None:
+                self._conditional = self._probe()
+            return self._conditional
+
+    def _probe(self) -> bool:
+        key = f"{INTERNAL_PREFIX}probe/{uuid.uuid4().hex}"
+        try:
+            try:
+                self.put_if_absent(key, b"probe")
+            except StorageError:
+                return False  # e.g. 501 NotImplemented for If-None-Match
+            try:
+                self.put_if_absent(key, b"probe again")
+            except PreconditionFailed:
+                return True
+            except StorageError:
+                return False
+            return False  # the header was ignored: the second create overwrote the first
+        finally:
+            try:
+                self.delete(key)
+            except StorageError:
+                pass  # a leftover probe is harmless: listings skip _docwatch/
+
+    # -- internals -------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        if not key:
+            raise StorageError("empty key")
+        full = self.prefix + key
+        if len(full.encode()) > 1024:
+            raise StorageError(f"S3 key longer than 1024 bytes: {full[:80]!r}…")
+        return full
+
+    def _put(self, key: str, data: bytes, content_type: str | None, cond: dict[str, str], op: str) -> str:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, **cond}
+        if content_type:
+            args["ContentType"] = content_type
+        try:
+            return _unquote(self._client.put_object(**args)["ETag"])
+        except ClientError as exc:
+            if not cond or not _is_precondition(exc, op):
+                raise self._error(exc, op, key) from exc
+            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+            # When botocore retried, an earlier attempt may have landed and its response
+            # got lost: the retry then fails against our own write. The content carries
+            # worker id and timestamps, so identical bytes mean that write was ours.
+            if retried and (mine := self._same_content(key, data)) is not None:
+                return mine
+            raise PreconditionFailed(f"{key}: {'exists' if 'IfNoneMatch' in cond else 'changed'}") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, op, key) from exc
+
+    def _same_content(self, key: str, data: bytes) -> str | None:
+        try:
+            current, etag = self.get(key)
+        except StorageError:
+            return None
+        return etag if current == data else None
+
+    def _multipart(self, key: str, data: bytes, content_type: str | None) -> str:
+        full = self._key(key)
+        part_size = max(self._threshold, _PART_MIN)
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            upload = self._client.create_multipart_upload(Bucket=self.bucket, Key=full, **extra)["UploadId"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "put", key) from exc
+        try:
+            parts = []
+            for number, start in enumerate(range(0, len(data), part_size), start=1):
+                chunk = data[start : start + part_size]
+                r = self._client.upload_part(
+                    Bucket=self.bucket, Key=full, UploadId=upload, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": r["ETag"], "PartNumber": number})
+            done = self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+            return _unquote(done["ETag"])
+        except (ClientError, BotoCoreError) as exc:
+            try:  # parts of an abandoned upload are billed until aborted
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload)
+            except (ClientError, BotoCoreError):
+                pass
+            raise self._error(exc, "put", key) from exc
+
+    def _reading(self, once: Callable[[], T], op: str, key: str) -> T:
+        for attempt in range(_BODY_TRIES):
+            try:
+                return once()
+            except ClientError as exc:
+                if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
+                    raise NotFound(key) from exc
+                raise self._error(exc, op, key) from exc
+            except _BODY_ERRORS as exc:
+                if attempt == _BODY_TRIES - 1:
+                    raise self._error(exc, op, key) from exc
+                time.sleep(0.2 * 2**attempt)
+            except BotoCoreError as exc:
+                raise self._error(exc, op, key) from exc
+        raise AssertionError("unreachable")
+
+    def _error(self, exc: Exception, op: str, key: str) -> StorageError:
+        where = f"s3://{self.bucket}/{self.prefix}{key}"
+        endpoint = self._client.meta.endpoint_url
+        if isinstance(exc, NoCredentialsError):
+            return StorageError(
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                "or run with an instance/IRSA role"
+            )
+        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+            return StorageError(f"cannot reach the S3 endpoint {endpoint} ({op} {where}): is the URL right?")
+        if isinstance(exc, ClientError):
+            code, status = _code(exc), _status(exc)
+            if code == "NoSuchBucket" or (op == "check" and status == 404):
+                return StorageError(f"the bucket {self.bucket!r} does not exist at {endpoint}: create it")
+            if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+                if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                    return StorageError(f"the S3 credentials were rejected ({code}) for {where}")
+                return StorageError(
+                    f"access denied to {where} ({op}): the credentials need s3:ListBucket, "
+                    "s3:GetObject, s3:PutObject and s3:DeleteObject on it"
+                )
+            if status == 404:
+                return NotFound(key)
+            message = exc.response.get("Error", {}).get("Message", "")
+            return StorageError(f"S3 {op} {where} failed: {code} {message}".strip())
+        return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {exc}")
+
+
+def _make_client(settings: S3Settings, max_attempts: int) -> Any:
+    session = boto3.Session(
+        profile_name=settings.profile,
+        aws_access_key_id=settings.access_key_id.get_secret_value() if settings.access_key_id else None,
+        aws_secret_access_key=(
+            settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+        ),
+    )
+    config = Config(
+        region_name=settings.region,
+        s3={"addressing_style": settings.addressing_style},
+        retries={"mode": settings.retry_mode, "max_attempts": max_attempts},  # type: ignore[typeddict-item]
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=32,
+    )
+    # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / the profile's endpoint itself.
+    return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _is_precondition(exc: ClientError, op: str) -> bool:
+    # 412: the condition failed. 409 ConditionalRequestConflict: a concurrent conditional
+    # write to the same key is in flight (S3 asks to retry; for a claim it is a lost race).
+    # 404 on If-Match: the object is gone, so it is not the version we read.
+    code, status = _code(exc), _status(exc)
+    if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        return True
+    return op == "compare_and_swap" and status == 404 and code != "NoSuchBucket"
+
+
+def _unquote(etag: str) -> str:
+    return etag.strip('"')
+
+
+def _quote(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
