@@ -41,7 +41,7 @@ from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Stora
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
 
-INTERNAL_PREFIX = "_docwatch/"  # probe objects live here; never listed
+INTERNAL_PREFIX = "_docwatch/"  # docwatch's own objects (probes; discovery's done markers)
 _PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
 # A dropped connection while a body streams is not covered by botocore's retries (the
 # response already "succeeded"), so reads of bodies retry on these themselves.
@@ -92,8 +92,8 @@ class S3Storage(Storage):
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj["Key"][len(self.prefix) :]
-                    if not key or key.endswith("/") or key.startswith(INTERNAL_PREFIX):
-                        continue  # folder placeholders from consoles; our own probes
+                    if not key or key.endswith("/"):
+                        continue  # folder placeholders made by consoles are not objects to us
                     yield ObjectInfo(
                         key=key, size=obj["Size"], etag=_unquote(obj["ETag"]), modified=obj["LastModified"]
                     )
@@ -215,7 +215,7 @@ class S3Storage(Storage):
             try:
                 self.delete(key)
             except StorageError:
-                pass  # a leftover probe is harmless: listings skip _docwatch/
+                pass  # a leftover probe is harmless: discovery skips _docwatch/
 
     # -- internals -------------------------------------------------------------
     def _key(self, key: str) -> str:
