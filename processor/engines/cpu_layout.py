@@ -114,7 +114,7 @@ def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockTyp
     text = block.text
     band = geo.height * FURNITURE_BAND
     in_top, in_bottom = y1 <= band * 1.3, y0 >= geo.height - band * 1.3
-    if not (in_top or in_bottom) or len(block.lines) > 2 or len(text) > 160:
+    if not (in_top or in_bottom) or visual_rows(block) > 2 or len(text) > 160:
         return None
     if _PAGE_NUM_RE.match(text):
         return BlockType.PAGE_NUMBER
@@ -124,6 +124,30 @@ def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockTyp
     if repeated or (thin and (small or bool(_DIGITS_RE.search(text)))):
         return BlockType.HEADER if in_top else BlockType.FOOTER
     return None
+
+
+def _edge_page_number(blocks: list[TextBlock]) -> TextBlock | None:
+    """A lone number below everything else on the page is its page number, wherever the
+    page's margins put it."""
+    body = [b for b in blocks if b.lines]
+    if len(body) < 2:
+        return None
+    last = max(body, key=lambda b: b.bbox[1])
+    if visual_rows(last) == 1 and re.fullmatch(r"\s*\d{1,4}\s*", last.text) and all(
+        b.bbox[3] <= last.bbox[1] + 1 for b in body if b is not last
+    ):
+        return last
+    return None
+
+
+def visual_rows(block: TextBlock) -> int:
+    """Lines of text as seen on the page (pieces of one row far apart count once)."""
+    centers: list[float] = []
+    for ln in sorted(block.lines, key=lambda ln: ln.bbox[1]):
+        cy = (ln.bbox[1] + ln.bbox[3]) / 2
+        if not centers or cy - centers[-1] > 0.5 * max(1.0, ln.bbox[3] - ln.bbox[1]):
+            centers.append(cy)
+    return len(centers)
 
 
 def split_list_items(block: TextBlock) -> list[TextBlock]:
@@ -166,10 +190,11 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
     heading_sizes = sorted(
         {round(max(ln.size for ln in b.lines)) for b in blocks if b.lines and _is_heading(b, body)}, reverse=True
     )
+    edge = _edge_page_number(blocks)
     for block in blocks:
         if not block.lines:
             continue
-        furniture = furniture_type(block, geo, body)
+        furniture = BlockType.PAGE_NUMBER if block is edge else furniture_type(block, geo, body)
         if furniture:
             placed.append(PlacedBlock(furniture, block.bbox, text=block.text))
             continue
@@ -198,7 +223,7 @@ def reading_order(items: list[PlacedBlock], page_width: float) -> list[PlacedBlo
     (almost) no block covers; blocks that straddle such a strip (titles, wide figures) cut
     the page into bands first. Cutting bands only at straddling blocks keeps two columns
     whose paragraph gaps happen to line up from being read row by row."""
-    return _xy(items, page_width * 0.012, 0)
+    return _xy(items, page_width * 0.008, 0)
 
 
 def _by_y(items: list[PlacedBlock]) -> list[PlacedBlock]:
@@ -210,12 +235,25 @@ def _xy(items: list[PlacedBlock], min_gap: float, depth: int) -> list[PlacedBloc
         return _by_y(items)
     cuts = _column_cuts(items, min_gap)
     if not cuts:
+        # No gutter anywhere: any horizontal gap is safe to cut at, and the bands below may
+        # have columns of their own (a full-width article end above a two-column start).
+        bands = _split_y(items)
+        if len(bands) > 1:
+            return [b for band in bands for b in _xy(band, min_gap, depth + 1)]
         return _by_y(items)
-    straddling = [b for b in items if any(b.bbox[0] < c - min_gap and b.bbox[2] > c + min_gap for c in cuts)]
-    if straddling:
+    def crosses(b: PlacedBlock, c: float) -> bool:
+        return b.bbox[0] < c - min_gap and b.bbox[2] > c + min_gap
+
+    # Cut first where nothing crosses (a heading over columns 2-3 must not chop column 1);
+    # only when every gutter is crossed, cut the page into bands at the crossing blocks.
+    clean = [c for c in cuts if not any(crosses(b, c) for b in items)]
+    if not clean:
+        # Band the region only at the blocks crossing the least-crossed gutter: a sidebar
+        # gutter crossed by the abstract must not chop the main two columns.
+        main = min(cuts, key=lambda c: sum(crosses(b, c) for b in items))
         bands: list[list[PlacedBlock]] = [[]]
         for b in _by_y(items):
-            if b in straddling:
+            if crosses(b, main):
                 bands.extend([[b], []])
             else:
                 bands[-1].append(b)
@@ -223,6 +261,7 @@ def _xy(items: list[PlacedBlock], min_gap: float, depth: int) -> list[PlacedBloc
         if len(bands) > 1:
             return [b for band in bands for b in _xy(band, min_gap, depth + 1)]
         return _by_y(items)
+    cuts = clean
     cols: list[list[PlacedBlock]] = [[] for _ in range(len(cuts) + 1)]
     for b in items:
         cols[sum((b.bbox[0] + b.bbox[2]) / 2 > c for c in cuts)].append(b)
@@ -232,13 +271,24 @@ def _xy(items: list[PlacedBlock], min_gap: float, depth: int) -> list[PlacedBloc
     return [b for c in cols for b in _xy(c, min_gap, depth + 1)]
 
 
+def _split_y(items: list[PlacedBlock]) -> list[list[PlacedBlock]]:
+    bands: list[list[PlacedBlock]] = []
+    bottom = -1e9
+    for b in _by_y(items):
+        if not bands or b.bbox[1] > bottom + 1:
+            bands.append([])
+        bands[-1].append(b)
+        bottom = max(bottom, b.bbox[3])
+    return bands
+
+
 def _column_cuts(items: list[PlacedBlock], min_gap: float) -> list[float]:
     """x positions of gutters: runs of at least ``min_gap`` where the blocks covering them add
     up to under 8% of the region's height (a stray speck or a title may cross a gutter)."""
     x_lo = min(b.bbox[0] for b in items)
     x_hi = max(b.bbox[2] for b in items)
     y_span = max(1.0, max(b.bbox[3] for b in items) - min(b.bbox[1] for b in items))
-    bins = 240
+    bins = 480
     step = max(1e-6, (x_hi - x_lo) / bins)
     cover = [0.0] * bins
     for b in items:

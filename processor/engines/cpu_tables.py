@@ -106,8 +106,75 @@ def find_tables(page: pymupdf.Page) -> list[TableGrid]:
 
         grid = grid_from_table(table, text_of)
         if _plausible(grid):
-            grids.append(grid)
+            grids.append(_with_header_above(page, table, grid))
     return grids
+
+
+def _with_header_above(page: pymupdf.Page, table, grid: TableGrid) -> TableGrid:
+    """Financial-style tables rule only the body; their column heads ("Year Ended", dates)
+    sit just above the first rule. Rows of short chunks right above the table, inside its
+    width, become header rows, each chunk placed over the columns it overlaps."""
+    x0, y0, x1, _ = table.bbox
+    cols = [(min(c[0] for c in cs), max(c[2] for c in cs))
+            for cs in ([r.cells[i] for r in table.rows if i < len(r.cells) and r.cells[i]] for i in range(grid.n_cols))
+            if cs]
+    if len(cols) != grid.n_cols:
+        return grid
+    words = [w for w in page.get_text("words") if w[3] <= y0 + 1 and w[1] >= y0 - 80]
+    rows: list[list[tuple]] = []
+    for w in sorted(words, key=lambda w: -w[3]):
+        if rows and abs(w[3] - rows[-1][0][3]) < 2:
+            rows[-1].append(w)
+        else:
+            rows.append([w])
+    header: list[list[tuple[float, float, str]]] = []
+    top = y0
+    for row in rows:  # walking upwards from the table
+        height = max(w[3] - w[1] for w in row)
+        if top - max(w[3] for w in row) > 1.6 * height or any(w[0] < x0 - 2 or w[2] > x1 + 2 for w in row):
+            break
+        chunks = _chunks(sorted(row, key=lambda w: w[0]), height)
+        if sum(len(c[2]) for c in chunks) > 120 or all(c[1] <= cols[0][1] + 2 for c in chunks):
+            break  # a sentence, or the end of the paragraph introducing the table
+        header.insert(0, chunks)
+        top = min(w[1] for w in row)
+    if not header:
+        return grid
+    new_cells: list[Cell] = []
+    for r, chunks in enumerate(header):
+        below = header[r + 1] if r + 1 < len(header) else None
+        for cx0, cx1, text in chunks:
+            span = [i for i, (a, b) in enumerate(cols) if min(b, cx1) - max(a, cx0) > 0.3 * min(b - a, cx1 - cx0)]
+            if len(chunks) == 1 and below and len(below) > 1 and cx0 > cols[0][1]:
+                # a lone head over several column heads ("Year Ended" over the dates) spans them
+                lo, hi = min(c[0] for c in below), max(c[1] for c in below)
+                span = [i for i, (a, b) in enumerate(cols) if min(b, hi) - max(a, lo) > 0.3 * (b - a)]
+            if span:
+                new_cells.append(Cell(r, span[0], text, 1, span[-1] - span[0] + 1))
+    n = len(header)
+    shifted = [Cell(c.row + n, c.col, c.text, c.rowspan, c.colspan) for c in grid.cells]
+    return TableGrid((x0, top, x1, grid.bbox[3]), _fill_gaps(new_cells, n, grid.n_cols) + shifted,
+                     grid.n_rows + n, grid.n_cols)
+
+
+def _chunks(words: list[tuple], height: float) -> list[tuple[float, float, str]]:
+    out: list[list] = []
+    for w in words:
+        if out and w[0] - out[-1][1] < 0.8 * height:
+            out[-1][1] = w[2]
+            out[-1][2] += " " + w[4]
+        else:
+            out.append([w[0], w[2], w[4]])
+    return [(a, b, t) for a, b, t in out]
+
+
+def _fill_gaps(cells: list[Cell], n_rows: int, n_cols: int) -> list[Cell]:
+    """Empty cells where header rows have no chunk, so every row keeps its column count."""
+    taken = {(c.row, c.col + k) for c in cells for k in range(c.colspan)}
+    out = list(cells)
+    for r in range(n_rows):
+        out.extend(Cell(r, c, "") for c in range(n_cols) if (r, c) not in taken)
+    return sorted(out, key=lambda c: (c.row, c.col))
 
 
 # ------------------------------------------------------------------ page images

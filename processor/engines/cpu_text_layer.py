@@ -74,7 +74,8 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], textpage: pymupdf.TextP
             spans = [s for s in rl["spans"] if s["text"].strip()]
             if not spans:
                 continue
-            text = "".join(s["text"] for s in rl["spans"]).strip()
+            # TeX sets double quotes as two single ones; readers (and searches) expect “ ”.
+            text = "".join(s["text"] for s in rl["spans"]).strip().replace("‘‘", "“").replace("’’", "”")
             bbox = tuple(rl["bbox"])
             if any(overlap_ratio(bbox, ex) > 0.5 for ex in exclude):
                 continue
@@ -86,7 +87,29 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], textpage: pymupdf.TextP
                        for s in spans)
             lines.append(Line(text=text, bbox=bbox, size=main["size"], bold=bold, mono=mono))
         blocks.extend(_split_block(lines))
-    return blocks
+    return _attach_drop_caps(blocks)
+
+
+def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
+    """A drop cap ("O" set large beside "ver the past...") is its own block; glue it back
+    onto the first line it stands next to."""
+    out = list(blocks)
+    for cap in blocks:
+        if len(cap.lines) != 1 or not (1 <= len(cap.lines[0].text) <= 2) or not cap.lines[0].text.isalpha():
+            continue
+        cx0, cy0, cx1, cy1 = cap.bbox
+        for other in out:
+            if other is cap or not other.lines:
+                continue
+            first = other.lines[0]
+            near = cx1 - 2 <= first.bbox[0] <= cx1 + 3 * first.size
+            beside = cy0 - first.size <= first.bbox[1] <= cy1
+            if near and beside and cap.lines[0].size >= 1.8 * first.size:
+                first.text = cap.lines[0].text + first.text
+                other.bbox = union([other.bbox, cap.bbox])
+                out.remove(cap)
+                break
+    return out
 
 
 def _split_block(lines: list[Line]) -> list[TextBlock]:
