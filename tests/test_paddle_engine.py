@@ -505,3 +505,32 @@ def test_model_lists_match_the_paddlex_pipeline_configs():
 
     structure = set(names(load_pipeline_config("PP-StructureV3")))
     assert structure == {n for n, _ in models.STRUCTURE_V3_MODELS}
+
+
+def test_pp_structurev3_missing_models_named(tmp_path):
+    opts = ConvertOptions(engine=EngineName.PP_STRUCTURE_V3, paddle=PaddleEngineOptions(model_dir=tmp_path))
+    with pytest.raises(EngineUnavailable) as err:
+        create_engine(opts).load()
+    for name in ("PP-DocLayout_plus-L", "PP-OCRv5_server_rec", "PP-FormulaNet_plus-L"):
+        assert str(tmp_path / name) in str(err.value)
+    assert "PP-Chart2Table" not in str(err.value)  # chart recognition is off by default
+
+
+@paddle
+def test_pp_structurev3_points_every_model_at_a_local_dir(tmp_path):
+    for name, _ in models.STRUCTURE_V3_MODELS:
+        _fake_model(tmp_path / name, name)
+    eng = PaddleEngine(ConvertOptions(engine=EngineName.PP_STRUCTURE_V3, paddle=PaddleEngineOptions(model_dir=tmp_path)))
+    eng.model_dirs = eng.check_models()
+    kwargs = eng._structure_kwargs()
+
+    def dirs(node):
+        if isinstance(node, dict):
+            if "model_name" in node:
+                yield node["model_name"], node["model_dir"]
+            for v in node.values():
+                yield from dirs(v)
+
+    pairs = list(dirs(kwargs["paddlex_config"]))
+    assert pairs and all(d == str(tmp_path / n) for n, d in pairs)  # never None: no download
+    assert eng.info.name == "pp-structurev3" and eng.info.options["pipeline"] == "PP-StructureV3"
