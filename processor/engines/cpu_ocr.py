@@ -130,6 +130,44 @@ def run_tesseract(
     return words
 
 
+# Letters that look the same in Latin and Cyrillic; Tesseract with rus+eng picks either.
+_CYR_TO_LAT = str.maketrans("АВСЕНКМОРТХаеорсухіј", "ABCEHKMOPTXaeopcyxij")
+_LAT_TO_CYR = str.maketrans("ABCEHKMOPTXaeopcyx", "АВСЕНКМОРТХаеорсух")
+# Bullets Tesseract reads as punctuation at the start of a line.
+_OCR_BULLETS = frozenset({".", "·", "«", "»", "©", "°", "*", "•", "■", "e", "¢"})
+
+
+def _script(ch: str) -> str:
+    if "\u0400" <= ch <= "\u04ff":
+        return "cyr"
+    if ch.isascii() and ch.isalpha():
+        return "lat"
+    return ""
+
+
+def fix_scripts(words: list[OcrWord]) -> None:
+    """Undo Latin/Cyrillic look-alike mix-ups: a word mixing both scripts is written in its
+    majority script; on a page that is (almost) all Latin, Cyrillic look-alike-only words
+    ("РАН" for "PAH") become Latin."""
+    counts = {"cyr": 0, "lat": 0}
+    for w in words:
+        for ch in w.text:
+            sc = _script(ch)
+            if sc:
+                counts[sc] += 1
+    latin_page = counts["cyr"] < 0.1 * max(1, counts["lat"])
+    for w in words:
+        scripts = [_script(ch) for ch in w.text]
+        n_cyr, n_lat = scripts.count("cyr"), scripts.count("lat")
+        if n_cyr and n_lat:
+            cyr = n_cyr > n_lat or (n_cyr == n_lat and not latin_page)
+            w.text = w.text.translate(_LAT_TO_CYR if cyr else _CYR_TO_LAT)
+        elif n_cyr and latin_page:
+            fixed = w.text.translate(_CYR_TO_LAT)
+            if not any(_script(ch) == "cyr" for ch in fixed):
+                w.text = fixed
+
+
 def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
     """Tesseract's paragraphs become blocks, cut where the line height jumps (a heading
     set in a bigger size is often glued to the paragraph below it)."""
@@ -140,6 +178,8 @@ def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
         lines.setdefault((w.block, w.par, w.line), []).append(w)
     paragraphs: dict[tuple[int, int], list[Line]] = {}
     for (b, p, _), ws in lines.items():
+        if len(ws) > 1 and ws[0].text in _OCR_BULLETS:
+            ws[0].text = "•"
         text = " ".join(w.text for w in ws)
         if _is_noise(ws):
             continue

@@ -22,7 +22,7 @@ from processor.engines.cpu_layout import (
     signature,
     to_blocks,
 )
-from processor.engines.cpu_ocr import OcrWord, is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
+from processor.engines.cpu_ocr import OcrWord, fix_scripts, is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
 from processor.engines.cpu_tables import detect_rulings, find_ocr_tables, find_tables, glyph_height, grid_html
 from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
 from processor.errors import error_info
@@ -99,12 +99,14 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
     words = run_tesseract(gray, image.to_page, task.ocr_languages)
+    fix_scripts(words)
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
     if tables:
         # Cell text is read again from the table alone with the rulings erased: glyphs
         # touching a rule are misread, and the page-level segmentation mixes cells up.
         cell_words = [w for t in tables for w in _ocr_region(cleaned, image.to_page, t.bbox, task)]
+        fix_scripts(cell_words)
         tables = find_ocr_tables(rulings, geo.width, geo.height, boxes, [(w.bbox, w.text) for w in cell_words])
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)

@@ -64,13 +64,14 @@ def judge_text_layer(page: pymupdf.Page, text: str) -> TextLayerVerdict:
 def text_blocks(page: pymupdf.Page, exclude: list[Rect], textpage: pymupdf.TextPage | None = None) -> list[TextBlock]:
     """The page's text blocks (PyMuPDF's own grouping), skipping lines inside ``exclude``
     (tables, which are rendered separately)."""
-    data = page.get_text("dict", flags=_TEXT_FLAGS, textpage=textpage)
+    data = page.get_text("rawdict", flags=_TEXT_FLAGS, textpage=textpage)
     blocks: list[TextBlock] = []
     for raw in data["blocks"]:
         if raw.get("type") != 0:
             continue
         lines: list[Line] = []
         for rl in raw["lines"]:
+            _line_text(rl["spans"])
             spans = [s for s in rl["spans"] if s["text"].strip()]
             if not spans:
                 continue
@@ -110,6 +111,24 @@ def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
                 out.remove(cap)
                 break
     return out
+
+
+def _line_text(spans: list[dict]) -> None:
+    """Give each rawdict span a ``text``, with a space wherever glyphs stand apart by more
+    than a fifth of the font size: some PDFs position words without space characters."""
+    prev_x1: float | None = None
+    prev_char = " "
+    for span in spans:
+        out = []
+        gap_limit = 0.2 * span["size"]
+        for ch in span["chars"]:
+            c = ch["c"]
+            x0 = ch["bbox"][0]
+            if prev_x1 is not None and c != " " and prev_char != " " and x0 - prev_x1 > gap_limit:
+                out.append(" ")
+            out.append(c)
+            prev_x1, prev_char = ch["bbox"][2], c
+        span["text"] = "".join(out)
 
 
 def _split_block(lines: list[Line]) -> list[TextBlock]:
