@@ -23,11 +23,12 @@ import pymupdf
 from PIL import Image, ImageFilter
 
 __all__ = [
-    "GeneratedDoc",
-    "RU_PARAGRAPHS",
     "EN_PARAGRAPHS",
+    "RU_PARAGRAPHS",
+    "GeneratedDoc",
     "font_path",
     "make_blank_pdf",
+    "make_figure_pdf",
     "make_multipage_pdf",
     "make_scan_png",
     "make_scan_tiff",
@@ -39,19 +40,29 @@ __all__ = [
 _FONT_DIRS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"), Path("/usr/share/fonts/TTF")]
 
 RU_PARAGRAPHS = [
-    "Съешь же ещё этих мягких французских булок, да выпей чаю. Эта фраза содержит все буквы "
-    "русского алфавита и часто используется для проверки шрифтов.",
-    "Программа преобразует документы в формат Markdown и сохраняет структуру: заголовки, "
-    "абзацы, списки и таблицы остаются на своих местах.",
-    "Распознавание текста выполняется только для тех страниц, где нет хорошего текстового слоя. "
-    "Пустые страницы пропускаются без обращения к движку распознавания.",
-    "Каждая страница обрабатывается отдельным процессом, поэтому длинные документы "
-    "конвертируются быстрее на многоядерных машинах.",
+    (
+        "Съешь же ещё этих мягких французских булок, да выпей чаю. Эта фраза содержит все буквы "
+        "русского алфавита и часто используется для проверки шрифтов."
+    ),
+    (
+        "Программа преобразует документы в формат Markdown и сохраняет структуру: заголовки, "
+        "абзацы, списки и таблицы остаются на своих местах."
+    ),
+    (
+        "Распознавание текста выполняется только для тех страниц, где нет хорошего текстового слоя. "
+        "Пустые страницы пропускаются без обращения к движку распознавания."
+    ),
+    (
+        "Каждая страница обрабатывается отдельным процессом, поэтому длинные документы "
+        "конвертируются быстрее на многоядерных машинах."
+    ),
 ]
 EN_PARAGRAPHS = [
     "The quick brown fox jumps over the lazy dog while the committee reviews the quarterly report.",
-    "Document conversion keeps headings, paragraphs, lists and tables in their reading order, "
-    "and leaves running headers and page numbers out of the body text.",
+    (
+        "Document conversion keeps headings, paragraphs, lists and tables in their reading order, "
+        "and leaves running headers and page numbers out of the body text."
+    ),
     "A scanned page has no text layer, so its words are recognised from the page image instead.",
 ]
 
@@ -247,3 +258,25 @@ def make_blank_pdf(path: Path, n: int) -> GeneratedDoc:
     doc.save(path)
     doc.close()
     return GeneratedDoc(path=Path(path), text="", pages=[""] * n)
+
+
+def make_figure_pdf(path: Path) -> GeneratedDoc:
+    """A page with a paragraph, an embedded picture (a gradient with a disc) and a caption-less
+    second paragraph below it."""
+    img = Image.new("RGB", (400, 240), "white")
+    px = img.load()
+    for x in range(400):
+        for y in range(240):
+            inside = (x - 200) ** 2 + (y - 120) ** 2 < 80**2
+            px[x, y] = (200, 40, 40) if inside else (x * 255 // 400, y * 255 // 240, 160)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    y = _flow(w, 72, RU_PARAGRAPHS[1])
+    w.page.insert_image(pymupdf.Rect(120, y + 10, 420, y + 190), stream=buf.getvalue())
+    _flow(w, y + 210, EN_PARAGRAPHS[2])
+    doc.save(path)
+    doc.close()
+    text = f"{RU_PARAGRAPHS[1]}\n\n{EN_PARAGRAPHS[2]}"
+    return GeneratedDoc(path=Path(path), text=text, pages=[text])

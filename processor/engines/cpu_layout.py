@@ -19,7 +19,7 @@ _BULLET_RE = re.compile(r"^\s*([•◦▪▫●○■□‣∙·⁃–—*\-])\s
 _NUMBERED_RE = re.compile(r"^\s*(\d{1,3}|[a-zа-я])[.)]\s+\S")
 _PAGE_NUM_RE = re.compile(
     r"^\s*(\d{1,4}|[ivxlc]{1,6}|(page|стр\.?|страница)\s*\d+(\s*(of|из|/)\s*\d+)?|\d+\s*/\s*\d+|[-–—]\s*\d+\s*[-–—])\s*$",
-    re.I,
+    re.IGNORECASE,
 )
 _DIGITS_RE = re.compile(r"\d+")
 # Furniture lives in a thin band at the top or bottom of the page.
@@ -86,7 +86,7 @@ def join_lines(lines: list[str]) -> str:
             continue
         if not out:
             out = text
-        elif re.search(r"[a-zа-яё]-$", out, re.I) and text[:1].islower():
+        elif re.search(r"[a-zа-яё]-$", out, re.IGNORECASE) and text[:1].islower():
             out = out[:-1] + text
         else:
             out = f"{out} {text}"
@@ -110,7 +110,7 @@ def body_size(blocks: list[TextBlock]) -> float:
 def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockType | None:
     """Running heads, feet and page numbers: short blocks at the page's top or bottom edge that
     are set small, carry a number (page, date, issue) or recur on other pages."""
-    x0, y0, x1, y1 = block.bbox
+    _, y0, _, y1 = block.bbox
     text = block.text
     band = geo.height * FURNITURE_BAND
     in_top, in_bottom = y1 <= band * 1.3, y0 >= geo.height - band * 1.3

@@ -102,10 +102,10 @@ def run_tesseract(
     if not ok:
         raise RuntimeError("cannot encode the page image for OCR")
     png = buf.tobytes()
-    dpi = str(int(round(72 / to_page))) if to_page < 1 else "300"
+    dpi = str(round(72 / to_page)) if to_page < 1 else "300"
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", dpi, "tsv"]
-    out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout)
+    out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
     words: list[OcrWord] = []

@@ -22,7 +22,15 @@ from processor.engines.cpu_layout import (
     signature,
     to_blocks,
 )
-from processor.engines.cpu_ocr import OcrWord, fix_scripts, is_blank, native_pixel_size, render, run_tesseract, words_to_blocks
+from processor.engines.cpu_ocr import (
+    OcrWord,
+    fix_scripts,
+    is_blank,
+    native_pixel_size,
+    render,
+    run_tesseract,
+    words_to_blocks,
+)
 from processor.engines.cpu_tables import detect_rulings, find_ocr_tables, find_tables, glyph_height, grid_html
 from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
 from processor.errors import error_info
@@ -67,7 +75,7 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
         width, height = native_pixel_size(page) or (page.rect.width, page.rect.height)
     else:
         width, height = page.rect.width, page.rect.height
-    base = dict(number=number, width=width, height=height, unit=_unit(task))
+    base = {"number": number, "width": width, "height": height, "unit": _unit(task)}
     text = "" if task.is_image else page.get_text("text", flags=_TEXT_FLAGS)
     if not text.strip() and is_blank(page):
         return PageResult(Page(**base, method=PageMethod.BLANK))

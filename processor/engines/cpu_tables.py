@@ -120,7 +120,11 @@ def _with_header_above(page: pymupdf.Page, table, grid: TableGrid) -> TableGrid:
             if cs]
     if len(cols) != grid.n_cols:
         return grid
-    words = [w for w in page.get_text("words") if w[3] <= y0 + 1 and w[1] >= y0 - 80]
+    all_words = page.get_text("words")
+    inside = sorted(w[3] - w[1] for w in all_words if w[1] >= y0 - 1 and w[3] <= table.bbox[3] + 1
+                    and w[0] >= x0 - 1 and w[2] <= x1 + 1)
+    body_height = inside[len(inside) // 2] if inside else 10.0
+    words = [w for w in all_words if w[3] <= y0 + 1 and w[1] >= y0 - 80]
     rows: list[list[tuple]] = []
     for w in sorted(words, key=lambda w: -w[3]):
         if rows and abs(w[3] - rows[-1][0][3]) < 2:
@@ -134,8 +138,14 @@ def _with_header_above(page: pymupdf.Page, table, grid: TableGrid) -> TableGrid:
         if top - max(w[3] for w in row) > 1.6 * height or any(w[0] < x0 - 2 or w[2] > x1 + 2 for w in row):
             break
         chunks = _chunks(sorted(row, key=lambda w: w[0]), height)
-        if sum(len(c[2]) for c in chunks) > 120 or all(c[1] <= cols[0][1] + 2 for c in chunks):
-            break  # a sentence, or the end of the paragraph introducing the table
+        stub_end = cols[0][1]
+        if (
+            sum(len(c[2]) for c in chunks) > 120
+            or all(c[1] <= stub_end + 2 for c in chunks)  # the end of an introducing paragraph
+            or any(c[0] < stub_end - 2 < stub_end + 2 < c[1] for c in chunks)  # text across the stub
+            or height > 1.25 * body_height  # a heading set larger than the table
+        ):
+            break
         header.insert(0, chunks)
         top = min(w[1] for w in row)
     if not header:

@@ -98,7 +98,7 @@ def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
     for cap in blocks:
         if len(cap.lines) != 1 or not (1 <= len(cap.lines[0].text) <= 2) or not cap.lines[0].text.isalpha():
             continue
-        cx0, cy0, cx1, cy1 = cap.bbox
+        _, cy0, cx1, cy1 = cap.bbox
         for other in out:
             if other is cap or not other.lines:
                 continue
