@@ -24,12 +24,15 @@ may also be passed the other way round). ``root`` overrides ``options.paddle.mod
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
 
 # paddlex pipeline config names per PaddleOCR-VL pipeline version
@@ -137,6 +140,23 @@ def default_cache_home() -> Path:
     """Where paddlex keeps its cache (``PADDLE_PDX_CACHE_HOME``); docwatch pins it before import."""
     env = os.environ.get("PADDLE_PDX_CACHE_HOME")
     return Path(env) if env else Path.home() / ".cache" / "docwatch" / "paddlex"
+
+
+def prepare_environment(cache_dir: Path | None = None) -> Path:
+    """Set paddlex's env flags before it is imported: no hoster checks, a fixed cache home."""
+    os.environ["PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK"] = "True"
+    cache = Path(os.environ.get("PADDLE_PDX_CACHE_HOME") or cache_dir or default_cache_home())
+    os.environ["PADDLE_PDX_CACHE_HOME"] = str(cache)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot create the paddlex cache {cache}: {exc}") from exc
+    if "paddlex" in sys.modules:
+        from paddlex.utils import flags
+
+        if str(getattr(flags, "DISABLE_MODEL_SOURCE_CHECK", "")).lower() not in ("true", "1"):
+            logging.getLogger(__name__).warning("paddlex was imported before docwatch set PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK")
+    return cache
 
 
 def model_roots(p: PaddleEngineOptions) -> list[Path]:
@@ -258,7 +278,7 @@ def fetch(
         log(f"fetch {spec.name} ...")
         try:
             path = Path(manager.get_model_path(spec.name))
-        except Exception as exc:  # paddlex raises bare Exception when every hoster failed
+        except Exception as exc:  # noqa: BLE001 - paddlex raises bare Exception when every hoster fails
             failures.append(f"{spec.name}: {exc}")
             continue
         log(f"got   {spec.name} -> {path}")

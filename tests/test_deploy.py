@@ -74,7 +74,7 @@ def test_every_hadolint_ignore_has_a_reason():
 
 def test_dockerfile_contract():
     text = (ROOT / "Dockerfile").read_text()
-    stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", text, re.M)
+    stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", text, re.MULTILINE)
     assert [s[1] for s in stages] == ["cpu", "paddleocr-vl", "final"]
     assert "ARG ENGINE=paddleocr-vl" in text and "FROM ${ENGINE} AS final" in text
     # official Paddle GPU base for CUDA 12.x, not the Blackwell (cuda12.9 / sm120) builds
@@ -105,7 +105,7 @@ def test_dockerfile_contract():
 
 def test_docker_copies_exist():
     for dockerfile in DOCKERFILES:
-        for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile.read_text(), re.M):
+        for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile.read_text(), re.MULTILINE):
             for part in src.split():
                 if part == "README.md" and not (ROOT / part).exists():
                     pytest.skip("the main README.md (needed by pyproject's readme=) is not written yet")
@@ -128,7 +128,7 @@ def test_script_syntax_and_shellcheck(script):
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         code = type(self).status if self.path == "/healthz" else 404
         self.send_response(code)
         self.send_header("Content-Length", "2")

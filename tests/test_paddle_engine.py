@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from processor import ConvertOptions, EngineName, convert, render_markdown
-from processor import models
+from processor import ConvertOptions, EngineName, convert, models, render_markdown
 from processor.document import BlockType, ContentKind, PageStatus, PageUnit
 from processor.engines import create_engine
 from processor.engines.paddle import PaddleEngine, prepare_environment
@@ -38,6 +37,7 @@ from processor.engines.paddle_blocks import (
 )
 from processor.errors import EngineFailure, EngineUnavailable
 from processor.options import PaddleEngineOptions, VlBackend
+
 try:
     from tests.paddle_docs import PAGE_TEXTS, make_pdf, make_png
     from tests.vl_stub_server import StubVLServer
@@ -230,7 +230,7 @@ def test_label_map_covers_every_label_the_pipelines_emit():
 
     assert inference_meta._LABEL_DOC_LAYOUT_V2V3 == DOC_LAYOUT_V2V3_LABELS
     src = inspect.getsource(vl_pipeline._PaddleOCRVLPipeline.predict)
-    prompt_labels = re.search(r"prompt_label\.lower\(\) in \[(.*?)\]", src, re.S).group(1)
+    prompt_labels = re.search(r"prompt_label\.lower\(\) in \[(.*?)\]", src, re.DOTALL).group(1)
     assert sorted(re.findall(r'"(\w+)"', prompt_labels)) == sorted(PROMPT_LABELS)
     emitted = set(DOC_LAYOUT_V2V3_LABELS) | set(PROMPT_LABELS) | set(inference_meta._LABEL_DOC_LAYOUT_PLUS)
     assert emitted <= set(LABEL_TYPES), emitted - set(LABEL_TYPES)
@@ -351,7 +351,7 @@ def test_pdf_figures_are_cut_from_the_pdf_at_figure_dpi(paddle_cache):
 @paddle
 def test_restructure_pages_merges_tables_and_levels_titles(stub, paddle_cache):
     """merge_pages uses the pipeline's restructure_pages on the per-page JSON."""
-    from processor.engines.paddle import _Record, _Rendered
+    from processor.engines.paddle_pages import Record, Rendered
 
     eng = PaddleEngine(stub_options(stub))
     eng.load()
@@ -367,9 +367,9 @@ def test_restructure_pages_merges_tables_and_levels_titles(stub, paddle_cache):
                     b.bbox = [10, 100, 500, 300]
         kept = []
         for n, res in enumerate(pages, start=1):
-            rendered = _Rendered(n, None, 600.0, 800.0, PageUnit.PIXEL, (1.0, 1.0))
+            rendered = Rendered(n, None, 600.0, 800.0, PageUnit.PIXEL, (1.0, 1.0))
             raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(res["parsing_res_list"])]
-            kept.append(_Record(rendered=rendered, raw=res.json["res"], raws=raws))
+            kept.append(Record(rendered=rendered, raw=res.json["res"], raws=raws))
         out = list(eng._restructure(kept))
     finally:
         eng.close()

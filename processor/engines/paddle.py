@@ -15,13 +15,9 @@ pipeline's own ``restructure_pages`` (tables continued across pages merged, titl
 from __future__ import annotations
 
 import copy
-import io
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from processor import models
-from processor.document import Asset, EngineInfo, ErrorInfo, ImageRef, Page, PageMethod, PageStatus, PageUnit
+from processor.document import Asset, EngineInfo, ImageRef, Page, PageMethod, PageStatus
 from processor.engines.base import Engine, PageResult
 from processor.engines.paddle_blocks import (
     PICTURE_LABELS,
@@ -39,55 +35,16 @@ from processor.engines.paddle_blocks import (
     map_page_blocks,
     rewrite_image_paths,
 )
-from processor.errors import EngineFailure, EngineUnavailable, error_info
+from processor.engines.paddle_pages import Record, Rendered, failed_result, pdf_figure, render_page
+from processor.errors import EngineFailure, EngineUnavailable
+from processor.models import prepare_environment
 from processor.options import ConvertOptions, EngineName, VlBackend
 from processor.source import Source
 
 log = logging.getLogger(__name__)
 
-MAX_RENDER_PIXELS = 40_000_000  # a huge PDF page is rendered at a lower DPI rather than exhaust memory
 _INFRA_ERROR_NAMES = {"APIConnectionError", "APITimeoutError", "ConnectError", "ConnectTimeout", "ConnectionError"}
 _INFRA_ERROR_TEXT = ("Connection error", "Failed to get the model list", "Connection refused")
-
-
-@dataclass
-class _Rendered:
-    number: int
-    image: np.ndarray | None  # BGR, what the pipeline sees
-    width: float  # page size in its own unit
-    height: float
-    unit: PageUnit
-    scale: tuple[float, float]  # pipeline pixels -> page units
-    error: BaseException | None = None
-
-
-@dataclass
-class _Record:
-    """A converted page kept until the document's end (for restructure_pages): JSON, no pixels."""
-
-    rendered: _Rendered
-    raw: dict
-    raws: list[RawBlock]
-    images: dict[int, ImageRef] = field(default_factory=dict)
-    assets: list[Asset] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def prepare_environment(cache_dir: Path | None = None) -> Path:
-    """Set paddlex's env flags before it is imported: no hoster checks, a fixed cache home."""
-    os.environ["PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK"] = "True"
-    cache = Path(os.environ.get("PADDLE_PDX_CACHE_HOME") or cache_dir or models.default_cache_home())
-    os.environ["PADDLE_PDX_CACHE_HOME"] = str(cache)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EngineUnavailable(f"cannot create the paddlex cache {cache}: {exc}") from exc
-    if "paddlex" in sys.modules:
-        from paddlex.utils import flags
-
-        if str(getattr(flags, "DISABLE_MODEL_SOURCE_CHECK", "")).lower() not in ("true", "1"):
-            log.warning("paddlex was imported before docwatch set PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK")
-    return cache
 
 
 class PaddleEngine(Engine):
@@ -270,7 +227,7 @@ class PaddleEngine(Engine):
     def pages(self, source: Source) -> Iterator[PageResult]:
         self.load()
         merge = self.p.merge_pages and self._supports_merge
-        kept: list[_Record | PageResult] = []
+        kept: list[Record | PageResult] = []
         count = source.info.page_count
         for start in range(0, count, self.p.page_batch_size):
             batch = [self._render(source, i) for i in range(start, min(start + self.p.page_batch_size, count))]
@@ -283,33 +240,10 @@ class PaddleEngine(Engine):
         if merge:
             yield from self._restructure(kept)
 
-    def _render(self, source: Source, index: int) -> _Rendered:
-        number = index + 1
-        try:
-            if source.is_pdf:
-                page = source.doc[index]
-                rect = page.rect
-                dpi = self.p.render_dpi
-                px = (rect.width * dpi / 72) * (rect.height * dpi / 72)
-                if px > MAX_RENDER_PIXELS:
-                    dpi = max(36, int(dpi * (MAX_RENDER_PIXELS / px) ** 0.5))
-                pix = page.get_pixmap(dpi=dpi, alpha=False)
-                arr = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
-                bgr = _to_bgr(arr)
-                scale = (rect.width / pix.width, rect.height / pix.height)
-                return _Rendered(number, bgr, rect.width, rect.height, PageUnit.POINT, scale)
-            from PIL import Image
+    def _render(self, source: Source, index: int) -> Rendered:
+        return render_page(source, index, self.p.render_dpi)
 
-            with Image.open(io.BytesIO(source.data)) as img:
-                img.seek(index)
-                rgb = np.asarray(img.convert("RGB"))
-            h, w = rgb.shape[:2]
-            return _Rendered(number, _to_bgr(rgb), float(w), float(h), PageUnit.PIXEL, (1.0, 1.0))
-        except Exception as exc:
-            return _Rendered(number, None, 0.0, 0.0, PageUnit.POINT if source.is_pdf else PageUnit.PIXEL,
-                             (1.0, 1.0), error=exc)  # fmt: skip
-
-    def _convert_batch(self, source: Source, batch: list[_Rendered]) -> list[_Record | PageResult]:
+    def _convert_batch(self, source: Source, batch: list[Rendered]) -> list[Record | PageResult]:
         todo = [r for r in batch if r.error is None]
         outcomes: dict[int, Any] = {}
         if todo:
@@ -318,7 +252,7 @@ class PaddleEngine(Engine):
                 results = self._predict([r.image for r in todo])
                 per_page = (time.monotonic() - started) / len(todo)
                 outcomes = {r.number: (res, per_page) for r, res in zip(todo, results, strict=True)}
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of one batch: retry page by page
                 self._raise_if_infrastructure(exc)
                 if len(todo) == 1:
                     outcomes = {todo[0].number: exc}
@@ -328,21 +262,21 @@ class PaddleEngine(Engine):
                         try:
                             (res,) = self._predict([r.image])
                             outcomes[r.number] = (res, time.monotonic() - started)
-                        except Exception as page_exc:
+                        except Exception as page_exc:  # noqa: BLE001 - the page's own failure, recorded on it
                             self._raise_if_infrastructure(page_exc)
                             outcomes[r.number] = page_exc
-        out: list[_Record | PageResult] = []
+        out: list[Record | PageResult] = []
         for r in batch:
             outcome = r.error if r.error is not None else outcomes[r.number]
             if isinstance(outcome, BaseException):
                 log.warning("page %d failed: %s", r.number, outcome)
-                out.append(_failed(r, outcome))
+                out.append(failed_result(r, outcome))
                 continue
             try:
                 out.append(self._record(source, r, *outcome))
-            except Exception as exc:
+            except Exception as exc:  # a page whose result cannot be mapped fails alone
                 log.exception("page %d: mapping the pipeline result failed", r.number)
-                out.append(_failed(r, exc))
+                out.append(failed_result(r, exc))
             r.image = None  # release the pixels
         return out
 
@@ -364,11 +298,11 @@ class PaddleEngine(Engine):
                 ) from exc
             seen = seen.__cause__ or seen.__context__
 
-    def _record(self, source: Source, r: _Rendered, res: Any, seconds: float) -> _Record:
+    def _record(self, source: Source, r: Rendered, res: Any, seconds: float) -> Record:
         raw = res.json["res"] if hasattr(res, "json") else dict(res)
         blocks = list(res["parsing_res_list"])
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
-        record = _Record(rendered=r, raw=raw, raws=raws, seconds=seconds)
+        record = Record(rendered=r, raw=raw, raws=raws, seconds=seconds)
         for raw_block in raws:
             if raw_block.image is not None and raw_block.label in PICTURE_LABELS:
                 asset, ref = self._figure(source, r, raw_block)
@@ -378,22 +312,15 @@ class PaddleEngine(Engine):
         self._embedded_figures(res, record)
         return record
 
-    def _figure(self, source: Source, r: _Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
+    def _figure(self, source: Source, r: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
         """PDF figures are cut again from the PDF at ``figure_dpi``; image inputs use the pipeline's crop."""
         if source.is_pdf:
-            import pymupdf
-
-            sx, sy = r.scale
-            x0, y0, x1, y1 = raw.bbox
-            clip = pymupdf.Rect(x0 * sx, y0 * sy, x1 * sx, y1 * sy)
-            if not clip.is_empty:
-                pix = source.doc[r.number - 1].get_pixmap(dpi=self.options.figure_dpi, clip=clip, alpha=False)
-                path = f"images/p{r.number}_{raw.index}.png"
-                return Asset(path=path, data=pix.tobytes("png")), ImageRef(path=path, width=pix.width,
-                                                                            height=pix.height)  # fmt: skip
+            cut_out = pdf_figure(source, r, raw, self.options.figure_dpi)
+            if cut_out is not None:
+                return cut_out
         return figure_asset(raw.image, r.number, raw.index)
 
-    def _embedded_figures(self, res: Any, record: _Record) -> None:
+    def _embedded_figures(self, res: Any, record: Record) -> None:
         """Figures inside tables: the table HTML references ``imgs/…``; write them as assets too."""
         wanted = {p for b in record.raws if b.label == "table" for p in embedded_image_paths(b.content)}
         if not wanted:
@@ -409,7 +336,7 @@ class PaddleEngine(Engine):
             if b.label == "table":
                 b.content = rewrite_image_paths(b.content, mapping)
 
-    def _finish(self, rec: _Record, raws: list[RawBlock]) -> PageResult:
+    def _finish(self, rec: Record, raws: list[RawBlock]) -> PageResult:
         r = rec.rendered
         blocks = map_page_blocks(
             raws, scale=r.scale, images=rec.images, markdown_ignore_labels=self.p.markdown_ignore_labels
@@ -427,13 +354,13 @@ class PaddleEngine(Engine):
         )
         return PageResult(page, rec.assets)
 
-    def _restructure(self, kept: list[_Record | PageResult]) -> Iterator[PageResult]:
-        records = [k for k in kept if isinstance(k, _Record)]
+    def _restructure(self, kept: list[Record | PageResult]) -> Iterator[PageResult]:
+        records = [k for k in kept if isinstance(k, Record)]
         merged: dict[int, list[RawBlock]] = {}
         if records:
             try:
                 merged = self._merge(records)
-            except Exception:
+            except Exception:  # restructuring improves pages; it is never a reason to fail them
                 log.exception("restructure_pages failed; the pages are kept unmerged")
         for item in kept:
             if isinstance(item, PageResult):
@@ -441,7 +368,7 @@ class PaddleEngine(Engine):
             else:
                 yield self._finish(item, merged.get(item.rendered.number, item.raws))
 
-    def _merge(self, records: list[_Record]) -> dict[int, list[RawBlock]]:
+    def _merge(self, records: list[Record]) -> dict[int, list[RawBlock]]:
         """Run the pipeline's restructure_pages over the pages' JSON; map blocks back by global id."""
         inputs, offsets, offset = [], [], 0
         for rec in records:
@@ -462,30 +389,6 @@ class PaddleEngine(Engine):
                 raws.append(raw_block)
             merged[rec.rendered.number] = raws
         return merged
-
-
-def _failed(r: _Rendered, exc: BaseException) -> PageResult:
-    info = error_info(exc)
-    page = Page(
-        number=r.number,
-        width=r.width,
-        height=r.height,
-        unit=r.unit,
-        status=PageStatus.FAILED,
-        method=PageMethod.NONE,
-        error=ErrorInfo(type=info.type, message=info.message, retryable=info.retryable),
-    )
-    return PageResult(page)
-
-
-def _to_bgr(arr: np.ndarray) -> np.ndarray:
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=-1)
-    elif arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    return np.ascontiguousarray(arr[:, :, ::-1])
 
 
 def _version(dist: str) -> str | None:
