@@ -68,6 +68,7 @@ WEIGHT_FILE_SETS: list[tuple[str, ...]] = [
     ("inference.json", "inference.pdiparams"),
     ("inference.pdmodel", "inference.pdiparams"),
     ("model.safetensors",),
+    ("model.safetensors.index.json",),  # sharded safetensors
     ("inference.pdparams",),
     ("model_state.pdparams",),
     ("inference.onnx",),
@@ -155,7 +156,9 @@ def prepare_environment(cache_dir: Path | None = None) -> Path:
         from paddlex.utils import flags
 
         if str(getattr(flags, "DISABLE_MODEL_SOURCE_CHECK", "")).lower() not in ("true", "1"):
-            logging.getLogger(__name__).warning("paddlex was imported before docwatch set PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK")
+            logging.getLogger(__name__).warning(
+                "paddlex was imported before docwatch set PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK"
+            )
     return cache
 
 
