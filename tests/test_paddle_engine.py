@@ -50,7 +50,19 @@ needs_paddle = [
     pytest.mark.paddle,
     pytest.mark.skipif(not HAVE_PADDLEOCR, reason="paddleocr is not installed (pip install 'paddleocr[doc-parser]')"),
 ]
-needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract CLI not installed")
+
+
+def _require_tesseract():
+    """The stub VL server reads images with Tesseract; its absence is a setup error, not a skip."""
+    assert shutil.which("tesseract"), "tesseract CLI needed: apt-get install tesseract-ocr tesseract-ocr-rus"
+
+
+needs_tesseract = pytest.mark.usefixtures("tesseract")
+
+
+@pytest.fixture(scope="session")
+def tesseract():
+    _require_tesseract()
 
 
 def paddle(func):
@@ -96,8 +108,9 @@ def stub_options(stub: StubVLServer, **paddle) -> ConvertOptions:
 
 @pytest.fixture(scope="module")
 def engine(stub, paddle_cache):
-    if not HAVE_PADDLEOCR or shutil.which("tesseract") is None:
-        pytest.skip("needs paddleocr and tesseract")
+    if not HAVE_PADDLEOCR:
+        pytest.skip("paddleocr is not installed")
+    _require_tesseract()
     eng = create_engine(stub_options(stub))
     assert isinstance(eng, PaddleEngine)
     eng.load()
