@@ -301,3 +301,16 @@ def iso_time(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.xfail(strict=False, reason="known bug: Daemon.process lets a StorageError from Claims.try_claim "
+                   "escape Daemon.run, so one poison key (here: outputs longer than S3's 1024-byte key limit) "
+                   "stops the daemon, and it stops again after every restart")  # fmt: skip
+def test_key_whose_outputs_cannot_exist_does_not_stop_the_daemon(moto_s3: MotoS3, s3_bucket: str, daemons) -> None:
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("/".join(["q" * 200] * 5) + ".pdf", text_pdf("long"))  # 1008 bytes: its manifest key is > 1024
+    d = daemons(moto_s3.url, s3_bucket, "w")
+    wait_for(lambda: bool(d.events("index.loaded")), 120, [d])
+    time.sleep(3)
+    inp.put("later.pdf", text_pdf("later"))
+    wait_for(all_succeeded(out, ["later.pdf"]), 120, [d])
