@@ -9,7 +9,8 @@ RNG with configurable rates, answered with a fault:
 - ``reset_after``: forwarded (it takes effect!), then reset without an answer — the case
   where a client retries a write that already landed;
 - ``truncate``: forwarded, then half of the answer body and a reset (GETs with a body only);
-- ``slow``: forwarded after ``slow_seconds``.
+- ``slow``: forwarded after ``slow_seconds``;
+- ``denied``: 403 AccessDenied, not forwarded (what a too-narrow IAM policy answers).
 
 It also counts requests per method, which the poll-cost benchmark uses.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
-FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow")
+FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow", "denied")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te", "upgrade"}
 
 
@@ -47,6 +48,7 @@ class FaultRates:
     reset_after: float = 0.0
     truncate: float = 0.0
     slow: float = 0.0
+    denied: float = 0.0
     slow_seconds: float = 0.5
 
     def total(self) -> float:
@@ -142,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(500, s3_error_xml("InternalError", "We encountered an internal error."))
         if fault == "slowdown":
             return self._reply(503, s3_error_xml("SlowDown", "Please reduce your request rate."))
+        if fault == "denied":
+            return self._reply(403, s3_error_xml("AccessDenied", "Access Denied"))
         if fault == "reset_before":
             return self._reset()
         if fault == "slow":

@@ -200,6 +200,24 @@ def test_check_missing_bucket(moto_s3: MotoS3) -> None:
         storage.check()
 
 
+def test_check_access_denied(moto_s3: MotoS3, s3_bucket: str) -> None:
+    proxy = FaultProxy(moto_s3.url).start()
+    try:
+        proxy.script.extend(["denied"])
+        with pytest.raises(StorageError, match="access denied to s3://.*s3:ListBucket"):
+            s3(proxy.url, s3_bucket).check()
+    finally:
+        proxy.stop()
+
+
+def test_endpoint_from_aws_endpoint_url(moto_s3: MotoS3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3.url)  # boto3 reads it itself
+    storage = open_storage(f"s3://{s3_bucket}/env/", S3Settings(addressing_style="path"))
+    storage.put("k.pdf", b"x")
+    storage.check()
+    assert [i.key for i in storage.list()] == ["k.pdf"]
+
+
 def test_check_unreachable_endpoint_fails_fast() -> None:
     with socket_free_port() as port:
         storage = s3(f"http://127.0.0.1:{port}", "bucket-x", connect_timeout=1.0)
