@@ -10,7 +10,9 @@ RNG with configurable rates, answered with a fault:
   where a client retries a write that already landed;
 - ``truncate``: forwarded, then half of the answer body and a reset (GETs with a body only);
 - ``slow``: forwarded after ``slow_seconds``;
-- ``denied``: 403 AccessDenied, not forwarded (what a too-narrow IAM policy answers).
+- ``denied``: 403 AccessDenied, not forwarded (what a too-narrow IAM policy answers);
+- ``conflict``: 409 ConditionalRequestConflict, not forwarded (PUTs only; S3's answer while
+  another conditional write to the same key is in flight).
 
 It also counts requests per method, which the poll-cost benchmark uses.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
-FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow", "denied")
+FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow", "denied", "conflict")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te", "upgrade"}
 
 
@@ -49,6 +51,7 @@ class FaultRates:
     truncate: float = 0.0
     slow: float = 0.0
     denied: float = 0.0
+    conflict: float = 0.0
     slow_seconds: float = 0.5
 
     def total(self) -> float:
@@ -113,7 +116,7 @@ class FaultProxy:
         for name in FAULTS:
             edge += getattr(self.rates, name)
             if roll < edge:
-                if name == "truncate" and method != "GET":
+                if (name == "truncate" and method != "GET") or (name == "conflict" and method != "PUT"):
                     return None
                 return name
         return None
@@ -144,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(500, s3_error_xml("InternalError", "We encountered an internal error."))
         if fault == "slowdown":
             return self._reply(503, s3_error_xml("SlowDown", "Please reduce your request rate."))
+        if fault == "conflict":
+            message = "A conflicting conditional operation is currently in progress against this resource."
+            return self._reply(409, s3_error_xml("ConditionalRequestConflict", message))
         if fault == "denied":
             return self._reply(403, s3_error_xml("AccessDenied", "Access Denied"))
         if fault == "reset_before":

@@ -276,6 +276,24 @@ def test_conditional_write_whose_answer_was_lost(moto_s3: MotoS3, s3_bucket: str
         proxy.stop()
 
 
+def test_conditional_request_conflict(moto_s3: MotoS3, s3_bucket: str) -> None:
+    """409 ConditionalRequestConflict: retried a few times, then reported as a lost race."""
+    proxy = FaultProxy(moto_s3.url).start()
+    try:
+        storage = s3(proxy.url, s3_bucket)
+        proxy.script.extend(["conflict", "conflict"])
+        etag = storage.put_if_absent("c.json", b"one")
+        proxy.script.extend(["conflict"])
+        etag = storage.compare_and_swap("c.json", b"two", etag)
+        assert storage.get("c.json") == (b"two", etag)
+        proxy.script.extend(["conflict"] * 4)
+        with pytest.raises(PreconditionFailed):
+            storage.compare_and_swap("c.json", b"three", etag)
+        assert proxy.stats.faults["conflict"] == 7
+    finally:
+        proxy.stop()
+
+
 @pytest.fixture
 def faulty(moto_s3: MotoS3) -> Iterator[FaultProxy]:
     rates = FaultRates(

@@ -54,6 +54,7 @@ _BODY_ERRORS = (
     ConnectionError,
 )
 _BODY_TRIES = 4
+_CONFLICT_TRIES = 4  # 409 ConditionalRequestConflict: retried, then a lost race
 T = TypeVar("T")
 
 
@@ -230,20 +231,28 @@ class S3Storage(Storage):
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, **cond}
         if content_type:
             args["ContentType"] = content_type
-        try:
-            return _unquote(self._client.put_object(**args)["ETag"])
-        except ClientError as exc:
-            if not cond or not _is_precondition(exc, op):
+        retried = False
+        for conflict in range(_CONFLICT_TRIES):
+            try:
+                return _unquote(self._client.put_object(**args)["ETag"])
+            except ClientError as exc:
+                if not cond or not _is_precondition(exc, op):
+                    raise self._error(exc, op, key) from exc
+                retried = retried or exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+                if _code(exc) == "ConditionalRequestConflict" and conflict < _CONFLICT_TRIES - 1:
+                    # 409: another conditional write to the key was in flight and ours was
+                    # not applied; S3 asks to retry, and the retry evaluates the condition anew.
+                    time.sleep(0.1 * 2**conflict)
+                    continue
+                # When botocore retried, an earlier attempt may have landed and its response
+                # got lost: the retry then fails against our own write. The content carries
+                # worker id and timestamps, so identical bytes mean that write was ours.
+                if retried and (mine := self._same_content(key, data)) is not None:
+                    return mine
+                raise PreconditionFailed(f"{key}: {'exists' if 'IfNoneMatch' in cond else 'changed'}") from exc
+            except BotoCoreError as exc:
                 raise self._error(exc, op, key) from exc
-            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
-            # When botocore retried, an earlier attempt may have landed and its response
-            # got lost: the retry then fails against our own write. The content carries
-            # worker id and timestamps, so identical bytes mean that write was ours.
-            if retried and (mine := self._same_content(key, data)) is not None:
-                return mine
-            raise PreconditionFailed(f"{key}: {'exists' if 'IfNoneMatch' in cond else 'changed'}") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, op, key) from exc
+        raise AssertionError("unreachable")
 
     def _same_content(self, key: str, data: bytes) -> str | None:
         try:
@@ -353,7 +362,7 @@ def _status(exc: ClientError) -> int:
 
 def _is_precondition(exc: ClientError, op: str) -> bool:
     # 412: the condition failed. 409 ConditionalRequestConflict: a concurrent conditional
-    # write to the same key is in flight (S3 asks to retry; for a claim it is a lost race).
+    # write to the same key is in flight (retried by _put; if it persists, a lost race).
     # 404 on If-Match: the object is gone, so it is not the version we read.
     code, status = _code(exc), _status(exc)
     if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
