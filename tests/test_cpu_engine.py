@@ -228,3 +228,34 @@ def test_pages_stream_in_order_with_a_bounded_window(tmp_path, options, engine, 
         assert len(submitted) <= 2 * 2  # workers x window per worker, not all 12 pages
         rest = [r.page.number for r in it]
     assert rest == list(range(2, 13))
+
+
+def _die(*_args) -> None:
+    """Runs in a worker process: a native crash, as far as the pool can tell."""
+    import os
+
+    os._exit(3)
+
+
+def test_a_crashing_worker_fails_only_its_page(tmp_path, monkeypatch):
+    gen = make_multipage_pdf(tmp_path / "m.pdf", n=5)
+    opts = ConvertOptions()
+    opts.cpu.page_workers = 2
+    eng = CpuEngine(opts)
+    eng.load()
+    real_submit = eng._submit
+
+    def submit(sha, path, fmt, task):
+        if task.index == 2:
+            return eng._pool.submit(_die, sha, path, fmt, task)
+        return real_submit(sha, path, fmt, task)
+
+    monkeypatch.setattr(eng, "_submit", submit)
+    try:
+        doc = convert(gen.path, opts, engine=eng)
+    finally:
+        eng.close()
+    assert [p.status for p in doc.pages] == [PageStatus.OK] * 2 + [PageStatus.FAILED] + [PageStatus.OK] * 2
+    assert doc.pages[2].error.type == "WorkerCrashed"
+    md = render_markdown(doc)
+    assert all(f"Страница номер {i}:" in md for i in (1, 2, 4, 5))

@@ -137,8 +137,25 @@ class CpuEngine(Engine):
     def _pooled(self, source: Source, path: str, n: int, signatures: frozenset[str]) -> Iterator[PageResult]:
         window = self._workers * _WINDOW_PER_WORKER
         in_flight: deque[tuple[PageTask, Future[PageResult]]] = deque()
-        next_index = 0
         fmt = source.info.format.value
+        try:
+            yield from self._drain(source, path, n, signatures, window, in_flight, fmt)
+        finally:
+            # The consumer may stop early (generator closed): drop what has not started.
+            for _, future in in_flight:
+                future.cancel()
+
+    def _drain(
+        self,
+        source: Source,
+        path: str,
+        n: int,
+        signatures: frozenset[str],
+        window: int,
+        in_flight: deque[tuple[PageTask, Future[PageResult]]],
+        fmt: str,
+    ) -> Iterator[PageResult]:
+        next_index = 0
         while next_index < n or in_flight:
             while next_index < n and len(in_flight) < window:
                 task = self._task(source, next_index, signatures)
@@ -146,19 +163,35 @@ class CpuEngine(Engine):
                 next_index += 1
             task, future = in_flight.popleft()
             try:
-                result = future.result()
-            except BrokenProcessPool as exc:
-                # A worker died (e.g. a native crash on this page): fail the page, rebuild the
-                # pool and resubmit what was in flight.
-                result = _failed(task.index + 1, task, exc)
-                result.page.error = ErrorInfo(type="WorkerCrashed", message=str(exc) or "worker process died",
-                                              retryable=True)
-                self.close()
-                self.load()
-                in_flight = deque((t, self._submit(source.info.sha256, path, fmt, t)) for t, _ in in_flight)
+                yield future.result()
+            except BrokenProcessPool:
+                # A worker died (a native crash) and took every page in flight with it. Rebuild
+                # the pool and rerun those pages one at a time: the one that crashes alone is
+                # the culprit and fails; the others convert normally.
+                suspects = [task, *(t for t, _ in in_flight)]
+                in_flight.clear()
+                self._restart()
+                for t in suspects:
+                    yield self._isolated(source.info.sha256, path, fmt, t)
             except Exception as exc:
-                result = _failed(task.index + 1, task, exc)
-            yield result
+                yield _failed(task.index + 1, task, exc)
+
+    def _isolated(self, sha256: str, path: str, fmt: str, task: PageTask) -> PageResult:
+        try:
+            return self._submit(sha256, path, fmt, task).result()
+        except BrokenProcessPool as exc:
+            self._restart()
+            result = _failed(task.index + 1, task, exc)
+            result.page.error = ErrorInfo(
+                type="WorkerCrashed", message=f"the worker process died on this page ({exc})", retryable=False
+            )
+            return result
+        except Exception as exc:
+            return _failed(task.index + 1, task, exc)
+
+    def _restart(self) -> None:
+        self.close()
+        self.load()
 
     def _submit(self, sha256: str, path: str, fmt: str, task: PageTask) -> Future[PageResult]:
         assert self._pool is not None

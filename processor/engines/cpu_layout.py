@@ -22,6 +22,9 @@ _PAGE_NUM_RE = re.compile(
     re.IGNORECASE,
 )
 _DIGITS_RE = re.compile(r"\d+")
+_CAPTION_RE = re.compile(
+    r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+[.:]", re.I
+)
 # Furniture lives in a thin band at the top or bottom of the page.
 FURNITURE_BAND = 0.075
 
@@ -126,18 +129,34 @@ def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockTyp
     return None
 
 
-def _edge_page_number(blocks: list[TextBlock]) -> TextBlock | None:
-    """A lone number below everything else on the page is its page number, wherever the
-    page's margins put it."""
-    body = [b for b in blocks if b.lines]
-    if len(body) < 2:
-        return None
-    last = max(body, key=lambda b: b.bbox[1])
-    if visual_rows(last) == 1 and re.fullmatch(r"\s*\d{1,4}\s*", last.text) and all(
-        b.bbox[3] <= last.bbox[1] + 1 for b in body if b is not last
-    ):
-        return last
-    return None
+_RUNNING_NUMBER_RE = re.compile(r"^\s*\d{1,3}\s+\S|\S\s+\d{1,3}\s*$|^\s*\d{1,4}\s*$")
+
+
+def _edge_furniture(blocks: list[TextBlock], body: float) -> dict[int, BlockType]:
+    """The single row above (below) everything else on the page, set no larger than body
+    text and carrying a page number at one end ("Optimized Table Tokenization ... 9"), is a
+    running head (foot), however wide the page's margins are."""
+    rows = [b for b in blocks if b.lines]
+    if len(rows) < 3:
+        return {}
+    found: dict[int, BlockType] = {}
+    for top in (True, False):
+        edge = min(rows, key=lambda b: b.bbox[1]) if top else max(rows, key=lambda b: b.bbox[3])
+        height = edge.bbox[3] - edge.bbox[1]
+        mid = (edge.bbox[1] + edge.bbox[3]) / 2
+        row = [b for b in rows if b.bbox[1] <= mid <= b.bbox[3]]
+        rest = [b for b in rows if b not in row]
+        if not rest or any(visual_rows(b) > 1 for b in row):
+            continue
+        gap = (min(b.bbox[1] for b in rest) - max(b.bbox[3] for b in row)) if top else (
+            min(b.bbox[1] for b in row) - max(b.bbox[3] for b in rest))
+        text = " ".join(b.text for b in sorted(row, key=lambda b: b.bbox[0]))
+        small = all(ln.size <= body * 1.1 and not ln.bold for b in row for ln in b.lines)
+        if gap >= 0.8 * height and small and _RUNNING_NUMBER_RE.search(text):
+            for b in row:
+                number = bool(_PAGE_NUM_RE.match(b.text))
+                found[id(b)] = BlockType.PAGE_NUMBER if number else (BlockType.HEADER if top else BlockType.FOOTER)
+    return found
 
 
 def visual_rows(block: TextBlock) -> int:
@@ -174,8 +193,9 @@ def list_item_text(text: str) -> str | None:
 
 def _is_heading(block: TextBlock, body: float) -> bool:
     text = block.text
-    if len(block.lines) > 3 or len(text) > 160 or len(text) < 2 or not re.search(r"[^\W\d_]", text):
-        return False
+    letters = sum(ch.isalpha() for ch in text)
+    if len(block.lines) > 3 or len(text) > 160 or letters < 3 or letters < 0.5 * len(text.replace(" ", "")):
+        return False  # OCR specks and formula pieces are tall but are not headings
     size = max(ln.size for ln in block.lines)
     if size >= body * 1.18:
         return True
@@ -187,14 +207,11 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
     """Turn a page's text blocks into typed blocks (reading order is assigned later)."""
     body = body_size(blocks)
     placed: list[PlacedBlock] = []
-    heading_sizes = sorted(
-        {round(max(ln.size for ln in b.lines)) for b in blocks if b.lines and _is_heading(b, body)}, reverse=True
-    )
-    edge = _edge_page_number(blocks)
+    edges = _edge_furniture(blocks, body)
     for block in blocks:
         if not block.lines:
             continue
-        furniture = BlockType.PAGE_NUMBER if block is edge else furniture_type(block, geo, body)
+        furniture = edges.get(id(block)) or furniture_type(block, geo, body)
         if furniture:
             placed.append(PlacedBlock(furniture, block.bbox, text=block.text))
             continue
@@ -203,11 +220,15 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
             placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code))
             continue
         if _is_heading(block, body):
-            size = round(max(ln.size for ln in block.lines))
-            level = min(6, heading_sizes.index(size) + 1) if size in heading_sizes else 1
-            is_title = first_page and level == 1 and size >= body * 1.6 and block.bbox[1] < geo.height * 0.35
+            # Levels from the size relative to body text, so they agree from page to page.
+            ratio = max(ln.size for ln in block.lines) / body
+            level = 1 if ratio >= 1.6 else 2 if ratio >= 1.3 else 3
+            is_title = first_page and level == 1 and block.bbox[1] < geo.height * 0.35
             kind = BlockType.TITLE if is_title else BlockType.HEADING
             placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level))
+            continue
+        if _CAPTION_RE.match(block.text) and len(block.text) < 400:
+            placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text))
             continue
         for part in split_list_items(block):
             item = list_item_text(part.text)

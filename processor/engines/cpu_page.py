@@ -23,7 +23,6 @@ from processor.engines.cpu_layout import (
     to_blocks,
 )
 from processor.engines.cpu_ocr import (
-    OcrWord,
     fix_scripts,
     is_blank,
     native_pixel_size,
@@ -31,7 +30,16 @@ from processor.engines.cpu_ocr import (
     run_tesseract,
     words_to_blocks,
 )
-from processor.engines.cpu_tables import detect_rulings, find_ocr_tables, find_tables, glyph_height, grid_html
+from processor.engines.cpu_tables import (
+    TableGrid,
+    cell_mosaic,
+    detect_rulings,
+    fill_from_mosaic,
+    find_ocr_tables,
+    find_tables,
+    glyph_height,
+    grid_html,
+)
 from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
 from processor.errors import error_info
 
@@ -113,22 +121,23 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     if tables:
         # Cell text is read again from the table alone with the rulings erased: glyphs
         # touching a rule are misread, and the page-level segmentation mixes cells up.
-        cell_words = [w for t in tables for w in _ocr_region(cleaned, image.to_page, t.bbox, task)]
-        fix_scripts(cell_words)
-        tables = find_ocr_tables(rulings, geo.width, geo.height, boxes, [(w.bbox, w.text) for w in cell_words])
+        for table in tables:
+            _reread_cells(cleaned, image.to_page, table, task)
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
     return placed
 
 
-def _ocr_region(gray, to_page: float, bbox: Rect, task: PageTask) -> list[OcrWord]:
-    h, w = gray.shape
-    x0, y0 = max(0, int(bbox[0] / to_page) - 4), max(0, int(bbox[1] / to_page) - 4)
-    x1, y1 = min(w, int(bbox[2] / to_page) + 4), min(h, int(bbox[3] / to_page) + 4)
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return []
-    return run_tesseract(gray[y0:y1, x0:x1], to_page, task.ocr_languages, psm=6, offset=(x0, y0))
+def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> None:
+    """Cell text again, from the rulings-free image, every cell on its own (one OCR call)."""
+    gap = max(12, int(glyph_height(gray)))
+    mosaic = cell_mosaic(gray, to_page, table, gap)
+    if mosaic is None:
+        return
+    words = run_tesseract(mosaic.image, 1.0, task.ocr_languages, psm=6)
+    fix_scripts(words)
+    fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
 
 
 def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
@@ -153,9 +162,14 @@ def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[lis
         rects.append(tuple(r))
     out: list[PlacedBlock] = []
     assets: list[Asset] = []
+    text_rects = [tuple(b[:4]) for b in page.get_text("blocks", flags=_TEXT_FLAGS) if b[6] == 0]
     for rect in rects:
         if any(overlap_ratio(rect, t) > 0.5 or overlap_ratio(t, rect) > 0.5 for t in avoid):
             continue
+        area = max(1e-6, (rect[2] - rect[0]) * (rect[3] - rect[1]))
+        covered = sum(overlap_ratio(t, rect) * (t[2] - t[0]) * (t[3] - t[1]) for t in text_rects)
+        if covered / area > 0.25:
+            continue  # a frame around text (a code listing, a boxed note), not a picture
         if any(overlap_ratio(rect, f.bbox) > 0.8 for f in out):
             continue
         pm = page.get_pixmap(dpi=task.figure_dpi, clip=pymupdf.Rect(rect), alpha=False)

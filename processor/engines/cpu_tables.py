@@ -24,6 +24,7 @@ class Cell:
     text: str
     rowspan: int = 1
     colspan: int = 1
+    bbox: Rect | None = None
 
 
 @dataclass
@@ -75,7 +76,7 @@ def grid_from_table(table, text_of: Callable[[int, int, Rect], str]) -> TableGri
                               and (c >= len(row) or row[c] is None))
             rowspan = 1 + sum(1 for r in range(ri + 1, len(rows)) if row_y0[r] < bbox[3] - tol
                               and (ci >= len(rows[r]) or rows[r][ci] is None))
-            cells.append(Cell(ri, ci, text_of(ri, ci, tuple(bbox)), rowspan, colspan))
+            cells.append(Cell(ri, ci, text_of(ri, ci, tuple(bbox)), rowspan, colspan, tuple(bbox)))
     return TableGrid(bbox=tuple(table.bbox), cells=cells, n_rows=len(rows), n_cols=n_cols)
 
 
@@ -276,3 +277,47 @@ def _reading_text(words: list[tuple[Rect, str]]) -> str:
         else:
             rows.append([(wb, t)])
     return " ".join(t for row in rows for _, t in sorted(row, key=lambda it: it[0][0]))
+
+
+@dataclass
+class CellMosaic:
+    """Cell images stacked one under another, so one OCR call reads every cell on its own:
+    a table read as a page mixes up the lines of neighbouring multi-line cells."""
+
+    image: np.ndarray
+    spans: list[tuple[int, int, Cell]]  # mosaic rows [y0, y1) holding each cell
+
+
+def cell_mosaic(gray: np.ndarray, to_page: float, grid: TableGrid, gap: int) -> CellMosaic | None:
+    h, w = gray.shape
+    crops: list[tuple[np.ndarray, Cell]] = []
+    for cell in grid.cells:
+        if cell.bbox is None:
+            continue
+        x0, y0 = max(0, int(cell.bbox[0] / to_page) + 2), max(0, int(cell.bbox[1] / to_page) + 2)
+        x1, y1 = min(w, int(cell.bbox[2] / to_page) - 2), min(h, int(cell.bbox[3] / to_page) - 2)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            continue
+        crop = gray[y0:y1, x0:x1]
+        if np.count_nonzero(crop < 128) < 8:
+            continue  # an empty cell: nothing to read
+        crops.append((crop, cell))
+    if not crops:
+        return None
+    width = max(c.shape[1] for c, _ in crops) + 2 * gap
+    height = sum(c.shape[0] + gap for c, _ in crops) + gap
+    mosaic = np.full((height, width), 255, dtype=np.uint8)
+    spans: list[tuple[int, int, Cell]] = []
+    y = gap
+    for crop, cell in crops:
+        mosaic[y:y + crop.shape[0], gap:gap + crop.shape[1]] = crop
+        spans.append((y, y + crop.shape[0], cell))
+        y += crop.shape[0] + gap
+    return CellMosaic(mosaic, spans)
+
+
+def fill_from_mosaic(mosaic: CellMosaic, words: list[tuple[Rect, str]]) -> None:
+    """Replace each mosaic cell's text with the words read inside its strip."""
+    for y0, y1, cell in mosaic.spans:
+        inside = [(b, t) for b, t in words if y0 <= (b[1] + b[3]) / 2 < y1]
+        cell.text = _reading_text(inside)
