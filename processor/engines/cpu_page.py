@@ -40,7 +40,7 @@ from processor.engines.cpu_tables import (
     glyph_height,
     grid_html,
 )
-from processor.engines.cpu_text_layer import judge_text_layer, text_blocks
+from processor.engines.cpu_text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
@@ -99,9 +99,10 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
 
 
 def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
-    tables = find_tables(page)
+    data = read_rawdict(page)
+    tables = find_tables(page, table_spans(data))
     table_rects = [t.bbox for t in tables]
-    blocks = text_blocks(page, exclude=table_rects)
+    blocks = text_blocks(page, exclude=table_rects, data=data)
     placed = classify(blocks, geo, first_page=page.number == 0)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
     figures, assets = _figures(page, table_rects, task)

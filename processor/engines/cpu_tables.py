@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu_layout import Rect
+from processor.engines.cpu_layout import Rect, join_lines, overlap_ratio
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,17 @@ class Cell:
     rowspan: int = 1
     colspan: int = 1
     bbox: Rect | None = None
+
+
+@dataclass
+class Span:
+    """A text-layer span: its text, box, the line it belongs to, and its glyphs."""
+
+    text: str
+    bbox: Rect
+    line: int
+    chars: list[tuple[str, Rect]]
+    size: float
 
 
 @dataclass
@@ -91,8 +102,10 @@ def _plausible(grid: TableGrid) -> bool:
     return len(filled) / max(1, len(grid.cells)) > 0.3
 
 
-def find_tables(page: pymupdf.Page) -> list[TableGrid]:
-    """Ruled tables from the text layer; text-aligned detection is too eager on prose."""
+def find_tables(page: pymupdf.Page, spans: list[Span]) -> list[TableGrid]:
+    """Ruled tables from the text layer; text-aligned detection is too eager on prose.
+    Cell text comes from ``spans`` in content-stream order: PyMuPDF's own extraction sorts
+    glyphs by position, which shuffles text that overlaps a neighbouring cell."""
     try:
         found = page.find_tables(strategy="lines")
     except Exception as exc:  # a detector failure must not cost the page its text
@@ -100,15 +113,47 @@ def find_tables(page: pymupdf.Page) -> list[TableGrid]:
         return []
     grids: list[TableGrid] = []
     for table in found.tables:
-        matrix = table.extract()
+        tb = tuple(table.bbox)
+        local = [sp for sp in spans if overlap_ratio(sp.bbox, tb) > 0.5]
+        cells = [tuple(c) for c in table.cells if c]
+        split = {id(sp) for sp in local if max((overlap_ratio(sp.bbox, c) for c in cells), default=0) < 0.6}
 
-        def text_of(r: int, c: int, _bbox: Rect, m=matrix) -> str:
-            return str(m[r][c] or "") if r < len(m) and c < len(m[r]) else ""
+        def text_of(_r: int, _c: int, bbox: Rect, local=local, split=split) -> str:
+            return _cell_text(local, split, bbox)
 
         grid = grid_from_table(table, text_of)
         if _plausible(grid):
             grids.append(_with_header_above(page, table, grid))
     return grids
+
+
+def _cell_text(spans: list[Span], split: set[int], cell: Rect) -> str:
+    """Whole spans that sit mostly in the cell; spans in ``split`` (no cell holds most of
+    them: a row typed as one line) glyph by glyph."""
+    lines: dict[int, list[str]] = {}
+    for sp in spans:
+        if id(sp) in split:
+            part = _glyphs_in(sp, cell)
+            if part.strip():
+                lines.setdefault(sp.line, []).append(part)
+        elif overlap_ratio(sp.bbox, cell) >= 0.6:
+            lines.setdefault(sp.line, []).append(sp.text)
+    return join_lines(["".join(parts) for parts in lines.values()])
+
+
+def _glyphs_in(span: Span, cell: Rect) -> str:
+    """The span's glyphs inside the cell, with a space where glyphs stand apart (TeX sets
+    words without space characters)."""
+    out: list[str] = []
+    prev_x1: float | None = None
+    for ch, b in span.chars:
+        if not _center_in(b, cell):
+            continue
+        if prev_x1 is not None and ch != " " and b[0] - prev_x1 > 0.2 * span.size and out[-1] != " ":
+            out.append(" ")
+        out.append(ch)
+        prev_x1 = b[2]
+    return "".join(out)
 
 
 def _with_header_above(page: pymupdf.Page, table, grid: TableGrid) -> TableGrid:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from processor.engines.cpu_layout import Line, Rect, TextBlock, overlap_ratio, union
+from processor.engines.cpu_tables import Span
 
 # Fonts flag bits in PyMuPDF span["flags"].
 _BOLD, _MONO = 16, 8
@@ -61,17 +62,41 @@ def judge_text_layer(page: pymupdf.Page, text: str) -> TextLayerVerdict:
     return TextLayerVerdict(True, "text layer", n)
 
 
-def text_blocks(page: pymupdf.Page, exclude: list[Rect], textpage: pymupdf.TextPage | None = None) -> list[TextBlock]:
+def read_rawdict(page: pymupdf.Page) -> dict:
+    """The page's text with every span given a ``text`` (glyph gaps as spaces), read once
+    for the paragraphs and the table cells alike."""
+    data = page.get_text("rawdict", flags=_TEXT_FLAGS)
+    for raw in data["blocks"]:
+        for rl in raw.get("lines", []):
+            _line_text(rl["spans"])
+    return data
+
+
+def table_spans(data: dict) -> list[Span]:
+    """Spans in content-stream order, for filling table cells (see cpu_tables)."""
+    out: list[Span] = []
+    line_id = 0
+    for raw in data["blocks"]:
+        for rl in raw.get("lines", []):
+            line_id += 1
+            # spaces are spans of their own in some PDFs: keep them, or cell words run together
+            for sp in rl["spans"]:
+                if sp["text"]:
+                    chars = [(c["c"], tuple(c["bbox"])) for c in sp["chars"]]
+                    out.append(Span(sp["text"], tuple(sp["bbox"]), line_id, chars, sp["size"]))
+    return out
+
+
+def text_blocks(page: pymupdf.Page, exclude: list[Rect], data: dict | None = None) -> list[TextBlock]:
     """The page's text blocks (PyMuPDF's own grouping), skipping lines inside ``exclude``
     (tables, which are rendered separately)."""
-    data = page.get_text("rawdict", flags=_TEXT_FLAGS, textpage=textpage)
+    data = data if data is not None else read_rawdict(page)
     blocks: list[TextBlock] = []
     for raw in data["blocks"]:
         if raw.get("type") != 0:
             continue
         lines: list[Line] = []
         for rl in raw["lines"]:
-            _line_text(rl["spans"])
             spans = [s for s in rl["spans"] if s["text"].strip()]
             if not spans:
                 continue
