@@ -218,10 +218,14 @@ def _page_image(text: str, dpi: int, angle: float, noise: float, seed: int) -> I
 
 
 def make_scan_png(path: Path, text: str | None = None, dpi: int = 200, angle: float = 0.7,
-                  noise: float = 6, seed: int = 1) -> GeneratedDoc:
-    """A scanned-looking page image (PNG) of ``text`` (default: Russian paragraphs)."""
+                  noise: float = 6, seed: int = 1, quarter_turns: int = 0) -> GeneratedDoc:
+    """A scanned-looking page image (PNG) of ``text`` (default: Russian paragraphs);
+    ``quarter_turns`` turns the page counter-clockwise, as if fed into the scanner sideways."""
     text = text or "\n\n".join(RU_PARAGRAPHS[:3])
-    _page_image(text, dpi, angle, noise, seed).save(path, dpi=(dpi, dpi))
+    img = _page_image(text, dpi, angle, noise, seed)
+    if quarter_turns % 4:
+        img = img.rotate(90 * (quarter_turns % 4), expand=True, fillcolor=255)
+    img.save(path, dpi=(dpi, dpi))
     return GeneratedDoc(path=Path(path), text=text, pages=[text])
 
 

@@ -138,6 +138,16 @@ def test_russian_scan_png_is_ocred(tmp_path, options, engine):
     assert all(b.bbox.x1 <= page.width + 1 and b.bbox.y1 <= page.height + 1 for b in page.blocks)
 
 
+def test_sideways_scan_is_turned_upright(tmp_path, options, engine):
+    gen = make_scan_png(tmp_path / "sideways.png", quarter_turns=1)
+    doc, md = run(gen.path, options, engine)
+    (page,) = doc.pages
+    assert page.width > page.height  # the image is landscape, its text runs bottom to top
+    assert ned(md, gen.text) < 0.08, md
+    assert all(0 <= b.bbox.x0 <= b.bbox.x1 <= page.width + 1 for b in page.blocks)
+    assert all(0 <= b.bbox.y0 <= b.bbox.y1 <= page.height + 1 for b in page.blocks)
+
+
 def test_multipage_tiff(tmp_path, options, engine):
     gen = make_scan_tiff(tmp_path / "scan.tiff")
     doc, md = run(gen.path, options, engine)

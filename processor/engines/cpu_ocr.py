@@ -168,6 +168,54 @@ def fix_scripts(words: list[OcrWord]) -> None:
                 w.text = fixed
 
 
+def mean_confidence(words: list[OcrWord]) -> float:
+    confs = [w.conf for w in words if w.conf >= 0]
+    return sum(confs) / len(confs) if confs else 0.0
+
+
+def upright(
+    gray: np.ndarray, words: list[OcrWord], to_page: float, languages: str
+) -> tuple[np.ndarray, list[OcrWord], int]:
+    """A page scanned sideways or upside down reads as low-confidence garbage (upright text
+    averages 85-95). Only then ask Tesseract's orientation detector, turn the image, and keep
+    the new reading if it is clearly better. Returns the image, its words and the clockwise
+    turn applied (0, 90, 180, 270); word boxes are in the turned frame."""
+    if mean_confidence(words) >= 65:
+        return gray, words, 0
+    ok, buf = cv2.imencode(".png", gray)
+    out = subprocess.run(
+        ["tesseract", "stdin", "stdout", "--psm", "0"], input=buf.tobytes(), capture_output=True,
+        env=dict(os.environ, OMP_THREAD_LIMIT="1"), timeout=120, check=False,
+    )
+    info = dict(
+        line.split(":", 1) for line in out.stdout.decode("utf-8", "replace").splitlines() if ":" in line
+    )
+    try:
+        turn = int(info.get("Rotate", "0").strip()) % 360
+    except ValueError:
+        return gray, words, 0
+    if not ok or turn not in (90, 180, 270):
+        return gray, words, 0
+    turned = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
+    again = run_tesseract(turned, to_page, languages)
+    if mean_confidence(again) > mean_confidence(words) + 10:
+        return turned, again, turn
+    return gray, words, 0
+
+
+def unturn_box(box: tuple[float, float, float, float], turn: int, width: float, height: float):
+    """A box from the frame turned clockwise by ``turn`` (of size ``width`` x ``height``) back
+    into the original page frame."""
+    x0, y0, x1, y1 = box
+    if turn == 90:  # original (x, y) went to (H - y, x); turned width is the original height
+        return (y0, width - x1, y1, width - x0)
+    if turn == 270:  # original (x, y) went to (y, W - x)
+        return (height - y1, x0, height - y0, x1)
+    if turn == 180:
+        return (width - x1, height - y1, width - x0, height - y0)
+    return box
+
+
 def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
     """Tesseract's paragraphs become blocks, cut where the line height jumps (a heading
     set in a bigger size is often glued to the paragraph below it)."""

@@ -28,6 +28,8 @@ from processor.engines.cpu_ocr import (
     native_pixel_size,
     render,
     run_tesseract,
+    unturn_box,
+    upright,
     words_to_blocks,
 )
 from processor.engines.cpu_tables import (
@@ -113,10 +115,13 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
-    rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
     words = run_tesseract(gray, image.to_page, task.ocr_languages)
+    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages)
+    if turn in (90, 270):  # the page is laid out in the turned frame from here on
+        geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
+    rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
     if tables:
@@ -127,6 +132,9 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    if turn:
+        for pb in placed:  # boxes back into the page's own (unturned) coordinates
+            pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
     return placed
 
 
