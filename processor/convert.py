@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from processor.document import Document, Page
+from processor.document import Document, Page, PageMethod
 from processor.engines import Engine, create_engine
+from processor.errors import CorruptInput
 from processor.options import ConvertOptions
 from processor.source import open_source
 
+_NOTHING = (PageMethod.BLANK, PageMethod.NONE)
 ProgressCallback = Callable[[Page, int], None]  # (page just done, total pages)
 
 
@@ -36,6 +38,8 @@ def convert(
                 assets.extend(result.assets)
                 if progress:
                     progress(result.page, source.info.page_count)
+            if source.info.repaired and all(p.method in _NOTHING for p in pages):
+                raise CorruptInput("the PDF is damaged (truncated?); repairing it recovered no content")
             return Document(source=source.info, engine=engine.info, pages=pages, assets=assets)
     finally:
         if own_engine:

@@ -153,6 +153,7 @@ class SourceInfo(BaseModel):
     size: int
     sha256: str
     page_count: int
+    repaired: bool = Field(False, description="the PDF was damaged (e.g. truncated) and MuPDF rebuilt it")
 
 
 class EngineInfo(BaseModel):

@@ -84,7 +84,12 @@ def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = N
         doc.close()
         raise InputTooLarge(f"{pages} pages exceeds the limit of {options.max_pages} (max_pages)")
     info = SourceInfo(
-        name=name, format=fmt, size=len(data), sha256=hashlib.sha256(data).hexdigest(), page_count=pages
+        name=name,
+        format=fmt,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        page_count=pages,
+        repaired=bool(getattr(doc, "is_repaired", False)),
     )
     return Source(info=info, data=data, doc=doc)
 

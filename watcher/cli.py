@@ -94,10 +94,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     s = _settings(args)
     opts = s.convert_options()
     if args.action == "fetch":
+        if not args.dir:
+            print("error: models fetch needs --dir", file=sys.stderr)
+            return 2
         print(models.fetch(opts, Path(args.dir)))
         return 0
-    print(models.verify(opts, Path(args.dir) if args.dir else None))
-    return 0
+    report = models.verify(opts, Path(args.dir) if args.dir else None)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

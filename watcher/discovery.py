@@ -113,12 +113,13 @@ class Discovery:
         for item in self.source.list():
             if not self.keys.wanted(item.key) or item in self.done:
                 continue
-            etag, first = self._first_seen.get(item.key, (None, now_mono))
-            if etag != item.etag:
-                first = now_mono  # new or still changing: the settle clock starts again
+            age = (now - item.modified).total_seconds()
+            etag, first = self._first_seen.get(item.key, (None, now_mono - age))
+            if etag is not None and etag != item.etag:
+                first = now_mono  # still changing: the settle clock starts again
             seen[item.key] = (item.etag, first)
-            young = (now - item.modified).total_seconds() < self.min_age_seconds
-            if now_mono - first < self.settle_seconds or young:
+            # settled: unchanged for settle_seconds, counting the time since its last write
+            if now_mono - first < self.settle_seconds or age < self.min_age_seconds:
                 unsettled += 1
                 continue
             ready.append(item)

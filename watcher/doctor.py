@@ -65,9 +65,9 @@ def _engine_ok(s: Settings) -> str:
         if missing:
             raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
         return f"tesseract ok, languages {s.cpu.ocr_languages}"
-    from processor.models import verify
+    from processor.models import check
 
-    return verify(s.convert_options())
+    return check(s.convert_options())
 
 
 def report(checks: list[Check]) -> str:

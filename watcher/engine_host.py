@@ -8,6 +8,7 @@ native code costs one document, not the daemon. The engine loads once per child.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import threading
 import time
@@ -28,7 +29,9 @@ class Interrupted(Exception):
 
 
 def _serve(conn: Connection, options: ConvertOptions) -> None:
-    # The parent decides when to stop; a terminal's Ctrl-C must not kill us mid-page.
+    # The parent decides when to stop; a terminal's Ctrl-C must not kill us mid-page. Our own
+    # process group lets the parent kill page workers the engine may have started, too.
+    os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from processor.convert import convert
@@ -44,9 +47,13 @@ def _serve(conn: Connection, options: ConvertOptions) -> None:
     conn.send(("ready", engine.info))
     while True:
         try:
-            data, name = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
-            return  # the parent is gone
+            request = None  # the parent is gone
+        if request is None:
+            engine.close()
+            return
+        data, name = request
         try:
             doc = convert(data, options, engine=engine, name=name, progress=lambda p, n: conn.send(("page", p.number)))
             conn.send(("done", doc))
@@ -134,16 +141,23 @@ class EngineHost:
         self.start()
         self.loaded.wait()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
+        """Ask the child to close its engine; then kill its whole process group regardless."""
         if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            self._proc.terminate()
-            self._proc.join(timeout=10)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join()
+            self._proc.join(timeout=grace)
+            if self._proc.pid:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self._proc.join()
             self._proc = None
 
 
