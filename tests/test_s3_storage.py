@@ -304,7 +304,9 @@ def faulty(moto_s3: MotoS3) -> Iterator[FaultProxy]:
     proxy.stop()
 
 
-def test_through_faults_everything_succeeds(moto_s3: MotoS3, s3_bucket: str, faulty: FaultProxy) -> None:
+def test_through_faults_everything_succeeds(
+    moto_s3: MotoS3, s3_bucket: str, faulty: FaultProxy, tmp_path: Path
+) -> None:
     storage = s3(faulty.url, s3_bucket, retry_mode="standard", max_attempts=10, multipart_threshold_mb=5)
     clean = s3(moto_s3.url, s3_bucket)
     keys = [f"docs/{i:03d} файл.pdf" for i in range(40)]
@@ -323,8 +325,10 @@ def test_through_faults_everything_succeeds(moto_s3: MotoS3, s3_bucket: str, fau
     assert len(listed) == len(set(listed)) == 20 + 20 + 40 + 1  # inputs left, moved, manifests, big
     for key in keys:  # verified through the clean endpoint: nothing garbled
         assert clean.get(f"{key}/manifest.json")[0] == f"swapped {key}".encode()
-    for key in keys[20:]:
+    for i, key in enumerate(keys[20:]):
         assert clean.get(key)[0] == f"body of {key}".encode()
+        storage.download(key, tmp_path / f"{i}.pdf")  # streamed bodies are cut short too
+        assert (tmp_path / f"{i}.pdf").read_bytes() == f"body of {key}".encode()
     for key in keys[:20]:
         assert clean.get(f"done/{key}")[0] == f"body of {key}".encode()
         assert clean.head(key) is None
