@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class EngineName(StrEnum):
@@ -42,25 +42,25 @@ class PaddleEngineOptions(BaseModel):
     model_dir: Path | None = Field(
         None, description="root holding every model in <model_dir>/<model name>/ (baked into the image)"
     )
-    layout_detection_model_dir: Path | None = None
-    vl_rec_model_dir: Path | None = None
-    doc_orientation_classify_model_dir: Path | None = None
-    doc_unwarping_model_dir: Path | None = None
-    vl_rec_backend: VlBackend = VlBackend.NATIVE
-    vl_rec_server_url: str | None = None
-    vl_rec_max_concurrency: int | None = Field(None, ge=1)
-    use_layout_detection: bool = True
-    use_doc_orientation_classify: bool = False
-    use_doc_unwarping: bool = False
-    use_chart_recognition: bool = False
+    layout_detection_model_dir: Path | None = Field(None, description="layout model dir (default: under model_dir)")
+    vl_rec_model_dir: Path | None = Field(None, description="VL recogniser dir (not needed with a server backend)")
+    doc_orientation_classify_model_dir: Path | None = Field(None, description="page orientation model dir")
+    doc_unwarping_model_dir: Path | None = Field(None, description="unwarping model dir")
+    vl_rec_backend: VlBackend = Field(VlBackend.NATIVE, description="native (in-process) or a server: vllm-server, sglang-server, ...")
+    vl_rec_server_url: str | None = Field(None, description="OpenAI-compatible server URL for server backends, e.g. http://vllm:8000/v1")
+    vl_rec_max_concurrency: int | None = Field(None, ge=1, description="parallel requests to the VL server")
+    use_layout_detection: bool = Field(True, description="run PP-DocLayout first (off: whole page to the VL model)")
+    use_doc_orientation_classify: bool = Field(False, description="turn rotated pages upright first")
+    use_doc_unwarping: bool = Field(False, description="unwarp photographed pages first")
+    use_chart_recognition: bool = Field(False, description="convert charts to tables")
     merge_pages: bool = Field(True, description="join pages with restructure_pages (tables across pages, titles)")
     keep_raw: bool = Field(True, description="keep the pipeline's raw JSON per page in the outputs")
-    use_seal_recognition: bool = False
+    use_seal_recognition: bool = Field(False, description="recognise seals/stamps")
     markdown_ignore_labels: list[str] | None = Field(
         None, description="pipeline labels kept out of the Markdown reading order; None = pipeline default"
     )
     vl_rec_api_model_name: str | None = Field(None, description="model name the VL server serves (None = official)")
-    vl_rec_api_key: str | None = Field(None, description="API key for the VL server, if it wants one")
+    vl_rec_api_key: SecretStr | None = Field(None, description="API key for the VL server, if it wants one; never logged")
     cache_dir: Path | None = Field(
         None, description="PADDLE_PDX_CACHE_HOME (when the env var is unset); default ~/.cache/docwatch/paddlex"
     )

@@ -24,6 +24,7 @@ from watcher.settings import InputAction, Settings
 from watcher.storage import NotFound, ObjectInfo, Storage
 
 log = structlog.get_logger("docwatch")
+_MAX_STORAGE_FAULTS = 3
 
 
 class Daemon:
@@ -41,6 +42,7 @@ class Daemon:
         self.wake = threading.Event()
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
+        self._faults: dict[tuple[str, str], int] = {}
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -52,7 +54,7 @@ class Daemon:
             for item in self.discover():
                 if self.stopping.is_set():
                     break
-                worked += self.process(item)
+                worked += self.process_safely(item)
             if once and not worked and not self.discovery.unsettled:
                 break
             if not worked:  # after real work, look again at once: more may have arrived
@@ -70,6 +72,22 @@ class Daemon:
         self.metrics.polls.labels("ok").inc()
         self.metrics.queue_depth.set(len(items))
         return items
+
+    def process_safely(self, item: ObjectInfo) -> bool:
+        """A storage fault around one document (claim or record write) must not stop the daemon.
+        A version that keeps failing that way (e.g. its output keys are longer than the store
+        allows) is set aside in memory, so the log says it once, not every poll."""
+        try:
+            return self.process(item)
+        except Exception as exc:  # noqa: BLE001
+            version = (item.key, item.etag)
+            self._faults[version] = self._faults.get(version, 0) + 1
+            gave_up = self._faults[version] >= _MAX_STORAGE_FAULTS
+            log.error("document.storage_fault", key=item.key, error_type=type(exc).__name__, error=str(exc),
+                      faults=self._faults[version], set_aside=gave_up)
+            if gave_up:
+                self.done.remember(item)
+            return False
 
     def process(self, item: ObjectInfo) -> bool:
         """Claim and work one input version; False when it was not ours to take."""

@@ -34,13 +34,13 @@ class S3Settings(BaseModel):
     addressing_style: str = Field("auto", description="'auto', 'path' or 'virtual'")
     max_attempts: int = Field(8, ge=1, description="botocore retry attempts per request")
     retry_mode: str = Field("adaptive", description="botocore retry mode: 'standard' or 'adaptive'")
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    connect_timeout: float = Field(10.0, description="seconds to connect to S3")
+    read_timeout: float = Field(60.0, description="seconds to wait for an S3 response")
     multipart_threshold_mb: int = Field(16, ge=5, description="outputs larger than this use multipart upload")
     profile: str | None = Field(None, description="AWS profile name (credentials stay in the AWS config)")
     # Only used when the user chooses to put keys in docwatch's own env/file; never logged.
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
+    access_key_id: SecretStr | None = Field(None, description="only if you must keep keys here; prefer the AWS chain (env, profile, IRSA). Never logged")
+    secret_access_key: SecretStr | None = Field(None, description="as above; never logged")
 
 
 def default_worker_id() -> str:
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     input: str | None = Field(None, description="input folder or s3://bucket/prefix/")
     output: str | None = Field(None, description="output folder or s3://bucket/prefix/")
 
-    engine: EngineName = EngineName.CPU
+    engine: EngineName = Field(EngineName.CPU, description="cpu (embedded default), paddleocr-vl, or pp-structurev3")
     cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
     paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
     figure_dpi: int = Field(144, description="DPI of figure crops written beside the Markdown")
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         description="glob patterns on the key or its name; temp names are never picked up",
     )
 
-    worker_id: str = Field(default_factory=default_worker_id)
+    worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
     retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
@@ -83,18 +83,18 @@ class Settings(BaseSettings):
         False, description="allow a store without conditional writes; only ever run one replica then"
     )
 
-    on_success: InputAction = InputAction.LEAVE
-    on_failure: InputAction = InputAction.LEAVE
-    done_prefix: str = "done/"
-    failed_prefix: str = "failed/"
+    on_success: InputAction = Field(InputAction.LEAVE, description="leave the input, or move it under done_prefix once its manifest is written")
+    on_failure: InputAction = Field(InputAction.LEAVE, description="leave the input, or move it under failed_prefix once its manifest is written")
+    done_prefix: str = Field("done/", description="where moved inputs go after success (inside the input root)")
+    failed_prefix: str = Field("failed/", description="where moved inputs go after a final failure (inside the input root)")
 
     s3: S3Settings = Field(default_factory=S3Settings)
 
-    health_host: str = "0.0.0.0"
+    health_host: str = Field("0.0.0.0", description="address of the HTTP endpoint")
     health_port: int = Field(8081, ge=0, le=65535, description="0 disables the HTTP endpoint")
 
-    log_level: str = "info"
-    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = Field("info", description="debug, info, warning, error")
+    log_format: LogFormat = Field(LogFormat.AUTO, description="auto (console on a terminal, JSON otherwise), json, console")
 
     @classmethod
     def settings_customise_sources(

@@ -166,7 +166,7 @@ class PaddleEngine(Engine):
             "vl_rec_server_url": p.vl_rec_server_url,
             "vl_rec_max_concurrency": p.vl_rec_max_concurrency,
             "vl_rec_api_model_name": p.vl_rec_api_model_name,
-            "vl_rec_api_key": p.vl_rec_api_key,
+            "vl_rec_api_key": p.vl_rec_api_key.get_secret_value() if p.vl_rec_api_key else None,
             "markdown_ignore_labels": p.markdown_ignore_labels,
         }
         return {k: v for k, v in kwargs.items() if v is not None}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what docwatch needs on a Debian machine: system packages, then a virtualenv in .venv.
+#   scripts/bootstrap.sh            the daemon with the CPU engine
+#   scripts/bootstrap.sh test       + test tools, paddleocr and the paddlepaddle CPU wheel
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core)
+[ "$extras" = test ] && apt_packages+=(shellcheck systemd)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  # --system-site-packages: reuse wheels already on the machine (paddlepaddle is 1.7 GB)
+  "$python" -m venv --system-site-packages .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+if [ "$extras" = test ]; then
+  "${pip[@]}" -e '.[test,paddle,bench]'
+else
+  "${pip[@]}" -e .
+fi

@@ -1,0 +1,152 @@
+"""Claims, settings, discovery filters, loops, status/retry, docs in sync: fast, no engine."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from processor import json_schema
+from processor.document import ErrorInfo
+from watcher.claims import Claim, Claims, Skip, manifest_key
+from watcher.discovery import DoneIndex, Discovery, KeyFilter
+from watcher.loops import refuse_feedback_loop
+from watcher.manifest import Manifest, Status
+from watcher.settings import Settings
+from watcher.settings_doc import settings_table
+from watcher.status import requeue, status_report
+from watcher.storage import LocalStorage, ObjectInfo, StorageError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def obj(key: str = "a.pdf", etag: str = "e1", size: int = 10, age: float = 100) -> ObjectInfo:
+    return ObjectInfo(key=key, size=size, etag=etag, modified=datetime.now(UTC) - timedelta(seconds=age))
+
+
+def test_only_one_of_many_concurrent_claimers_wins(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path, create=True)
+    results: list[Claim | Skip] = []
+    barrier = threading.Barrier(8)
+
+    def claim(i: int) -> None:
+        c = Claims(store, f"w{i}", lease_seconds=30, max_attempts=3)
+        barrier.wait()
+        results.append(c.try_claim(obj(), "in/a.pdf"))
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    winners = [r for r in results if isinstance(r, Claim)]
+    assert len(winners) == 1 and all(r is Skip.LOST_RACE for r in results if not isinstance(r, Claim))
+    m = Manifest.from_bytes(store.get(manifest_key("a.pdf"))[0])
+    assert m.status is Status.PROCESSING and m.worker_id == winners[0].manifest.worker_id
+
+
+def test_lease_expiry_hands_the_document_over_and_the_old_holder_loses(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path, create=True)
+    first = Claims(store, "old", lease_seconds=30, max_attempts=3).try_claim(obj(), "u")
+    assert isinstance(first, Claim)
+    other = Claims(store, "new", lease_seconds=30, max_attempts=3)
+    assert other.try_claim(obj(), "u") is Skip.BUSY
+    # the old holder stops renewing: its lease runs out
+    expired = first.manifest.model_copy(deep=True)
+    expired.lease.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    store.put(first.key, expired.to_bytes())
+    second = other.try_claim(obj(), "u")
+    assert isinstance(second, Claim) and second.manifest.attempts == 2
+    assert first.renew() is False and first.lost  # a lost lease is noticed, never overwritten
+    assert Manifest.from_bytes(store.get(first.key)[0]).worker_id == "new"
+
+
+def test_claim_decisions_follow_status_version_and_backoff(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path, create=True)
+    claims = Claims(store, "w", lease_seconds=30, max_attempts=2)
+    c = claims.try_claim(obj(), "u")
+    assert isinstance(c, Claim)
+    c.finish(c.manifest.model_copy(update={"status": Status.SUCCEEDED}))
+    assert claims.try_claim(obj(), "u") is Skip.DONE
+    c2 = claims.try_claim(obj(etag="e2"), "u")  # a new version is claimed again, attempts reset
+    assert isinstance(c2, Claim) and c2.manifest.attempts == 1
+    err = ErrorInfo(type="EngineFailure", message="x", retryable=True)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    c2.finish(c2.manifest.model_copy(update={"status": Status.FAILED, "error": err, "next_attempt_at": later}))
+    assert claims.try_claim(obj(etag="e2"), "u") is Skip.WAITING
+
+
+def test_key_filter_skips_temp_names_state_and_moved_inputs() -> None:
+    s = Settings()
+    f = KeyFilter(include=s.include, exclude=s.exclude, skip_prefixes=["done/"])
+    for ok in ("a.pdf", "dir/Отчёт 1.pdf", "scan.tiff", "x y/z.png"):
+        assert f.wanted(ok), ok
+    for skip in ("a.pdf.part", "dir/.a.pdf", "~a.pdf", "dir/~lock.pdf", "x.tmp", "_docwatch/done/x", "done/a.pdf", ".x.pdf.1234.tmp"):
+        assert not f.wanted(skip), skip
+
+
+def test_discovery_uses_the_done_index_and_settle_time(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    src, out = LocalStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
+    (tmp_path / "in" / "old.pdf").write_bytes(b"%PDF-1.4 old")
+    import os
+    os.utime(tmp_path / "in" / "old.pdf", (1, 1))  # written long ago: settled already
+    (tmp_path / "in" / "fresh.pdf").write_bytes(b"%PDF-1.4 fresh")
+    done = DoneIndex(out)
+    disc = Discovery(src, done, KeyFilter(["*"], []), settle_seconds=30, min_age_seconds=0)
+    assert [o.key for o in disc.poll()] == ["old.pdf"] and disc.unsettled == 1
+    done.mark(src.head("old.pdf"))
+    assert DoneIndex(out).load() == 1  # rebuilt from the output root after a restart
+    assert disc.poll() == []
+
+
+def test_feedback_loops_are_refused(tmp_path: Path) -> None:
+    for inp, out in [(tmp_path, tmp_path), (tmp_path, tmp_path / "out"), ("s3://b/in", "s3://b/in/out"),
+                     ("s3://b/", "s3://b/out"), ("s3://b/in", "s3://b/in")]:
+        with pytest.raises(StorageError, match="inside"):
+            refuse_feedback_loop(str(inp), str(out))
+    for inp, out in [(tmp_path / "in", tmp_path / "out"), ("s3://b/in", "s3://b/input-results"),
+                     ("s3://a/in", "s3://b/in"), ("s3://b/in", str(tmp_path))]:
+        refuse_feedback_loop(str(inp), str(out))
+
+
+def test_settings_from_env_and_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "docwatch.toml"
+    cfg.write_text('input = "/data/in"\npoll_interval = 5\n[cpu]\nocr_dpi = 200\n[s3]\nregion = "ru-central-1"\n')
+    monkeypatch.setenv("DOCWATCH_CONFIG", str(cfg))
+    monkeypatch.setenv("DOCWATCH_POLL_INTERVAL", "2")  # env beats the file
+    monkeypatch.setenv("DOCWATCH_PADDLE__VL_REC_BACKEND", "vllm-server")
+    s = Settings()
+    assert s.input == "/data/in" and s.poll_interval == 2 and s.cpu.ocr_dpi == 200
+    assert s.s3.region == "ru-central-1" and s.paddle.vl_rec_backend.value == "vllm-server"
+    monkeypatch.setenv("DOCWATCH_S3__SECRET_ACCESS_KEY", "very-secret-value")
+    s = Settings()
+    assert "very-secret-value" not in repr(s) and "very-secret-value" not in s.model_dump_json()
+
+
+def test_readme_documents_every_setting_and_schema_is_current() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert settings_table() in readme, "run: python -m watcher.settings_doc README.md"
+    assert (REPO / "processor/schema/document.schema.json").read_text() == json_schema(), \
+        "run: python -m watcher schema -o processor/schema/document.schema.json"
+
+
+def test_status_report_and_retry_requeue(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path, create=True)
+    claims = Claims(store, "w", lease_seconds=30, max_attempts=1)
+    for key, status, err in [("ok.pdf", Status.SUCCEEDED, None),
+                             ("bad.pdf", Status.FAILED, ErrorInfo(type="CorruptInput", message="broken xref"))]:
+        c = claims.try_claim(obj(key), f"in/{key}")
+        c.finish(c.manifest.model_copy(update={"status": status, "error": err}))
+        DoneIndex(store).mark(obj(key))
+    report = status_report(store)
+    assert "2 documents" in report and "succeeded   1" in report and "failed      1" in report
+    assert "bad.pdf" in report and "broken xref" in report and "CorruptInput" in report
+    assert requeue(store, failed=True) == ["bad.pdf"]
+    m = json.loads(store.get("bad.pdf/manifest.json")[0])
+    assert m["status"] == "queued" and m["attempts"] == 0 and m["error"] is None
+    index = DoneIndex(store)
+    index.load()
+    assert obj("bad.pdf") not in index and obj("ok.pdf") in index
+    assert isinstance(Claims(store, "w2", 30, 1).try_claim(obj("bad.pdf"), "u"), Claim)
