@@ -177,10 +177,11 @@ def test_incomplete_files_are_not_picked_up(tmp_path: Path, dirs) -> None:
         (inp / ".hidden.pdf").write_bytes(data)
         (inp / "~lock.pdf").write_bytes(data)
         with (inp / "slow.pdf").open("wb") as f:  # a copy in progress: size keeps changing
-            for i in range(0, len(data), 200):
-                f.write(data[i : i + 200])
+            step = len(data) // 8 + 1
+            for i in range(0, len(data), step):
+                f.write(data[i : i + step])
                 f.flush()
-                time.sleep(0.1)
+                time.sleep(0.4)
         time.sleep(1.5)
         (inp / "upload.pdf.part").rename(inp / "upload.pdf")
         assert wait_status(out, "upload.pdf")["status"] == "succeeded"
