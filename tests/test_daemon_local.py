@@ -243,6 +243,11 @@ def test_sigterm_releases_the_document_and_next_start_completes_it(tmp_path: Pat
     env = {"DOCWATCH_SHUTDOWN_GRACE_SECONDS": "0"}
     d = start_daemon(tmp_path, str(inp), str(out), extra_env=env)
     wait_for(lambda: d.count("document.convert.start"), timeout=60, what="conversion start")
+    # mid-conversion, liveness and readiness still answer at once
+    started = time.monotonic()
+    assert d.http("/healthz") == (200, b'{"status": "alive"}')
+    assert d.http("/readyz")[0] == 200
+    assert time.monotonic() - started < 2
     assert d.stop(signal.SIGTERM) == 0
     m = manifest(out, "slow scan.pdf")
     assert m["status"] == "queued" and m["lease"] is None and m["attempts"] == 0

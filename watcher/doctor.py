@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -41,12 +42,15 @@ def run_checks(s: Settings) -> list[Check]:
 
 def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
     storage = open_storage(uri, s.s3)
+    if write and isinstance(storage, LocalStorage):
+        existing = next(p for p in (storage.root, *storage.root.parents) if p.exists())
+        if not os.access(existing, os.W_OK):
+            raise RuntimeError(f"{existing} is not writable by this user")
+        created = "" if existing == storage.root else f" ({storage.root} will be created)"
+        return f"writable{created}; conditional writes by file locks"
     storage.check()
     if not write:
         return "reachable"
-    if isinstance(storage, LocalStorage):
-        storage.check_writable()
-        return "writable; conditional writes by file locks"
     if storage.supports_conditional_writes():
         return "reachable; conditional writes supported (several replicas are safe)"
     raise RuntimeError(
