@@ -63,11 +63,7 @@ class PaddleEngine(Engine):
         opts: dict[str, str | int | float | bool | None] = {
             "pipeline": self._pipeline_name,
             "device": p.device,
-            "use_layout_detection": p.use_layout_detection,
-            "use_doc_orientation_classify": p.use_doc_orientation_classify,
-            "use_doc_unwarping": p.use_doc_unwarping,
-            "use_chart_recognition": p.use_chart_recognition,
-            "use_seal_recognition": p.use_seal_recognition,
+            **self._switches(),
             "merge_pages": p.merge_pages and self._supports_merge,
             "render_dpi": p.render_dpi,
             "paddlex": _version("paddlex"),
@@ -148,16 +144,23 @@ class PaddleEngine(Engine):
         path = self.model_dirs.get(name)
         return str(path) if path else None
 
-    def _vl_kwargs(self) -> dict[str, Any]:
-        p, v = self.p, self.p.pipeline_version
-        kwargs: dict[str, Any] = {
-            "pipeline_version": v,
-            "device": p.device,
+    def _switches(self) -> dict[str, bool]:
+        """The pipeline switches, passed to the pipeline and recorded in every manifest."""
+        p = self.p
+        return {
             "use_layout_detection": p.use_layout_detection,
             "use_doc_orientation_classify": p.use_doc_orientation_classify,
             "use_doc_unwarping": p.use_doc_unwarping,
             "use_chart_recognition": p.use_chart_recognition,
             "use_seal_recognition": p.use_seal_recognition,
+        }
+
+    def _vl_kwargs(self) -> dict[str, Any]:
+        p, v = self.p, self.p.pipeline_version
+        kwargs: dict[str, Any] = {
+            "pipeline_version": v,
+            "device": p.device,
+            **self._switches(),
             "layout_detection_model_dir": self._dir(models.VL_LAYOUT_MODELS[v]),
             "vl_rec_model_dir": self._dir(models.VL_REC_MODELS[v]),
             "doc_orientation_classify_model_dir": self._dir(models.DOC_ORIENTATION_MODEL),
