@@ -9,11 +9,11 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 import pymupdf
 
 from processor.engines.cpu_layout import Line, TextBlock, union
+from processor.engines.cpu_raster import encode_png
 
 # Tesseract is most accurate with body text around 25-35 px high; low-resolution page images
 # are scaled up towards this many pixels on their long side before OCR.
@@ -98,10 +98,7 @@ def run_tesseract(
     timeout: float = 300,
 ) -> list[OcrWord]:
     """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel."""
-    ok, buf = cv2.imencode(".png", gray)
-    if not ok:
-        raise RuntimeError("cannot encode the page image for OCR")
-    png = buf.tobytes()
+    png = encode_png(gray)
     dpi = str(round(72 / to_page)) if to_page < 1 else "300"
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", dpi, "tsv"]
@@ -182,9 +179,8 @@ def upright(
     turn applied (0, 90, 180, 270); word boxes are in the turned frame."""
     if mean_confidence(words) >= 65:
         return gray, words, 0
-    ok, buf = cv2.imencode(".png", gray)
     out = subprocess.run(
-        ["tesseract", "stdin", "stdout", "--psm", "0"], input=buf.tobytes(), capture_output=True,
+        ["tesseract", "stdin", "stdout", "--psm", "0"], input=encode_png(gray), capture_output=True,
         env=dict(os.environ, OMP_THREAD_LIMIT="1"), timeout=120, check=False,
     )
     info = dict(
@@ -194,7 +190,7 @@ def upright(
         turn = int(info.get("Rotate", "0").strip()) % 360
     except ValueError:
         return gray, words, 0
-    if not ok or turn not in (90, 180, 270):
+    if turn not in (90, 180, 270):
         return gray, words, 0
     turned = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     again = run_tesseract(turned, to_page, languages)

@@ -39,9 +39,9 @@ from processor.engines.cpu_tables import (
     fill_from_mosaic,
     find_ocr_tables,
     find_tables,
-    glyph_height,
     grid_html,
 )
+from processor.engines.cpu_raster import glyph_height
 from processor.engines.cpu_text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import pymupdf
 
 from processor.engines.cpu_layout import Rect, join_lines, overlap_ratio
+from processor.engines.cpu_raster import erase, rule_segments
 
 log = logging.getLogger(__name__)
 
@@ -234,39 +234,19 @@ def _fill_gaps(cells: list[Cell], n_rows: int, n_cols: int) -> list[Cell]:
 
 
 # ------------------------------------------------------------------ page images
-def glyph_height(gray: np.ndarray) -> float:
-    """Typical letter height in pixels (median connected component), to size the rule finder."""
-    ink = (gray < 170).astype(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink)
-    hs = stats[1:, cv2.CC_STAT_HEIGHT]
-    hs = hs[(hs >= 4) & (hs < gray.shape[0] / 20)]
-    return float(np.median(hs)) if hs.size else 20.0
-
-
 def detect_rulings(gray: np.ndarray, to_page: float, text_height_px: float) -> tuple[Segments, np.ndarray]:
-    """Horizontal/vertical ruling lines by morphological opening, and the image with them
-    painted white: Tesseract reads cell text much better without the grid glued to it."""
+    """Horizontal/vertical ruling lines (long thin ink runs), and the image with them painted
+    white: Tesseract reads cell text much better without the grid glued to it."""
     h, w = gray.shape
-    ink = (gray < 170).astype(np.uint8) * 255
-    hlen = max(20, w // 35)
-    # vertical rules must be taller than letters (a "l" or "|" is one text height)
+    # vertical rules must be taller than letters (an "l" or "|" is one text height)
     vlen = max(15, int(text_height_px * 2.2), h // 120)
-    hmask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hlen, 1)))
-    vmask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen)))
-    segs = Segments([], [])
-    for mask, out, horizontal in ((hmask, segs.horizontal, True), (vmask, segs.vertical, False)):
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-        for i in range(1, n):
-            x, y, bw, bh, _ = stats[i]
-            if horizontal and bh > max(8, text_height_px * 0.5):
-                continue  # a filled box or picture, not a rule
-            if not horizontal and bw > max(8, text_height_px * 0.5):
-                continue
-            out.append((x * to_page, y * to_page, (x + bw) * to_page, (y + bh) * to_page))
-    lines = cv2.dilate(cv2.bitwise_or(hmask, vmask), np.ones((3, 3), np.uint8))
-    cleaned = gray.copy()
-    cleaned[lines > 0] = 255
-    return segs, cleaned
+    horizontal, vertical = rule_segments(gray, max(20, w // 35), vlen, max(8.0, text_height_px * 0.5))
+    k = to_page
+    segs = Segments(
+        [(s.x0 * k, s.y0 * k, s.x1 * k, s.y1 * k) for s in horizontal],
+        [(s.x0 * k, s.y0 * k, s.x1 * k, s.y1 * k) for s in vertical],
+    )
+    return segs, erase(gray, horizontal + vertical)
 
 
 def find_ocr_tables(

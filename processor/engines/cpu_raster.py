@@ -1,0 +1,86 @@
+"""Small raster operations on grayscale page images, in numpy (no OpenCV dependency):
+PNG encoding, ruling-line runs, typical letter height, erasing rules."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+INK = 170  # gray level below which a pixel is ink
+
+
+@dataclass
+class PixelSegment:
+    """A ruling line in pixels: [x0, x1) x [y0, y1)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, format="PNG", compress_level=1)  # speed over size: it is piped
+    return buf.getvalue()
+
+
+def _long_runs(ink: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of ink along each row at least ``min_len`` long: (row, start, end) arrays."""
+    h, w = ink.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = ink
+    d = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(d == 1)  # row-major order pairs each start with its end
+    _, ends = np.nonzero(d == -1)
+    keep = ends - starts >= min_len
+    return rows[keep], starts[keep], ends[keep]
+
+
+def _merge_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_thickness: float) -> list[PixelSegment]:
+    """Runs on neighbouring rows that overlap are one shape (connected components, run by
+    run); only thin shapes are rules, thick ones are filled boxes or dark pictures."""
+    segs: list[PixelSegment] = []
+    active: list[PixelSegment] = []
+    for r, s, e in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        active = [a for a in active if a.y1 >= r]
+        for a in active:
+            if s < a.x1 and e > a.x0:
+                a.y1 = r + 1
+                a.x0, a.x1 = min(a.x0, s), max(a.x1, e)
+                break
+        else:
+            seg = PixelSegment(s, r, e, r + 1)
+            segs.append(seg)
+            active.append(seg)
+    return [s for s in segs if s.y1 - s.y0 <= max_thickness]
+
+
+def rule_segments(gray: np.ndarray, min_h: int, min_v: int, max_thickness: float) -> tuple[
+        list[PixelSegment], list[PixelSegment]]:
+    """Horizontal rules (ink runs of at least ``min_h`` px) and vertical ones (``min_v``)."""
+    ink = gray < INK
+    horizontal = _merge_runs(*_long_runs(ink, min_h), max_thickness)
+    vr = _merge_runs(*_long_runs(ink.T, min_v), max_thickness)  # found in the transposed image
+    vertical = [PixelSegment(s.y0, s.x0, s.y1, s.x1) for s in vr]
+    return horizontal, vertical
+
+
+def erase(gray: np.ndarray, segments: list[PixelSegment], margin: int = 1) -> np.ndarray:
+    out = gray.copy()
+    h, w = gray.shape
+    for s in segments:
+        out[max(0, s.y0 - margin):min(h, s.y1 + margin), max(0, s.x0 - margin):min(w, s.x1 + margin)] = 255
+    return out
+
+
+def glyph_height(gray: np.ndarray) -> float:
+    """Typical letter height in pixels, from vertical ink runs (letter stems) in a sample
+    of columns; sizes the rule finder and the gaps of the OCR cell mosaic."""
+    sample = gray[:, ::3] < INK
+    rows, starts, ends = _long_runs(sample.T, 4)
+    lengths = (ends - starts)[(ends - starts) < gray.shape[0] / 20]
+    return float(np.percentile(lengths, 80)) if lengths.size else 20.0
