@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,6 +52,12 @@ def _open_cached(sha256: str, path: str, filetype: str) -> pymupdf.Document:
             _docs.popitem(last=False)[1].close()
     _docs.move_to_end(sha256)
     return doc
+
+
+def _warm(_: int) -> int:
+    """Started once per worker by ``load()``: the imports happen now, not on the first page."""
+    time.sleep(0.05)  # keep this worker busy so the next warm-up call starts another process
+    return os.getpid()
 
 
 def _run_task(sha256: str, path: str, filetype: str, task: PageTask) -> PageResult:
@@ -103,6 +110,7 @@ class CpuEngine(Engine):
             # is not safe to share.
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self._workers, mp_context=ctx, initializer=_worker_init)
+            list(self._pool.map(_warm, range(self._workers)))
 
     def close(self) -> None:
         if self._pool is not None:

@@ -208,6 +208,7 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
     body = body_size(blocks)
     placed: list[PlacedBlock] = []
     edges = _edge_furniture(blocks, body)
+    largest = max((ln.size for b in blocks for ln in b.lines), default=0.0)
     for block in blocks:
         if not block.lines:
             continue
@@ -223,7 +224,9 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
             # Levels from the size relative to body text, so they agree from page to page.
             ratio = max(ln.size for ln in block.lines) / body
             level = 1 if ratio >= 1.6 else 2 if ratio >= 1.3 else 3
-            is_title = first_page and level == 1 and block.bbox[1] < geo.height * 0.35
+            # the title is the largest line on the first page, not every big line on it
+            is_title = first_page and level == 1 and block.bbox[1] < geo.height * 0.35 and (
+                max(ln.size for ln in block.lines) >= largest - 0.5)
             kind = BlockType.TITLE if is_title else BlockType.HEADING
             placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level))
             continue
