@@ -316,10 +316,9 @@ def test_key_whose_outputs_cannot_exist_does_not_stop_the_daemon(moto_s3: MotoS3
     assert "1024" in faults[0]["error"]
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: watcher/lease.py's renewal thread ends on the first "
-                   "StorageError from Claim.renew (only PreconditionFailed is handled), so one failed renewal "
-                   "lets the lease lapse and another replica converts the same document again")  # fmt: skip
 def test_one_failed_lease_renewal_does_not_hand_the_document_over(moto_s3: MotoS3, s3_bucket: str, daemons) -> None:
+    """A StorageError from a renewal once ended the lease thread (Claim.renew raised); the
+    lease then lapsed mid-document and another replica converted it again."""
     inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
     key = "slow/renewal.pdf"
     inp.put(key, slow_pdf(12))

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
-from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 
 class Skip(StrEnum):
@@ -53,12 +53,17 @@ class Claim:
     lost: bool = False
 
     def renew(self) -> bool:
+        """False only when the lease is lost. A storage fault is not a loss: the lease stays
+        ours until it expires, so the caller just tries again at its next tick."""
         lease = self.manifest.lease
         assert lease is not None
         lease = lease.model_copy(
             update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
         )
-        return self._write(self.manifest.model_copy(update={"lease": lease}))
+        try:
+            return self._write(self.manifest.model_copy(update={"lease": lease}))
+        except StorageError:
+            return not self.lost
 
     def update(self, **changes: object) -> bool:
         return self._write(self.manifest.model_copy(update=changes))
