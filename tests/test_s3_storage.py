@@ -210,6 +210,20 @@ def test_check_access_denied(moto_s3: MotoS3, s3_bucket: str) -> None:
         proxy.stop()
 
 
+def test_check_and_probe_ride_out_transient_faults(moto_s3: MotoS3, s3_bucket: str) -> None:
+    proxy = FaultProxy(moto_s3.url).start()
+    try:
+        storage = s3(proxy.url, s3_bucket, retry_mode="standard", max_attempts=1)
+        proxy.script.extend(["error500", "reset_before", "slowdown"])  # the quick client's 3 attempts
+        storage.check()  # then the full budget
+        proxy.script.extend(["error500", "error500"])  # the probe's first create, retried once
+        with pytest.raises(StorageError):  # no answer is not a "no"...
+            storage.supports_conditional_writes()
+        assert storage.supports_conditional_writes() is True  # ...and was not cached
+    finally:
+        proxy.stop()
+
+
 def test_endpoint_from_aws_endpoint_url(moto_s3: MotoS3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3.url)  # boto3 reads it itself
     storage = open_storage(f"s3://{s3_bucket}/env/", S3Settings(addressing_style="path"))

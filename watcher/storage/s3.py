@@ -184,15 +184,23 @@ class S3Storage(Storage):
 
     # -- health ----------------------------------------------------------------
     def check(self) -> None:
-        # A separate client with two attempts: a wrong endpoint must fail in seconds, not
-        # after the long retry budget the working client has for throttling.
-        client = _make_client(self.settings, 2)
+        # First with a client of few retries: an endpoint where nothing listens must fail in
+        # seconds, not after the long retry budget the working client has for throttling.
+        # A reachable endpoint answering 5xx or dropping a connection gets that full budget.
         try:
-            client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+            _make_client(self.settings, 2).list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+            return
+        except (ClientError, BotoCoreError) as exc:
+            if not _transient(exc):
+                raise self._error(exc, "check", "") from exc
+        try:
+            self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "check", "") from exc
 
     def supports_conditional_writes(self) -> bool:
+        """Probed once: create a key twice with If-None-Match; the second must get 412.
+        Raises StorageError when the store could not be asked (the answer is not cached)."""
         with self._probe_lock:
             if self._conditional is None:
                 self._conditional = self._probe()
@@ -201,16 +209,15 @@ class S3Storage(Storage):
     def _probe(self) -> bool:
         key = f"{INTERNAL_PREFIX}probe/{uuid.uuid4().hex}"
         try:
-            try:
-                self.put_if_absent(key, b"probe")
-            except StorageError:
-                return False  # e.g. 501 NotImplemented for If-None-Match
-            try:
-                self.put_if_absent(key, b"probe again")
-            except PreconditionFailed:
-                return True
-            except StorageError:
-                return False
+            for data in (b"probe", b"probe again"):
+                try:
+                    self.put_if_absent(key, data)
+                except PreconditionFailed:
+                    return data == b"probe again"
+                except StorageError as exc:
+                    if exc.__cause__ is None or _transient(exc.__cause__):
+                        raise  # no answer yet: neither yes nor no
+                    return False  # refused, e.g. 501 NotImplemented for If-None-Match
             return False  # the header was ignored: the second create overwrote the first
         finally:
             try:
@@ -368,6 +375,15 @@ def _is_precondition(exc: ClientError, op: str) -> bool:
     if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
         return True
     return op == "compare_and_swap" and status == 404 and code != "NoSuchBucket"
+
+
+def _transient(exc: BaseException) -> bool:
+    """A fault of the moment at a reachable endpoint (worth more retries), not an answer."""
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | NoCredentialsError):
+        return False
+    if isinstance(exc, ClientError):
+        return _status(exc) >= 500 or _code(exc) in ("SlowDown", "Throttling", "RequestTimeout")
+    return isinstance(exc, BotoCoreError | ConnectionError)
 
 
 def _unquote(etag: str) -> str:
