@@ -193,7 +193,7 @@ def print_tables(summaries: list[ToolSummary]) -> None:
             r = s.cases[i]
             ch = f"{r['checks_passed']}/{r['checks_total']}" if "checks_total" in r else "-"
             print(
-                f"{case['case'][:44]:44s} {s.tool[:12]:12s} {str(r['kind'])[:13]:13s} {str(r['language']):4s} "
+                f"{case['case'][:44]:44s} {s.tool[:12]:12s} {str(r['kind'])[:13]:13s} {r['language']!s:4s} "
                 f"{_f(r.get('ned')):>6s} {_f(r.get('teds')):>6s} {ch:>7s} {_f(r.get('sec_per_page'), 2):>6s}"
             )
 

@@ -8,10 +8,9 @@ them into typed ``Block``s the same way, so both kinds of page get the same stru
 from __future__ import annotations
 
 import re
-import statistics
 from dataclasses import dataclass, field
 
-from processor.document import BBox, Block, BlockType
+from processor.document import BBox, Block, BlockType, ImageRef
 
 Rect = tuple[float, float, float, float]
 
@@ -23,7 +22,8 @@ _PAGE_NUM_RE = re.compile(
 )
 _DIGITS_RE = re.compile(r"\d+")
 _CAPTION_RE = re.compile(
-    r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+[.:]", re.I
+    r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+[.:]",
+    re.IGNORECASE,
 )
 # Furniture lives in a thin band at the top or bottom of the page.
 FURNITURE_BAND = 0.075
@@ -336,6 +336,7 @@ def _column_cuts(items: list[PlacedBlock], min_gap: float) -> list[float]:
 
 
 def to_blocks(items: list[PlacedBlock], page_width: float, rounding: int = 2) -> list[Block]:
+    """Typed blocks: the body numbered in reading order, furniture after it with no order."""
     body = [b for b in items if not b.block_type.is_furniture]
     furniture = [b for b in items if b.block_type.is_furniture]
     out: list[Block] = []
@@ -346,8 +347,6 @@ def to_blocks(items: list[PlacedBlock], page_width: float, rounding: int = 2) ->
 
 
 def _make(pb: PlacedBlock, order: int | None, rounding: int) -> Block:
-    from processor.document import ImageRef
-
     bbox = BBox(**dict(zip(("x0", "y0", "x1", "y1"), (round(v, rounding) for v in pb.bbox), strict=True)))
     image = None
     if pb.image_path:
@@ -355,7 +354,3 @@ def _make(pb: PlacedBlock, order: int | None, rounding: int) -> Block:
     return Block(
         type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image
     )
-
-
-def median(values: list[float], default: float) -> float:
-    return statistics.median(values) if values else default

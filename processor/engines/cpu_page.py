@@ -32,6 +32,7 @@ from processor.engines.cpu_ocr import (
     upright,
     words_to_blocks,
 )
+from processor.engines.cpu_raster import glyph_height
 from processor.engines.cpu_tables import (
     TableGrid,
     cell_mosaic,
@@ -41,7 +42,6 @@ from processor.engines.cpu_tables import (
     find_tables,
     grid_html,
 )
-from processor.engines.cpu_raster import glyph_height
 from processor.engines.cpu_text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 

@@ -81,6 +81,6 @@ def glyph_height(gray: np.ndarray) -> float:
     """Typical letter height in pixels, from vertical ink runs (letter stems) in a sample
     of columns; sizes the rule finder and the gaps of the OCR cell mosaic."""
     sample = gray[:, ::3] < INK
-    rows, starts, ends = _long_runs(sample.T, 4)
+    _, starts, ends = _long_runs(sample.T, 4)
     lengths = (ends - starts)[(ends - starts) < gray.shape[0] / 20]
     return float(np.percentile(lengths, 80)) if lengths.size else 20.0

@@ -95,25 +95,46 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], data: dict | None = Non
     for raw in data["blocks"]:
         if raw.get("type") != 0:
             continue
-        lines: list[Line] = []
-        for rl in raw["lines"]:
-            spans = [s for s in rl["spans"] if s["text"].strip()]
-            if not spans:
-                continue
-            # TeX sets double quotes as two single ones; readers (and searches) expect “ ”.
-            text = "".join(s["text"] for s in rl["spans"]).strip().replace("‘‘", "“").replace("’’", "”")
-            bbox = tuple(rl["bbox"])
-            if any(overlap_ratio(bbox, ex) > 0.5 for ex in exclude):
-                continue
-            if abs(rl["dir"][1]) > 0.5:
-                continue  # vertical text (margins, rotated labels) is not body text
-            main = max(spans, key=lambda s: len(s["text"]))
-            bold = all(s["flags"] & _BOLD or "bold" in s["font"].lower() for s in spans)
-            mono = all(s["flags"] & _MONO or "mono" in s["font"].lower() or "courier" in s["font"].lower()
-                       for s in spans)
-            lines.append(Line(text=text, bbox=bbox, size=main["size"], bold=bold, mono=mono))
-        blocks.extend(_split_block(lines))
+        pieces = [
+            _make_line(seg)
+            for rl in raw["lines"]
+            if abs(rl["dir"][1]) <= 0.5  # vertical text (margins, rotated labels) is not body text
+            for seg in _row_segments(rl["spans"])
+        ]
+        lines = [ln for ln in pieces if ln and not any(overlap_ratio(ln.bbox, ex) > 0.5 for ex in exclude)]
+        if len(raw["lines"]) == 1 and len(lines) > 1:
+            # one row holding far-apart pieces (formulas side by side in two columns)
+            blocks.extend(TextBlock(lines=[ln], bbox=ln.bbox) for ln in lines)
+        else:
+            blocks.extend(_split_block(lines))
     return _attach_drop_caps(blocks)
+
+
+def _row_segments(spans: list[dict]) -> list[list[dict]]:
+    """A line's spans left to right (a superscript written after its line comes back beside
+    its base), cut where a gap is wider than a few letters (neighbouring columns)."""
+    ordered = sorted((s for s in spans if s["text"]), key=lambda s: s["bbox"][0])
+    if [id(s) for s in ordered] != [id(s) for s in spans if s["text"]]:
+        _line_text(ordered)  # glyph-gap spaces again, for the new order
+    segments: list[list[dict]] = []
+    for sp in ordered:
+        if segments and sp["bbox"][0] - segments[-1][-1]["bbox"][2] < 2.5 * sp["size"]:
+            segments[-1].append(sp)
+        else:
+            segments.append([sp])
+    return segments
+
+
+def _make_line(spans: list[dict]) -> Line | None:
+    real = [s for s in spans if s["text"].strip()]
+    if not real:
+        return None
+    # TeX sets double quotes as two single ones; readers (and searches) expect “ ”.
+    text = "".join(s["text"] for s in spans).strip().replace("‘‘", "“").replace("’’", "”")
+    main = max(real, key=lambda s: len(s["text"]))
+    bold = all(s["flags"] & _BOLD or "bold" in s["font"].lower() for s in real)
+    mono = all(s["flags"] & _MONO or "mono" in s["font"].lower() or "courier" in s["font"].lower() for s in real)
+    return Line(text=text, bbox=union([tuple(s["bbox"]) for s in spans]), size=main["size"], bold=bold, mono=mono)
 
 
 def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
@@ -173,20 +194,29 @@ def _split_block(lines: list[Line]) -> list[TextBlock]:
 
 
 def _merge_same_row(lines: list[Line]) -> list[Line]:
-    """Spans on one visual row may come as separate "lines" (e.g. a bullet and its text)."""
-    merged: list[Line] = []
+    """Pieces of one visual row may come as separate "lines" (a bullet and its text, a
+    superscript beside its base): join them left to right. Pieces far apart on the row stay
+    apart: they are neighbouring columns, not one line."""
+    rows: list[list[Line]] = []
     for ln in lines:
-        if merged:
-            prev = merged[-1]
-            same_row = abs(ln.bbox[1] - prev.bbox[1]) < 0.5 * ln.size and ln.bbox[0] >= prev.bbox[2] - 1
-            if same_row and ln.bbox[0] - prev.bbox[2] < 3 * ln.size:
-                merged[-1] = Line(
-                    text=f"{prev.text} {ln.text}",
-                    bbox=union([prev.bbox, ln.bbox]),
-                    size=max(prev.size, ln.size),
-                    bold=prev.bold and ln.bold,
-                    mono=prev.mono and ln.mono,
-                )
-                continue
-        merged.append(ln)
+        for row in rows:
+            r = union([x.bbox for x in row])
+            overlap = min(ln.bbox[3], r[3]) - max(ln.bbox[1], r[1])
+            gap = max(ln.bbox[0] - r[2], r[0] - ln.bbox[2])
+            if overlap >= 0.5 * min(ln.bbox[3] - ln.bbox[1], r[3] - r[1]) and gap < 1.5 * max(ln.size, 1.0):
+                row.append(ln)
+                break
+        else:
+            rows.append([ln])
+    merged: list[Line] = []
+    for row in rows:
+        row.sort(key=lambda x: x.bbox[0])
+        main = max(row, key=lambda x: len(x.text))
+        merged.append(Line(
+            text=" ".join(x.text for x in row),
+            bbox=union([x.bbox for x in row]),
+            size=main.size,
+            bold=all(x.bold for x in row),
+            mono=all(x.mono for x in row),
+        ))
     return merged
