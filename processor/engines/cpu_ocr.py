@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -212,6 +213,20 @@ def unturn_box(box: tuple[float, float, float, float], turn: int, width: float, 
     return box
 
 
+# Tesseract reads URLs with spaces after ":", "//" and dots ("https: //www. debian. org").
+_URL_FIXES = [
+    (re.compile(r"\b(https?|ftp)\s*:\s*/\s*/\s*", re.IGNORECASE), r"\1://"),
+    (re.compile(r"\bwww\.\s+(?=\w)", re.IGNORECASE), "www."),
+    (re.compile(r"(?<=\w)\.\s+(?=(com|org|net|ru|de|fr|io|gov|edu|info|uk)\b)"), "."),
+]
+
+
+def fix_urls(text: str) -> str:
+    for pattern, repl in _URL_FIXES:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
     """Tesseract's paragraphs become blocks, cut where the line height jumps (a heading
     set in a bigger size is often glued to the paragraph below it)."""
@@ -224,7 +239,7 @@ def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
     for (b, p, _), ws in lines.items():
         if len(ws) > 1 and ws[0].text in _OCR_BULLETS:
             ws[0].text = "•"
-        text = " ".join(w.text for w in ws)
+        text = fix_urls(" ".join(w.text for w in ws))
         if _is_noise(ws):
             continue
         heights = sorted(w.bbox[3] - w.bbox[1] for w in ws)
