@@ -186,6 +186,13 @@ def test_blank_pages_are_blank_and_fast(tmp_path, options, engine):
     assert md.count("<!-- page") == 1000
 
 
+def test_a_noisy_empty_scan_is_blank(tmp_path, options, engine):
+    gen = make_scan_png(tmp_path / "empty.png", text=" ", noise=10)
+    doc, md = run(gen.path, options, engine)
+    assert doc.pages[0].method is PageMethod.BLANK and not doc.pages[0].blocks
+    assert md.strip() == "<!-- page 1 -->"
+
+
 def test_figure_is_cropped_to_an_asset(tmp_path, options, engine):
     gen = make_figure_pdf(tmp_path / "fig.pdf")
     doc, md = run(gen.path, options, engine)
