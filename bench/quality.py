@@ -182,8 +182,9 @@ def print_tables(summaries: list[ToolSummary]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for s in summaries:
         print(
-            f"| {TOOLS[s.tool][0]} | {_f(s.ned_all)} | {_f(s.ned_born_digital)} | {_f(s.ned_scans)} | "
-            f"{_f(s.ned_ru)} | {_f(s.teds)} | {s.checks_passed}/{s.checks_total} | "
+            # four decimals: tools often differ in the fourth
+            f"| {TOOLS[s.tool][0]} | {_f(s.ned_all, 4)} | {_f(s.ned_born_digital, 4)} | {_f(s.ned_scans, 4)} | "
+            f"{_f(s.ned_ru, 4)} | {_f(s.teds, 4)} | {s.checks_passed}/{s.checks_total} | "
             f"{_f(s.sec_per_page_median, 2)} |"
         )
     print()
