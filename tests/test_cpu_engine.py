@@ -117,6 +117,22 @@ def test_structure_headings_lists_table_columns_furniture(tmp_path, options, eng
     assert ned(md, gen.text) < 0.1
 
 
+def test_rotated_pdf_page_keeps_structure(tmp_path, options, engine):
+    """A /Rotate 90 page: laid out in its own text direction, boxes in the shown page's space."""
+    gen = make_structured_pdf(tmp_path / "s.pdf")
+    with pymupdf.open(gen.path) as pdf:
+        for page in pdf:
+            page.set_rotation(90)
+        pdf.save(tmp_path / "r.pdf")
+    doc, md = run(tmp_path / "r.pdf", options, engine)
+    page = doc.pages[0]
+    assert page.width > page.height
+    assert all(0 <= b.bbox.x0 <= b.bbox.x1 <= page.width + 1 for b in page.blocks)
+    assert all(0 <= b.bbox.y0 <= b.bbox.y1 <= page.height + 1 for b in page.blocks)
+    assert md.index(gen.headings[0]) < md.index(gen.list_items[0]) < md.index("<table>") < md.index(gen.headings[3])
+    assert "<th>Формат</th>" in md and gen.furniture[0] not in md
+
+
 def test_multipage_all_pages_distinct_in_order(tmp_path, options, engine):
     gen = make_multipage_pdf(tmp_path / "m.pdf", n=7)
     doc, md = run(gen.path, options, engine)

@@ -335,14 +335,23 @@ def _column_cuts(items: list[PlacedBlock], min_gap: float) -> list[float]:
     return cuts
 
 
-def to_blocks(items: list[PlacedBlock], page_width: float, rounding: int = 2) -> list[Block]:
-    """Typed blocks: the body numbered in reading order, furniture after it with no order."""
+def in_reading_order(items: list[PlacedBlock], page_width: float) -> list[PlacedBlock]:
+    """The body in reading order, then the furniture. Done while boxes are still in the
+    frame the text runs in (before a rotated page's boxes are turned back)."""
     body = [b for b in items if not b.block_type.is_furniture]
-    furniture = [b for b in items if b.block_type.is_furniture]
+    return reading_order(body, page_width) + [b for b in items if b.block_type.is_furniture]
+
+
+def to_blocks(items: list[PlacedBlock], rounding: int = 2) -> list[Block]:
+    """Typed blocks from items already in reading order; furniture gets no order number."""
     out: list[Block] = []
-    for order, pb in enumerate(reading_order(body, page_width)):
-        out.append(_make(pb, order, rounding))
-    out.extend(_make(pb, None, rounding) for pb in furniture)
+    order = 0
+    for pb in items:
+        if pb.block_type.is_furniture:
+            out.append(_make(pb, None, rounding))
+        else:
+            out.append(_make(pb, order, rounding))
+            order += 1
     return out
 
 

@@ -18,6 +18,7 @@ from processor.engines.cpu_layout import (
     PlacedBlock,
     Rect,
     classify,
+    in_reading_order,
     overlap_ratio,
     signature,
     to_blocks,
@@ -94,22 +95,46 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     if verdict and verdict.usable and not task.force_ocr:
         placed, assets = _text_layer_page(page, geo, task)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
-        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed, width), raw=raw), assets)
+        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
     raw = {"reason": verdict.reason if verdict else "page image"}
-    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed, width), raw=raw))
+    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw))
 
 
 def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
-    data = read_rawdict(page)
-    tables = find_tables(page, table_spans(data))
-    table_rects = [t.bbox for t in tables]
-    blocks = text_blocks(page, exclude=table_rects, data=data)
-    placed = classify(blocks, geo, first_page=page.number == 0)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
-    figures, assets = _figures(page, table_rects, task)
-    placed.extend(figures)
-    return placed, assets
+    # A /Rotate'd page is laid out in its unrotated space, where its text runs left to right
+    # (and where the table finder works); boxes are turned into the shown page's space after.
+    rotation = page.rotation
+    if rotation:
+        page.set_rotation(0)
+        geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
+    try:
+        data = read_rawdict(page)
+        tables = find_tables(page, table_spans(data))
+        table_rects = [t.bbox for t in tables]
+        blocks = text_blocks(page, exclude=table_rects, data=data)
+        placed = classify(blocks, geo, first_page=page.number == 0)
+        placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+        placed.extend(_figures(page, table_rects))
+        placed = in_reading_order(placed, geo.width)
+    finally:
+        if rotation:
+            page.set_rotation(rotation)
+    if rotation:
+        m = page.rotation_matrix
+        for pb in placed:
+            pb.bbox = tuple((pymupdf.Rect(pb.bbox) * m).normalize())
+    return placed, _crop_figures(page, placed, task)
+
+
+def _crop_figures(page: pymupdf.Page, placed: list[PlacedBlock], task: PageTask) -> list[Asset]:
+    assets: list[Asset] = []
+    for pb in (p for p in placed if p.block_type is BlockType.FIGURE):
+        pm = page.get_pixmap(dpi=task.figure_dpi, clip=pymupdf.Rect(pb.bbox), alpha=False)
+        pb.image_path = f"images/p{page.number + 1}_{len(assets) + 1}.png"
+        pb.image_size = (pm.width, pm.height)
+        assets.append(Asset(path=pb.image_path, data=pm.tobytes("png")))
+    return assets
 
 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
@@ -132,6 +157,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed = in_reading_order(placed, geo.width)
     if turn:
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
             pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
@@ -149,9 +175,9 @@ def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> Non
     fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
 
 
-def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
-    """Embedded pictures and clusters of vector drawings big enough to be figures, cropped
-    to PNG. Text inside them (labels) stays in the text flow, where it can be searched."""
+def _figures(page: pymupdf.Page, avoid: list[Rect]) -> list[PlacedBlock]:
+    """Embedded pictures and clusters of vector drawings big enough to be figures (cropped
+    to PNG later). Text inside them (labels) stays in the text flow, where it can be searched."""
     area = page.rect.width * page.rect.height
     rects: list[Rect] = []
     for info in page.get_image_info():
@@ -170,7 +196,6 @@ def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[lis
             continue  # a rule under a running head or above a footnote
         rects.append(tuple(r))
     out: list[PlacedBlock] = []
-    assets: list[Asset] = []
     text_rects = [tuple(b[:4]) for b in page.get_text("blocks", flags=_TEXT_FLAGS) if b[6] == 0]
     for rect in rects:
         if any(overlap_ratio(rect, t) > 0.5 or overlap_ratio(t, rect) > 0.5 for t in avoid):
@@ -181,11 +206,8 @@ def _figures(page: pymupdf.Page, avoid: list[Rect], task: PageTask) -> tuple[lis
             continue  # a frame around text (a code listing, a boxed note), not a picture
         if any(overlap_ratio(rect, f.bbox) > 0.8 for f in out):
             continue
-        pm = page.get_pixmap(dpi=task.figure_dpi, clip=pymupdf.Rect(rect), alpha=False)
-        path = f"images/p{page.number + 1}_{len(out) + 1}.png"
-        assets.append(Asset(path=path, data=pm.tobytes("png")))
-        out.append(PlacedBlock(BlockType.FIGURE, rect, image_path=path, image_size=(pm.width, pm.height)))
-    return out, assets
+        out.append(PlacedBlock(BlockType.FIGURE, rect))
+    return out
 
 
 def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[str]:
