@@ -65,6 +65,7 @@ class Daemon:
 
     def __init__(self, endpoint: str, bucket: str, log: Path, worker: str, **env: str) -> None:
         self.log, self.worker = log, worker
+        self._child_groups: set[int] = set()
         environ = {
             **os.environ,
             "DOCWATCH_S3__ENDPOINT_URL": endpoint,
@@ -98,20 +99,36 @@ class Daemon:
 
     def kill9(self) -> None:
         """SIGKILL the daemon alone (its engine child is left to notice), like an OOM kill."""
+        self._note_children()
         self.proc.kill()
         self.proc.wait(10)
 
     def stop(self) -> None:
+        self._note_children()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        try:  # the engine child and its page workers, if anything of the group is left
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # Whatever is left: our group, and the engine child's own group (it has one, so a
+        # daemon killed with -9 leaves it, and its page workers, behind).
+        for group in {self.proc.pid, *self._child_groups}:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _note_children(self) -> None:
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            return
+        for pid in children:
+            try:
+                self._child_groups.add(os.getpgid(int(pid)))
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture
