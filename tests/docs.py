@@ -28,6 +28,7 @@ __all__ = [
     "GeneratedDoc",
     "font_path",
     "make_blank_pdf",
+    "scan_of",
     "make_figure_pdf",
     "make_multipage_pdf",
     "make_scan_png",
@@ -284,3 +285,10 @@ def make_figure_pdf(path: Path) -> GeneratedDoc:
     doc.close()
     text = f"{RU_PARAGRAPHS[1]}\n\n{EN_PARAGRAPHS[2]}"
     return GeneratedDoc(path=Path(path), text=text, pages=[text])
+
+
+def scan_of(doc: GeneratedDoc, path: Path, dpi: int = 200, page: int = 0) -> GeneratedDoc:
+    """A PNG "scan" of one page of a generated PDF (same ground truth for that page)."""
+    with pymupdf.open(doc.path) as pdf:
+        pdf[page].get_pixmap(dpi=dpi).save(str(path))
+    return GeneratedDoc(path=Path(path), text=doc.pages[page], pages=[doc.pages[page]])

@@ -30,6 +30,7 @@ from tests.docs import (
     make_scanned_pdf,
     make_structured_pdf,
     make_text_pdf,
+    scan_of,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesse
 def norm(text: str) -> str:
     """Compare words, not Markdown: drop markup, bullets and the page-break comments."""
     text = re.sub(r"<!--.*?-->", " ", text)
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)
     text = re.sub(r"<[^>]+>", " ", text)
     text = re.sub(r"^\s*(#+|[-*•]|\d+\.)\s+", "", text, flags=re.MULTILINE)
     text = text.replace("•", " ").replace("«", '"').replace("»", '"')
@@ -218,6 +220,19 @@ def test_figure_is_cropped_to_an_asset(tmp_path, options, engine):
     assert asset.path == "images/p1_1.png" and asset.data.startswith(b"\x89PNG")
     assert "![figure](images/p1_1.png)" in md
     assert md.index("Программа преобразует") < md.index("![figure]") < md.index("A scanned page")
+
+
+def test_picture_on_a_scan_becomes_a_figure(tmp_path, options, engine):
+    gen = scan_of(make_figure_pdf(tmp_path / "fig.pdf"), tmp_path / "fig.png")
+    doc, md = run(gen.path, options, engine)
+    page = doc.pages[0]
+    assert page.method is PageMethod.OCR
+    (figure,) = [b for b in page.blocks if b.type is BlockType.FIGURE]
+    assert figure.bbox.width > page.width * 0.3 and figure.image.path == "images/p1_1.png"
+    assert [a.path for a in doc.assets] == ["images/p1_1.png"]
+    # (rus+eng Tesseract may read an English word in Cyrillic look-alikes: compare loosely)
+    assert md.index("Программа преобразует") < md.index("![figure]") < md.index("scanned")
+    assert ned(md, gen.text) < 0.05
 
 
 def test_a_failing_page_does_not_fail_the_document(tmp_path, monkeypatch):

@@ -338,8 +338,19 @@ def _column_cuts(items: list[PlacedBlock], min_gap: float) -> list[float]:
 def in_reading_order(items: list[PlacedBlock], page_width: float) -> list[PlacedBlock]:
     """The body in reading order, then the furniture. Done while boxes are still in the
     frame the text runs in (before a rotated page's boxes are turned back)."""
-    body = [b for b in items if not b.block_type.is_furniture]
-    return reading_order(body, page_width) + [b for b in items if b.block_type.is_furniture]
+    pictures = (BlockType.FIGURE, BlockType.CHART)
+    body = [b for b in items if not b.block_type.is_furniture and b.block_type not in pictures]
+    ordered = reading_order(body, page_width)
+    # Figures do not steer the column finder (a banner behind a title would straddle every
+    # gutter); each goes before the first block that starts below its top, under it.
+    for fig in sorted((b for b in items if b.block_type in pictures), key=lambda b: b.bbox[1]):
+        at = next(
+            (i for i, b in enumerate(ordered)
+             if b.bbox[1] >= fig.bbox[1] - 1 and min(b.bbox[2], fig.bbox[2]) > max(b.bbox[0], fig.bbox[0])),
+            len(ordered),
+        )
+        ordered.insert(at, fig)
+    return ordered + [b for b in items if b.block_type.is_furniture]
 
 
 def to_blocks(items: list[PlacedBlock], rounding: int = 2) -> list[Block]:

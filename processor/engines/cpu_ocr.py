@@ -145,25 +145,44 @@ def _script(ch: str) -> str:
 
 def fix_scripts(words: list[OcrWord]) -> None:
     """Undo Latin/Cyrillic look-alike mix-ups: a word mixing both scripts is written in its
-    majority script; on a page that is (almost) all Latin, Cyrillic look-alike-only words
-    ("РАН" for "PAH") become Latin."""
+    majority script; a word made only of look-alikes takes the script of its line (of the
+    page, on an all-Latin page): "А scanned" -> "A scanned", "РАН" -> "PAH"."""
+    page = _letter_counts(words)
+    latin_page = page["cyr"] < 0.1 * max(1, page["lat"])
+    lines: dict[tuple[int, int, int], list[OcrWord]] = {}
+    for w in words:
+        lines.setdefault((w.block, w.par, w.line), []).append(w)
+    for line in lines.values():
+        counts = _letter_counts(line)
+        for w in line:
+            scripts = [_script(ch) for ch in w.text]
+            n_cyr, n_lat = scripts.count("cyr"), scripts.count("lat")
+            # the line's majority without this word: a one-word line follows the page
+            other_cyr, other_lat = counts["cyr"] - n_cyr, counts["lat"] - n_lat
+            latin_context = latin_page or other_lat > 2 * other_cyr
+            cyrillic_context = not latin_page and other_cyr > 2 * other_lat
+            if n_cyr and n_lat:
+                cyr = n_cyr > n_lat or (n_cyr == n_lat and not latin_context)
+                w.text = w.text.translate(_LAT_TO_CYR if cyr else _CYR_TO_LAT)
+            elif n_cyr and latin_context:
+                w.text = _if_all_converted(w.text, _CYR_TO_LAT, "cyr")
+            elif n_lat and cyrillic_context:
+                w.text = _if_all_converted(w.text, _LAT_TO_CYR, "lat")
+
+
+def _letter_counts(words: list[OcrWord]) -> dict[str, int]:
     counts = {"cyr": 0, "lat": 0}
     for w in words:
         for ch in w.text:
             sc = _script(ch)
             if sc:
                 counts[sc] += 1
-    latin_page = counts["cyr"] < 0.1 * max(1, counts["lat"])
-    for w in words:
-        scripts = [_script(ch) for ch in w.text]
-        n_cyr, n_lat = scripts.count("cyr"), scripts.count("lat")
-        if n_cyr and n_lat:
-            cyr = n_cyr > n_lat or (n_cyr == n_lat and not latin_page)
-            w.text = w.text.translate(_LAT_TO_CYR if cyr else _CYR_TO_LAT)
-        elif n_cyr and latin_page:
-            fixed = w.text.translate(_CYR_TO_LAT)
-            if not any(_script(ch) == "cyr" for ch in fixed):
-                w.text = fixed
+    return counts
+
+
+def _if_all_converted(text: str, table: dict[int, str], script: str) -> str:
+    fixed = text.translate(table)
+    return text if any(_script(ch) == script for ch in fixed) else fixed
 
 
 def mean_confidence(words: list[OcrWord]) -> float:

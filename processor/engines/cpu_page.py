@@ -12,11 +12,11 @@ import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
+from processor.engines.cpu_figures import crop_figures, picture_regions, vector_and_image_figures
 from processor.engines.cpu_layout import (
     FURNITURE_BAND,
     PageGeometry,
     PlacedBlock,
-    Rect,
     classify,
     in_reading_order,
     overlap_ratio,
@@ -97,8 +97,10 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
         raw = {"reason": verdict.reason, "chars": verdict.chars}
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
+    # figure crops come from the page itself (in colour); page images measure in pixels
+    assets = crop_figures(page, placed, task.figure_dpi, page.rect.width / width)
     raw = {"reason": verdict.reason if verdict else "page image"}
-    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw))
+    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw), assets)
 
 
 def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
@@ -115,7 +117,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
         blocks = text_blocks(page, exclude=table_rects, data=data)
         placed = classify(blocks, geo, first_page=page.number == 0)
         placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
-        placed.extend(_figures(page, table_rects))
+        placed.extend(vector_and_image_figures(page, table_rects))
         placed = in_reading_order(placed, geo.width)
     finally:
         if rotation:
@@ -124,17 +126,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
         m = page.rotation_matrix
         for pb in placed:
             pb.bbox = tuple((pymupdf.Rect(pb.bbox) * m).normalize())
-    return placed, _crop_figures(page, placed, task)
-
-
-def _crop_figures(page: pymupdf.Page, placed: list[PlacedBlock], task: PageTask) -> list[Asset]:
-    assets: list[Asset] = []
-    for pb in (p for p in placed if p.block_type is BlockType.FIGURE):
-        pm = page.get_pixmap(dpi=task.figure_dpi, clip=pymupdf.Rect(pb.bbox), alpha=False)
-        pb.image_path = f"images/p{page.number + 1}_{len(assets) + 1}.png"
-        pb.image_size = (pm.width, pm.height)
-        assets.append(Asset(path=pb.image_path, data=pm.tobytes("png")))
-    return assets
+    return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
 
 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
@@ -155,8 +147,11 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         for table in tables:
             _reread_cells(cleaned, image.to_page, table, task)
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
+    pictures = picture_regions(gray, image.to_page, [w.bbox for w in words if w.conf >= 60],
+                               [t.bbox for t in tables])
     placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)
     if turn:
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
@@ -173,41 +168,6 @@ def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> Non
     words = run_tesseract(mosaic.image, 1.0, task.ocr_languages, psm=6)
     fix_scripts(words)
     fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
-
-
-def _figures(page: pymupdf.Page, avoid: list[Rect]) -> list[PlacedBlock]:
-    """Embedded pictures and clusters of vector drawings big enough to be figures (cropped
-    to PNG later). Text inside them (labels) stays in the text flow, where it can be searched."""
-    area = page.rect.width * page.rect.height
-    rects: list[Rect] = []
-    for info in page.get_image_info():
-        r = pymupdf.Rect(info["bbox"]) & page.rect
-        if not r.is_empty and 0.01 < r.width * r.height / area < 0.9:
-            rects.append(tuple(r))
-    try:
-        clusters = page.cluster_drawings()
-    except Exception:  # older/odd drawings: pictures from images are still found
-        clusters = []
-    for r in clusters:
-        r = r & page.rect
-        if r.is_empty or r.width * r.height / area < 0.02 or min(r.width, r.height) < 30:
-            continue
-        if r.height < page.rect.height * FURNITURE_BAND and r.width > page.rect.width * 0.6:
-            continue  # a rule under a running head or above a footnote
-        rects.append(tuple(r))
-    out: list[PlacedBlock] = []
-    text_rects = [tuple(b[:4]) for b in page.get_text("blocks", flags=_TEXT_FLAGS) if b[6] == 0]
-    for rect in rects:
-        if any(overlap_ratio(rect, t) > 0.5 or overlap_ratio(t, rect) > 0.5 for t in avoid):
-            continue
-        area = max(1e-6, (rect[2] - rect[0]) * (rect[3] - rect[1]))
-        covered = sum(overlap_ratio(t, rect) * (t[2] - t[0]) * (t[3] - t[1]) for t in text_rects)
-        if covered / area > 0.25:
-            continue  # a frame around text (a code listing, a boxed note), not a picture
-        if any(overlap_ratio(rect, f.bbox) > 0.8 for f in out):
-            continue
-        out.append(PlacedBlock(BlockType.FIGURE, rect))
-    return out
 
 
 def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[str]:
