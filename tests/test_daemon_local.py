@@ -271,3 +271,41 @@ def test_retryable_failure_is_retried_then_fails_for_good(tmp_path: Path, dirs) 
     assert m["error"]["type"] == "EngineFailure" and m["error"]["retryable"] is True
     assert "document_timeout_seconds" in m["error"]["message"]
     assert d.count("document.retry_scheduled") == 1
+
+
+def test_engine_processes_do_not_outlive_a_killed_daemon(tmp_path: Path, dirs) -> None:
+    import os
+    import subprocess
+
+    inp, out = dirs
+    d = start_daemon(tmp_path, str(inp), str(out), health=False, extra_env={"DOCWATCH_CPU__PAGE_WORKERS": "2"})
+    wait_for(lambda: d.count("engine.ready"), what="engine ready")
+    scans = [make_scanned_pdf(tmp_path / f"s{i}.pdf").path for i in range(4)]
+    merged = pymupdf.open()
+    for p in scans:
+        merged.insert_pdf(pymupdf.open(p))
+    merged.save(inp / "busy.pdf")
+    wait_for(lambda: d.count("document.convert.start"), what="conversion start")  # killed mid-document
+
+    def children_of(pid: int) -> list[int]:
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,pgid="], capture_output=True, text=True).stdout
+        rows = [tuple(map(int, line.split())) for line in out.splitlines()]
+        engine = [p for p, pp, _ in rows if pp == pid]
+        return engine + [p for p, _, g in rows if g in engine and p not in engine]
+
+    procs = children_of(d.proc.pid)
+    assert len(procs) >= 2  # the engine child and its page workers
+    d.proc.kill()
+    d.proc.wait()
+
+    def all_gone() -> bool:
+        alive = []
+        for p in procs:
+            try:
+                os.kill(p, 0)
+                alive.append(p)
+            except ProcessLookupError:
+                pass
+        return not alive
+
+    wait_for(all_gone, timeout=20, what="engine processes to exit after kill -9 of the daemon")

@@ -292,10 +292,8 @@ def test_weird_keys_get_correct_output_keys(moto_s3: MotoS3, s3_bucket: str, dae
     inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
     for i, key in enumerate(WEIRD):
         inp.put(key, text_pdf(f"weird key number {i}"))
-    # The default excludes ('.*', '*/.*': hidden and temp names) also match any key holding
-    # a '/.' — so '..' and '.' segments are skipped by default. Opt in here to check their
-    # output keys; the default skipping is checked at the end.
-    d = daemons(moto_s3.url, s3_bucket, "w", DOCWATCH_EXCLUDE='["*.tmp"]')
+    # default filters: '.' and '..' segments are not hidden folders, so these keys are processed
+    d = daemons(moto_s3.url, s3_bucket, "w")
     wait_for(all_succeeded(out, WEIRD), 180, [d])
     for i, key in enumerate(WEIRD):
         stem = PurePosixPath(key).stem
@@ -306,11 +304,11 @@ def test_weird_keys_get_correct_output_keys(moto_s3: MotoS3, s3_bucket: str, dae
     assert_exactly_once(out, WEIRD, [d])
     d.stop()
 
-    inp.put("x/../skipped by default.pdf", text_pdf("skipped"))
+    inp.put(".hidden/skipped.pdf", text_pdf("skipped"))
     plain = daemons(moto_s3.url, s3_bucket, "plain")
     inp.put("after.pdf", text_pdf("after"))
     wait_for(all_succeeded(out, ["after.pdf"]), 120, [plain])
-    assert manifest(out, "x/../skipped by default.pdf") is None
+    assert manifest(out, ".hidden/skipped.pdf") is None  # hidden folders are skipped
 
 
 def iso_time(stamp: str) -> float:

@@ -81,10 +81,13 @@ def test_claim_decisions_follow_status_version_and_backoff(tmp_path: Path) -> No
 def test_key_filter_skips_temp_names_state_and_moved_inputs() -> None:
     s = Settings()
     f = KeyFilter(include=s.include, exclude=s.exclude, skip_prefixes=["done/"])
-    for ok in ("a.pdf", "dir/Отчёт 1.pdf", "scan.tiff", "x y/z.png"):
+    for ok in ("a.pdf", "dir/Отчёт 1.pdf", "scan.tiff", "x y/z.png", "a/../b.pdf", "../up.pdf", "x/./y.pdf"):
         assert f.wanted(ok), ok
-    for skip in ("a.pdf.part", "dir/.a.pdf", "~a.pdf", "dir/~lock.pdf", "x.tmp", "_docwatch/done/x", "done/a.pdf", ".x.pdf.1234.tmp"):
+    for skip in ("a.pdf.part", "dir/.a.pdf", "~a.pdf", "dir/~lock.pdf", "x.tmp", "_docwatch/done/x", "done/a.pdf",
+                 ".x.pdf.1234.tmp", ".Trash/a.pdf", "a/.sync/b.pdf"):
         assert not f.wanted(skip), skip
+    only = KeyFilter(include=["reports/*.pdf"], exclude=["reports/draft*"])
+    assert only.wanted("reports/q1.pdf") and not only.wanted("reports/draft1.pdf") and not only.wanted("q1.pdf")
 
 
 def test_discovery_uses_the_done_index_and_settle_time(tmp_path: Path) -> None:

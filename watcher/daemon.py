@@ -129,6 +129,8 @@ class Daemon:
                 )
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                        seconds=round(timings[Stage.CONVERT], 3))
+            if claim.lost:  # another worker owns the document now: never overwrite its outputs
+                return m
             with self._timed(timings, Stage.PUBLISH):
                 outputs = publish(self.sink, item.key, doc)
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))

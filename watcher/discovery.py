@@ -74,6 +74,11 @@ class DoneIndex:
 
 @dataclass
 class KeyFilter:
+    """Glob patterns, as in .gitignore: a pattern with a '/' is matched against the whole key;
+    one without is matched against the file name (include) or the file name and every folder
+    name (exclude), so '.*' skips hidden files and hidden folders. '.' and '..' segments are
+    not hidden folders: S3 keys may hold them, and they are processed like any other key."""
+
     include: list[str]
     exclude: list[str]
     skip_prefixes: list[str] = field(default_factory=list)
@@ -81,10 +86,17 @@ class KeyFilter:
     def wanted(self, key: str) -> bool:
         if key.startswith(STATE_PREFIX) or any(key.startswith(p) for p in self.skip_prefixes if p):
             return False
-        name = PurePosixPath(key).name
-        if any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(name, p) for p in self.exclude):
+        parts = key.split("/")
+        names = [parts[-1]] + [p for p in parts[:-1] if p not in ("", ".", "..")]
+        if any(self._match(key, names, p) for p in self.exclude):
             return False
-        return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(name, p) for p in self.include)
+        return any(self._match(key, names[:1], p) for p in self.include)
+
+    @staticmethod
+    def _match(key: str, names: list[str], pattern: str) -> bool:
+        if "/" in pattern:
+            return fnmatch.fnmatchcase(key, pattern)
+        return any(fnmatch.fnmatchcase(n, pattern) for n in names)
 
 
 class Discovery:

@@ -7,6 +7,7 @@ native code costs one document, not the daemon. The engine loads once per child.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -28,12 +29,33 @@ class Interrupted(Exception):
     """The conversion was abandoned because the daemon is stopping."""
 
 
+def _kill_group(*_: object) -> None:
+    """SIGTERM in the engine child: take the page workers along (they share our group)."""
+    os.killpg(0, signal.SIGKILL)
+
+
+def _term_when_parent_dies() -> None:
+    """Linux: have the kernel send SIGTERM when the daemon dies, even by kill -9, so the
+    engine and its workers never outlive it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the closed pipe still ends an idle child
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        _kill_group()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _serve(conn: Connection, options: ConvertOptions) -> None:
     # The parent decides when to stop; a terminal's Ctrl-C must not kill us mid-page. Our own
     # process group lets the parent kill page workers the engine may have started, too.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _kill_group)
+    _term_when_parent_dies()
     from processor.convert import convert
     from processor.engines import create_engine
 

@@ -65,10 +65,12 @@ class Settings(BaseSettings):
     poll_interval: float = Field(10.0, gt=0, description="seconds between listings (local: safety re-scan)")
     settle_seconds: float = Field(2.0, ge=0, description="a local file must keep its size this long")
     min_age_seconds: float = Field(0.0, ge=0, description="S3 objects younger than this wait")
-    include: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns on the key")
+    include: list[str] = Field(
+        default_factory=lambda: ["*"], description="glob patterns: with a '/' on the whole key, else on the file name"
+    )
     exclude: list[str] = Field(
-        default_factory=lambda: ["*.part", "*.tmp", "*.crdownload", "~*", ".*", "*/.*", "*/~*"],
-        description="glob patterns on the key or its name; temp names are never picked up",
+        default_factory=lambda: ["*.part", "*.tmp", "*.crdownload", "~*", ".*"],
+        description="glob patterns: with a '/' on the whole key, else on the file and folder names",
     )
 
     worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
