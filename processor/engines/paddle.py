@@ -344,17 +344,9 @@ class PaddleEngine(Engine):
         blocks = map_page_blocks(
             raws, scale=r.scale, images=rec.images, markdown_ignore_labels=self.p.markdown_ignore_labels
         )
-        page = Page(
-            number=r.number,
-            width=r.width,
-            height=r.height,
-            unit=r.unit,
-            status=PageStatus.OK,
-            method=PageMethod.VL,
-            blocks=blocks,
-            seconds=round(rec.seconds, 3),
-            raw=rec.raw if self.p.keep_raw else None,
-        )
+        page = Page(number=r.number, width=r.width, height=r.height, unit=r.unit, status=PageStatus.OK,
+                    method=PageMethod.VL, blocks=blocks, seconds=round(rec.seconds, 3),
+                    raw=rec.raw if self.p.keep_raw else None)
         return PageResult(page, rec.assets)
 
     def _restructure(self, kept: list[Record | PageResult]) -> Iterator[PageResult]:
