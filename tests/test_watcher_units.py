@@ -173,3 +173,9 @@ def test_a_write_that_landed_before_its_retry_failed_is_still_ours(tmp_path: Pat
     assert claim.renew() is True  # and the claim's etag is the stored one again
     other = Claims(store, "x", 30, 3).try_claim(obj(), "u")
     assert other is Skip.BUSY
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci/run").read_text()
+    assert "    ./scripts/test.sh\n" in readme and "\n./scripts/test.sh\n" in ci
