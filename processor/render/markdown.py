@@ -16,26 +16,35 @@ PAGE_BREAK = "<!-- page {number} -->"
 
 
 def render_markdown(doc: Document) -> str:
+    ranks = heading_ranks(doc)
     parts = []
     for page in doc.pages:
         parts.append(PAGE_BREAK.format(number=page.number))
-        parts.append(render_page(page))
+        parts.append(render_page(page, ranks))
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 
-def render_page(page: Page) -> str:
+def heading_ranks(doc: Document) -> dict[int, int]:
+    """Engines give absolute levels (e.g. by font size); Markdown wants them dense, so a
+    document whose only headings are level 3 gets '##', not '####'."""
+    used = sorted({b.level or 1 for p in doc.pages for b in p.blocks if b.type is BlockType.HEADING})
+    return {level: rank for rank, level in enumerate(used, 1)}
+
+
+def render_page(page: Page, ranks: dict[int, int] | None = None) -> str:
     if page.status is PageStatus.FAILED:
         reason = page.error.message if page.error else "unknown error"
         return f"<!-- page {page.number} failed: {_comment_safe(reason)} -->"
-    return "\n\n".join(filter(None, (render_block(b) for b in page.reading_order())))
+    return "\n\n".join(filter(None, (render_block(b, ranks) for b in page.reading_order())))
 
 
-def render_block(block: Block) -> str:
+def render_block(block: Block, ranks: dict[int, int] | None = None) -> str:
     match block.type:
         case BlockType.TITLE:
             return f"# {_one_line(block.text)}"
         case BlockType.HEADING:
-            return f"{'#' * min((block.level or 1) + 1, 6)} {_one_line(block.text)}"
+            level = (ranks or {}).get(block.level or 1, block.level or 1)
+            return f"{'#' * min(level + 1, 6)} {_one_line(block.text)}"
         case BlockType.LIST_ITEM:
             text = (block.text or "").strip()
             return text if re.match(r"^([-*+]|\d+[.)])\s", text) else f"- {text}"
