@@ -45,7 +45,7 @@ def test_daemon_converts_dropped_and_preexisting_files(tmp_path: Path, dirs) -> 
         assert m["status"] == "succeeded"
         # dropped while running, in a sub-folder, with a Cyrillic name
         (inp / "папка").mkdir()
-        ru = make_text_pdf(inp / "папка" / "отчёт 1.pdf", ["Первая страница отчёта.", "Вторая страница отчёта."])
+        make_text_pdf(inp / "папка" / "отчёт 1.pdf", ["Первая страница отчёта.", "Вторая страница отчёта."])
         m2 = wait_status(out, "папка/отчёт 1.pdf")
         assert m2["status"] == "succeeded"
         assert d.http("/healthz")[0] == 200

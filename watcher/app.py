@@ -53,8 +53,9 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     daemon = Daemon(s, source, sink, engine, metrics)
 
     def ready() -> tuple[bool, dict[str, str]]:
-        listed = daemon.discovery.last_listed_at
-        fresh = listed is not None and time.monotonic() - listed < max(3 * s.poll_interval, 60)
+        # a listing or a lease renewal counts: during a long document the loop does not list
+        seen = daemon.storage_ok_at
+        fresh = seen is not None and time.monotonic() - seen < max(3 * s.poll_interval, s.lease_seconds, 60)
         detail = {"engine": "ready" if engine.ready.is_set() else "loading", "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
 

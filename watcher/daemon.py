@@ -43,6 +43,7 @@ class Daemon:
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
         self._faults: dict[tuple[str, str], int] = {}
+        self.storage_ok_at: float | None = None  # last listing or lease renewal that worked (readiness)
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -70,6 +71,7 @@ class Daemon:
             log.error("poll.failed", error=str(exc), error_type=type(exc).__name__)
             return []
         self.metrics.polls.labels("ok").inc()
+        self._storage_answered()
         self.metrics.queue_depth.set(len(items))
         return items
 
@@ -101,7 +103,7 @@ class Daemon:
             return False
         bound = log.bind(key=item.key, attempt=claim.manifest.attempts, worker=self.s.worker_id)
         bound.info("document.claimed", size=item.size)
-        with kept_alive(claim, self._manifest_lock, self.metrics):
+        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered):
             manifest = self.attempt(claim, item, timings, bound)
         with self._timed(timings, Stage.RECORD), self._manifest_lock:
             recorded = claim.finish(manifest)
@@ -184,6 +186,9 @@ class Daemon:
             log.info("input.moved", key=item.key, to=dest)
         except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
             log.error("input.move_failed", key=item.key, error=str(exc))
+
+    def _storage_answered(self) -> None:
+        self.storage_ok_at = time.monotonic()
 
     # -- stopping ----------------------------------------------------------------
     def stop(self) -> None:

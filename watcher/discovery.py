@@ -116,7 +116,6 @@ class Discovery:
         self.min_age_seconds = min_age_seconds
         self._first_seen: dict[str, tuple[str, float]] = {}  # key -> (etag, monotonic time first seen)
         self.unsettled = 0
-        self.last_listed_at: float | None = None
 
     def poll(self) -> list[ObjectInfo]:
         """Input versions that are complete, wanted and not known to be finished, oldest first."""
@@ -136,7 +135,6 @@ class Discovery:
                 continue
             ready.append(item)
         self._first_seen, self.unsettled = seen, unsettled
-        self.last_listed_at = time.monotonic()
         return sorted(ready, key=lambda o: (o.modified, o.key))
 
 

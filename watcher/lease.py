@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import structlog
@@ -15,7 +15,9 @@ log = structlog.get_logger("docwatch.lease")
 
 
 @contextmanager
-def kept_alive(claim: Claim, lock: threading.Lock, metrics: Metrics) -> Iterator[None]:
+def kept_alive(
+    claim: Claim, lock: threading.Lock, metrics: Metrics, on_renewed: Callable[[], None] = lambda: None
+) -> Iterator[None]:
     """Renew every third of the lease. ``lock`` serialises renewals with the worker's own
     manifest writes, since both compare-and-swap the same object."""
     stop = threading.Event()
@@ -25,6 +27,8 @@ def kept_alive(claim: Claim, lock: threading.Lock, metrics: Metrics) -> Iterator
             with lock:
                 ok = claim.renew()
             metrics.lease_renewals.labels("ok" if ok else "lost").inc()
+            if ok:
+                on_renewed()
             if not ok:
                 log.warning("lease.lost", key=claim.manifest.source.key)
                 return
