@@ -51,7 +51,10 @@ def test_daemon_converts_dropped_and_preexisting_files(tmp_path: Path, dirs) -> 
         assert d.http("/healthz")[0] == 200
         wait_for(lambda: d.http("/readyz")[0] == 200, what="readiness")
         metrics = d.http("/metrics")[1].decode()
-        assert 'docwatch_documents_total{status="succeeded"}' in metrics
+        assert 'docwatch_documents_total{status="succeeded"} 2.0' in metrics
+        assert 'docwatch_pages_total{status="ok"} 5.0' in metrics  # 3 + 2 pages
+        assert 'docwatch_stage_seconds_count{stage="convert"} 2.0' in metrics
+        assert "docwatch_engine_ready 1.0" in metrics
     finally:
         assert d.stop() == 0
 

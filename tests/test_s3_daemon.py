@@ -350,3 +350,22 @@ def test_one_failed_lease_renewal_does_not_hand_the_document_over(moto_s3: MotoS
         assert convert_starts([a, b]) == Counter({key: 1}), "the document was converted twice"
     finally:
         proxy.stop()
+
+
+def test_a_store_without_conditional_writes_is_refused_unless_single_replica(
+    moto_s3: MotoS3, s3_bucket: str, daemons
+) -> None:
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("one.pdf", text_pdf("only one replica"))
+    proxy = FaultProxy(moto_s3.url).start()
+    proxy.strip_headers = {"if-none-match", "if-match"}  # a store that ignores them
+    try:
+        refused = daemons(proxy.url, s3_bucket, "refused")
+        assert refused.proc.wait(60) == 2
+        [event] = refused.events("startup.failed")
+        assert "conditional writes" in event["error"] and "DOCWATCH_SINGLE_REPLICA=true" in event["error"]
+        assert manifest(out, "one.pdf") is None  # it claimed nothing
+        single = daemons(proxy.url, s3_bucket, "single", DOCWATCH_SINGLE_REPLICA="true")
+        wait_for(all_succeeded(out, ["one.pdf"]), 120, [single])
+    finally:
+        proxy.stop()

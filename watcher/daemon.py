@@ -126,7 +126,6 @@ class Daemon:
                 doc = self.engine.convert(
                     data,
                     PurePosixPath(item.key).name,
-                    on_page=lambda n: self.metrics.pages.labels("converted").inc(),
                     should_abort=self._should_abort,
                 )
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
@@ -153,6 +152,9 @@ class Daemon:
             bound.warning("document.lease_lost", detail="another worker took the document over; result dropped")
             return
         self.metrics.documents.labels(m.status.value).inc()
+        if m.status is not Status.QUEUED:
+            self.metrics.pages.labels("ok").inc(m.pages.done)
+            self.metrics.pages.labels("failed").inc(len(m.pages.failed))
         timings = {k.value: round(v, 3) for k, v in m.timings.items()}
         if m.status is Status.QUEUED:
             bound.info("document.released")
