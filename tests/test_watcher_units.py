@@ -179,3 +179,25 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci/run").read_text()
     assert "    ./scripts/test.sh\n" in readme and "\n./scripts/test.sh\n" in ci
+
+
+def test_publish_removes_what_an_earlier_version_wrote_and_this_one_did_not(tmp_path: Path) -> None:
+    from processor.document import (Asset, BBox, Block, BlockType, Document, EngineInfo, ImageRef, InputFormat,
+                                    Page, PageUnit, SourceInfo)
+    from watcher.publish import publish
+
+    def doc(figures: int) -> Document:
+        blocks = [Block(type=BlockType.FIGURE, bbox=BBox(x0=0, y0=0, x1=1, y1=1), order=i,
+                        image=ImageRef(path=f"images/p1_{i}.png", width=1, height=1)) for i in range(figures)]
+        src = SourceInfo(name="a.pdf", format=InputFormat.PDF, size=1, sha256="0" * 64, page_count=1)
+        return Document(source=src, engine=EngineInfo(name="t", version="1"),
+                        pages=[Page(number=1, width=1, height=1, unit=PageUnit.POINT, blocks=blocks)],
+                        assets=[Asset(path=f"images/p1_{i}.png", data=b"png") for i in range(figures)])
+
+    store = LocalStorage(tmp_path, create=True)
+    first = publish(store, "a.pdf", doc(2))
+    assert {o.key for o in first} == {"a.pdf/a.md", "a.pdf/a.json", "a.pdf/images/p1_0.png", "a.pdf/images/p1_1.png"}
+    assert "![figure](images/p1_1.png)" in (tmp_path / "a.pdf/a.md").read_text()
+    second = publish(store, "a.pdf", doc(1), first)
+    assert {o.key for o in second} == {"a.pdf/a.md", "a.pdf/a.json", "a.pdf/images/p1_0.png"}
+    assert sorted(o.key for o in store.list("a.pdf")) == sorted(o.key for o in second)

@@ -123,17 +123,13 @@ class Daemon:
                 return outcome.unchanged(m, prev, timings)
             bound.info("document.convert.start", bytes=len(data))
             with self._timed(timings, Stage.CONVERT):
-                doc = self.engine.convert(
-                    data,
-                    PurePosixPath(item.key).name,
-                    should_abort=self._should_abort,
-                )
+                doc = self.engine.convert(data, PurePosixPath(item.key).name, should_abort=self._should_abort)
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                        seconds=round(timings[Stage.CONVERT], 3))
             if claim.lost:  # another worker owns the document now: never overwrite its outputs
                 return m
             with self._timed(timings, Stage.PUBLISH):
-                outputs = publish(self.sink, item.key, doc)
+                outputs = publish(self.sink, item.key, doc, prev.outputs if prev else None)
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
             return outcome.succeeded(m, doc, outputs, timings)
         except Interrupted:

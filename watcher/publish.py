@@ -23,9 +23,15 @@ def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
     return files
 
 
-def publish(storage: Storage, input_key: str, doc: Document) -> list[OutputRecord]:
+def publish(
+    storage: Storage, input_key: str, doc: Document, previous: list[OutputRecord] | None = None
+) -> list[OutputRecord]:
+    """Write every output; then remove what an earlier version wrote and this one did not
+    (e.g. a figure the new version no longer has), so the folder holds one version."""
     records = []
     for key, data, ctype in output_files(input_key, doc):
         storage.put(key, data, content_type=ctype)
         records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    for stale in {o.key for o in previous or []} - {r.key for r in records}:
+        storage.delete(stale)
     return records
