@@ -144,7 +144,8 @@ class LocalStorage(Storage):
     def _lock(self, key: str) -> Iterator[None]:
         locks = self.root / INTERNAL_DIR / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        # 256 striped lock files, not one per key: the folder stays small at any document count
+        name = hashlib.sha256(key.encode()).hexdigest()[:2]
         with open(locks / name, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
