@@ -1,0 +1,66 @@
+"""The real daemon with the PaddleOCR-VL engine (real paddleocr pipeline, VL model replaced by the
+Tesseract-backed stub server): readiness after warm-up, every page, the manifest and the outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+from rapidfuzz.distance import Levenshtein
+
+from tests.daemon_harness import start_daemon, wait_for, wait_status
+from tests.paddle_docs import PAGE_TEXTS, make_pdf
+from tests.vl_stub_server import StubVLServer
+
+pytestmark = [
+    pytest.mark.paddle,
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("paddleocr") is None, reason="paddleocr is not installed"),
+]
+
+
+def norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text)).split()).lower()
+
+
+def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "двуязычный отчёт.pdf").write_bytes(make_pdf())
+    with StubVLServer() as stub:
+        env = {
+            "DOCWATCH_ENGINE": "paddleocr-vl",
+            "DOCWATCH_PADDLE__DEVICE": "cpu",
+            "DOCWATCH_PADDLE__USE_LAYOUT_DETECTION": "false",
+            "DOCWATCH_PADDLE__VL_REC_BACKEND": "vllm-server",
+            "DOCWATCH_PADDLE__VL_REC_SERVER_URL": stub.base_url,
+            "DOCWATCH_PADDLE__PIPELINE_VERSION": "v1.5",
+            "DOCWATCH_PADDLE__CACHE_DIR": str(tmp_path / "pdx-cache"),
+        }
+        d = start_daemon(tmp_path, str(tmp_path / "in"), str(tmp_path / "out"), extra_env=env)
+        try:
+            m = wait_status(tmp_path / "out", "двуязычный отчёт.pdf", timeout=240)
+            assert d.http("/readyz")[0] == 200
+            # readiness came only after the engine converted its warm-up page
+            events = [e["event"] for e in d.events()]
+            assert events.index("engine.ready") < events.index("document.claimed")
+        finally:
+            assert d.stop() == 0
+
+    assert m["status"] == "succeeded", m
+    assert m["pages"] == {"total": 2, "done": 2, "failed": []}
+    assert m["engine"]["name"] == "paddleocr-vl"
+    assert m["engine"]["options"]["pipeline_version"] == "v1.5"  # recorded in every manifest
+    assert m["engine"]["options"]["vl_rec_backend"] == "vllm-server"
+    out = tmp_path / "out" / "двуязычный отчёт.pdf"
+    md = (out / "двуязычный отчёт.md").read_text()
+    first, second = md.split("<!-- page 2 -->")
+    for part, lines in zip((first, second), PAGE_TEXTS, strict=True):
+        body = "\n".join(line for line in part.splitlines() if not line.startswith("<!--"))
+        assert Levenshtein.normalized_distance(norm(body), norm(" ".join(lines))) < 0.1, body
+    doc = json.loads((out / "двуязычный отчёт.json").read_text())
+    assert [p["number"] for p in doc["pages"]] == [1, 2]
+    assert all(p["method"] == "vision_language" and p["raw"]["parsing_res_list"] for p in doc["pages"])
