@@ -47,6 +47,9 @@ def test_status_and_retry_after_a_run(tmp_path: Path) -> None:
     st = docwatch("status", "out", cwd=tmp_path)
     assert "2 documents" in st.stdout and "succeeded   1" in st.stdout and "failed      1" in st.stdout
     assert "broken.pdf" in st.stdout and "CorruptInput" in st.stdout
+    every = docwatch("status", "out", "--all", cwd=tmp_path).stdout.splitlines()
+    assert any(line.startswith("succeeded") and "1/1" in line and line.endswith("good.pdf") for line in every)
+    assert any(line.startswith("failed") and line.endswith("broken.pdf") for line in every)
     rt = docwatch("retry", "out", "--failed", cwd=tmp_path)
     assert "re-queued 1 document(s)" in rt.stdout and "broken.pdf" in rt.stdout
     assert json.loads((tmp_path / "out" / "broken.pdf" / "manifest.json").read_text())["status"] == "queued"

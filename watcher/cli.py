@@ -61,7 +61,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not target:
         print("error: name an output folder or s3:// URI (or set DOCWATCH_OUTPUT)", file=sys.stderr)
         return 2
-    print(status_report(open_storage(target, s.s3)))
+    print(status_report(open_storage(target, s.s3), every=args.all))
     return 0
 
 
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="counts by status and failures, from the manifests")
     st.add_argument("target", nargs="?", help="output folder or s3:// URI (default: DOCWATCH_OUTPUT)")
+    st.add_argument("--all", action="store_true", help="also list every document with its status")
     st.set_defaults(func=cmd_status)
 
     rt = sub.add_parser("retry", help="re-queue documents")

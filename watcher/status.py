@@ -24,11 +24,17 @@ def manifests(storage: Storage) -> Iterator[tuple[str, Manifest, str]]:
             continue
 
 
-def status_report(storage: Storage) -> str:
+def status_report(storage: Storage, *, every: bool = False) -> str:
     rows = sorted(manifests(storage), key=lambda r: r[1].source.key)
     counts = Counter(m.status for _, m, _ in rows)
     lines = [f"{storage.uri}: {len(rows)} documents"]
     lines += [f"  {st.value:<11} {counts.get(st, 0)}" for st in Status]
+    if every:
+        lines += ["", f"{'status':<11} {'pages':>9} {'tries':>5}  {'finished (UTC)':<19}  document"]
+        for _, m, _ in rows:
+            pages = f"{m.pages.done}/{m.pages.total}"
+            finished = f"{m.finished_at:%Y-%m-%d %H:%M:%S}" if m.finished_at else "-"
+            lines.append(f"{m.status.value:<11} {pages:>9} {m.attempts:>5}  {finished:<19}  {m.source.key}")
     failed = [m for _, m, _ in rows if m.status is Status.FAILED]
     if failed:
         lines.append("")
