@@ -65,9 +65,6 @@ class Claim:
         except StorageError:
             return not self.lost
 
-    def update(self, **changes: object) -> bool:
-        return self._write(self.manifest.model_copy(update=changes))
-
     def finish(self, manifest: Manifest) -> bool:
         """Write the final manifest (succeeded/failed/queued) and drop the lease."""
         return self._write(manifest.model_copy(update={"lease": None}))

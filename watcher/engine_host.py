@@ -154,7 +154,7 @@ class EngineHost:
                 elif kind == "done":
                     return payload
                 elif kind == "error":
-                    raise _as_exception(payload)
+                    raise RemoteConversionError(payload)
 
     def _restart(self) -> None:
         self.stop()
@@ -194,6 +194,3 @@ class RemoteConversionError(ConversionError):
     def info(self) -> ErrorInfo:
         return self._info
 
-
-def _as_exception(info: ErrorInfo) -> RemoteConversionError:
-    return RemoteConversionError(info)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from processor.document import Document, ErrorInfo, PageStatus
+from processor.document import Document, ErrorInfo
 from watcher.manifest import Manifest, OutputRecord, PageFailure, PagesSummary, Stage, Status, utcnow
 
 
@@ -71,15 +71,3 @@ def released(m: Manifest) -> Manifest:
     """Handed back on shutdown: queued again, and this attempt does not count."""
     return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None})
 
-
-def is_final(m: Manifest, max_attempts: int) -> bool:
-    if m.status is Status.SUCCEEDED:
-        return True
-    return m.status is Status.FAILED and m.next_attempt_at is None
-
-
-def page_counts(doc: Document) -> dict[PageStatus, int]:
-    counts = dict.fromkeys(PageStatus, 0)
-    for p in doc.pages:
-        counts[p.status] += 1
-    return counts

@@ -78,7 +78,3 @@ class Storage(ABC):
 
     def download(self, key: str, dest: Path) -> None:
         dest.write_bytes(self.get(key)[0])
-
-    def local_path(self, key: str) -> Path | None:
-        """The file behind ``key`` when the storage is a local folder (for in-place reads)."""
-        return None

@@ -59,9 +59,6 @@ class LocalStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound(key) from exc
 
-    def local_path(self, key: str) -> Path | None:
-        return self._path(key)
-
     # -- writes ----------------------------------------------------------------
     def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
         path = self._path(key)
