@@ -395,3 +395,12 @@ class socket_free_port:
     def __exit__(self, *exc: object) -> None:
         pass
 
+
+
+def test_contract_list_takes_a_string_prefix(storage: Storage) -> None:
+    for key in ("docs/a.pdf", "docs/ab.pdf", "docs/b/c.pdf", "docsx/d.pdf"):
+        storage.put(key, b"x")
+    assert sorted(o.key for o in storage.list("docs/a")) == ["docs/a.pdf", "docs/ab.pdf"]
+    assert sorted(o.key for o in storage.list("docs/")) == ["docs/a.pdf", "docs/ab.pdf", "docs/b/c.pdf"]
+    assert sorted(o.key for o in storage.list("docs")) == ["docs/a.pdf", "docs/ab.pdf", "docs/b/c.pdf", "docsx/d.pdf"]
+    assert list(storage.list("nothing/here")) == []

@@ -66,9 +66,8 @@ class DoneIndex:
     def forget_key(self, key: str) -> None:
         """Drop the markers of every version of ``key`` (used by `docwatch retry`)."""
         prefix = f"{DONE_PREFIX}{_h(key, 32)}."
-        for o in list(self.output.list(DONE_PREFIX)):
-            if o.key.startswith(prefix):
-                self.output.delete(o.key)
+        for o in list(self.output.list(prefix)):
+            self.output.delete(o.key)
         self._names = {n for n in self._names if not n.startswith(prefix.removeprefix(DONE_PREFIX))}
 
 

@@ -28,11 +28,9 @@ class LocalStorage(Storage):
 
     # -- reads -----------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        start = self._path(prefix) if prefix else self.root
-        if start.is_file():
-            if info := self.head(prefix):
-                yield info
-            return
+        # S3 semantics: a plain string prefix of the key, so walk only the folder it names
+        folder = prefix.rpartition("/")[0]
+        start = self._path(folder) if folder else self.root
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames[:] = [d for d in dirnames if not (dirpath == str(self.root) and d == INTERNAL_DIR)]
             for name in filenames:
@@ -40,9 +38,11 @@ class LocalStorage(Storage):
                 if path.is_symlink():
                     continue  # a link could point outside the root
                 try:
-                    yield self._info(path)
+                    info = self._info(path)
                 except FileNotFoundError:
                     continue  # removed while we walked
+                if info.key.startswith(prefix):
+                    yield info
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
