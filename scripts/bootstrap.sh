@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 
+python="${PYTHON:-python3}"
 apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core)
 [ "$extras" = test ] && apt_packages+=(shellcheck systemd)
+# Debian's own python3 ships venv support separately
+command -v "$python" >/dev/null || apt_packages+=(python3)
+"$python" -c 'import ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +23,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "docwatch needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 if [ ! -x .venv/bin/python ]; then
   # --system-site-packages: reuse wheels already on the machine (paddlepaddle is 1.7 GB)
   "$python" -m venv --system-site-packages .venv

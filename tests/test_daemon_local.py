@@ -312,3 +312,20 @@ def test_engine_processes_do_not_outlive_a_killed_daemon(tmp_path: Path, dirs) -
         return not alive
 
     wait_for(all_gone, timeout=20, what="engine processes to exit after kill -9 of the daemon")
+
+
+def test_sigterm_finishes_the_document_in_hand_within_the_grace_period(tmp_path: Path, dirs) -> None:
+    inp, out = dirs
+    text = "Документ дочитывается до конца после сигнала. " * 12
+    merged = pymupdf.open()
+    for i in range(3):
+        merged.insert_pdf(pymupdf.open(make_scanned_pdf(tmp_path / f"p{i}.pdf", text=text).path))
+    merged.save(inp / "finish me.pdf")
+    make_text_pdf(inp / "zz never started.pdf", ["Left for the next start."])
+    d = start_daemon(tmp_path, str(inp), str(out), health=False, extra_env={"DOCWATCH_SHUTDOWN_GRACE_SECONDS": "120"})
+    wait_for(lambda: d.count("document.convert.start", key="finish me.pdf"), timeout=60, what="conversion start")
+    assert d.stop(signal.SIGTERM, timeout=150) == 0
+    m = manifest(out, "finish me.pdf")
+    assert m["status"] == "succeeded" and m["pages"]["done"] == 3
+    assert "после сигнала" in (out / "finish me.pdf" / "finish me.md").read_text()
+    assert manifest(out, "zz never started.pdf") is None  # no new work after the signal

@@ -18,7 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 DOCKERFILES = [ROOT / "Dockerfile", DEPLOY / "compose" / "vllm-server.Dockerfile"]
-SCRIPTS = sorted((DEPLOY / "docker").glob("*.sh"))
+# the image's scripts, and the set-up/CI scripts README tells people to run
+SCRIPTS = sorted((DEPLOY / "docker").glob("*.sh")) + sorted((ROOT / "scripts").glob("*.sh")) + [ROOT / ".ci" / "run"]
 
 
 # ---------------------------------------------------------------------------------------------
