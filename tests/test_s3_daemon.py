@@ -365,7 +365,12 @@ def test_a_store_without_conditional_writes_is_refused_unless_single_replica(
         [event] = refused.events("startup.failed")
         assert "conditional writes" in event["error"] and "DOCWATCH_SINGLE_REPLICA=true" in event["error"]
         assert manifest(out, "one.pdf") is None  # it claimed nothing
-        single = daemons(proxy.url, s3_bucket, "single", DOCWATCH_SINGLE_REPLICA="true")
+        secret = "wJalrXUtnFEMI-not-a-real-key-0123456789"
+        single = daemons(proxy.url, s3_bucket, "single", DOCWATCH_SINGLE_REPLICA="true",
+                         DOCWATCH_S3__ACCESS_KEY_ID="testing", DOCWATCH_S3__SECRET_ACCESS_KEY=secret)
         wait_for(all_succeeded(out, ["one.pdf"]), 120, [single])
+        # keys given to docwatch itself are used (moto accepts any) but never written anywhere
+        assert secret not in single.log.read_text()
+        assert secret not in out.get("one.pdf/manifest.json")[0].decode()
     finally:
         proxy.stop()

@@ -116,6 +116,7 @@ class Daemon:
             with self._timed(timings, Stage.FETCH):
                 data, _ = self.source.get(item.key)
             sha256 = hashlib.sha256(data).hexdigest()
+            bound.info("document.fetched", bytes=len(data), seconds=round(timings[Stage.FETCH], 3))
             m = m.model_copy(update={"source": m.source.model_copy(update={"sha256": sha256})})
             prev = claim.previous
             if prev and prev.status is Status.SUCCEEDED and prev.source.sha256 == sha256:
