@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 import structlog
 
@@ -21,10 +22,12 @@ from watcher.manifest import Manifest, Stage, Status
 from watcher.metrics import Metrics
 from watcher.publish import publish
 from watcher.settings import InputAction, Settings
-from watcher.storage import NotFound, ObjectInfo, Storage
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
 
 log = structlog.get_logger("docwatch")
 _MAX_STORAGE_FAULTS = 3
+_STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling
+T = TypeVar("T")
 
 
 class Daemon:
@@ -114,7 +117,7 @@ class Daemon:
         m = claim.manifest
         try:
             with self._timed(timings, Stage.FETCH):
-                data, _ = self.source.get(item.key)
+                data, _ = self._retried(Stage.FETCH, lambda: self.source.get(item.key), bound)
             sha256 = hashlib.sha256(data).hexdigest()
             bound.info("document.fetched", bytes=len(data), seconds=round(timings[Stage.FETCH], 3))
             m = m.model_copy(update={"source": m.source.model_copy(update={"sha256": sha256})})
@@ -130,7 +133,9 @@ class Daemon:
             if claim.lost:  # another worker owns the document now: never overwrite its outputs
                 return m
             with self._timed(timings, Stage.PUBLISH):
-                outputs = publish(self.sink, item.key, doc, prev.outputs if prev else None)
+                outputs = self._retried(
+                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, prev.outputs if prev else None), bound
+                )
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
             return outcome.succeeded(m, doc, outputs, timings)
         except Interrupted:
@@ -157,7 +162,7 @@ class Daemon:
             bound.info("document.released")
             return
         if m.status is Status.FAILED and m.next_attempt_at:
-            self.metrics.retries.inc()
+            self.metrics.retries.labels("document").inc()
             bound.warning("document.retry_scheduled", error=m.error.message if m.error else None,
                           next_attempt_at=m.next_attempt_at.isoformat())
             return
@@ -185,6 +190,22 @@ class Daemon:
             log.info("input.moved", key=item.key, to=dest)
         except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
             log.error("input.move_failed", key=item.key, error=str(exc))
+
+    def _retried(self, stage: Stage, fn: Callable[[], T], bound) -> T:
+        """Storage stages are retried in place (botocore already retried each request), so a
+        passing fault after a long conversion does not throw the conversion away."""
+        for attempt in range(1, _STAGE_TRIES + 1):
+            try:
+                return fn()
+            except (NotFound, PreconditionFailed):
+                raise  # answers, not faults
+            except Exception as exc:  # noqa: BLE001
+                if attempt == _STAGE_TRIES or self.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                    raise
+                self.metrics.retries.labels("stage").inc()
+                bound.warning("stage.retry", stage=stage.value, attempt=attempt, error_type=type(exc).__name__,
+                              error=str(exc))
+        raise AssertionError("unreachable")
 
     def _storage_answered(self) -> None:
         self.storage_ok_at = time.monotonic()

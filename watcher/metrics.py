@@ -19,7 +19,9 @@ class Metrics:
             registry=r,
         )
         self.lease_renewals = Counter("docwatch_lease_renewals", "Lease renewals", ["result"], registry=r)
-        self.retries = Counter("docwatch_retries", "Documents scheduled for another attempt", registry=r)
+        self.retries = Counter(
+            "docwatch_retries", "Retries: a storage stage tried again, or a document scheduled again", ["kind"], registry=r
+        )
         self.skips = Counter("docwatch_claims_skipped", "Claims not taken, by reason", ["reason"], registry=r)
         self.queue_depth = Gauge("docwatch_queue_depth", "Inputs found by the last poll and not yet done", registry=r)
         self.engine_ready = Gauge("docwatch_engine_ready", "1 once the engine has loaded and warmed up", registry=r)

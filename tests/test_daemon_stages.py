@@ -1,0 +1,85 @@
+"""The daemon in-process with a stand-in engine: stage retries and failure records, fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processor import convert
+from processor.errors import EngineFailure
+from processor.options import ConvertOptions, CpuEngineOptions
+from watcher.daemon import Daemon
+from watcher.metrics import Metrics
+from watcher.settings import Settings
+from watcher.status import manifests
+from watcher.storage import LocalStorage, StorageError
+from tests.docs import make_text_pdf
+
+
+class InProcessEngine:
+    """EngineHost's interface, converting in this process (no child, for speed)."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.calls = 0
+        self.fail = fail
+
+    def convert(self, data: bytes, name: str, **_: object):
+        self.calls += 1
+        if self.fail:
+            raise self.fail
+        return convert(data, ConvertOptions(cpu=CpuEngineOptions(page_workers=1)), name=name)
+
+
+class FlakyStorage(LocalStorage):
+    """Fails the first ``n`` writes of Markdown outputs, as a passing S3 fault would."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        super().__init__(root, create=True)
+        self.left = n
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        if key.endswith(".md") and self.left > 0:
+            self.left -= 1
+            raise StorageError("503 SlowDown (injected)")
+        return super().put(key, data, content_type)
+
+
+def daemon(tmp_path: Path, sink: LocalStorage, engine: InProcessEngine, **settings: object) -> Daemon:
+    source = LocalStorage(tmp_path / "in")
+    s = Settings(input=str(source.root), output=str(sink.root), retry_backoff_seconds=0, **settings)
+    return Daemon(s, source, sink, engine, Metrics())  # type: ignore[arg-type]
+
+
+def test_a_passing_publish_fault_is_retried_in_place_without_converting_again(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Published on the third try."])
+    sink, engine = FlakyStorage(tmp_path / "out", n=2), InProcessEngine()
+    d = daemon(tmp_path, sink, engine)
+    assert d.process(d.source.head("a.pdf")) is True
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "succeeded" and m.attempts == 1 and engine.calls == 1
+    assert "Published on the third try." in (tmp_path / "out/a.pdf/a.md").read_text()
+    assert d.metrics.retries.labels("stage")._value.get() == 2
+
+
+def test_a_lasting_storage_fault_fails_the_attempt_as_retryable(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Never published."])
+    sink = FlakyStorage(tmp_path / "out", n=10)
+    d = daemon(tmp_path, sink, InProcessEngine(), max_attempts=2)
+    d.process(d.source.head("a.pdf"))
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "failed" and m.error.retryable and m.next_attempt_at is not None
+    assert "SlowDown" in m.error.message
+
+
+def test_engine_failure_is_recorded_and_retried_until_the_limit(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["x"])
+    sink, engine = LocalStorage(tmp_path / "out", create=True), InProcessEngine(fail=EngineFailure("GPU fell off"))
+    d = daemon(tmp_path, sink, engine, max_attempts=2)
+    item = d.source.head("a.pdf")
+    assert d.process(item) and d.process(item)
+    assert d.process(item) is False  # failed for good: not claimed a third time
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "failed" and m.attempts == 2 and m.next_attempt_at is None and engine.calls == 2
+    assert m.error.type == "EngineFailure" and m.error.message == "GPU fell off"
