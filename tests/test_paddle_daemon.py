@@ -64,3 +64,18 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
     doc = json.loads((out / "двуязычный отчёт.json").read_text())
     assert [p["number"] for p in doc["pages"]] == [1, 2]
     assert all(p["method"] == "vision_language" and p["raw"]["parsing_res_list"] for p in doc["pages"])
+
+
+def test_missing_models_stop_the_daemon_at_start_with_the_dir_named(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    env = {
+        "DOCWATCH_ENGINE": "paddleocr-vl",
+        "DOCWATCH_PADDLE__DEVICE": "cpu",
+        "DOCWATCH_PADDLE__MODEL_DIR": str(tmp_path / "no-models-here"),
+        "DOCWATCH_PADDLE__CACHE_DIR": str(tmp_path / "pdx-cache"),
+    }
+    d = start_daemon(tmp_path, str(tmp_path / "in"), str(tmp_path / "out"), extra_env=env)
+    assert d.wait_exit(timeout=120) == 3
+    [failed] = [e for e in d.events() if e.get("event") == "engine.load_failed"]
+    assert failed["error_type"] == "EngineUnavailable" and "no-models-here" in failed["error"]
+    assert not any(e.get("event") == "engine.ready" for e in d.events())
