@@ -154,13 +154,12 @@ class Daemon:
             bound.warning("document.lease_lost", detail="another worker took the document over; result dropped")
             return
         self.metrics.documents.labels(m.status.value).inc()
-        if m.status is not Status.QUEUED:
-            self.metrics.pages.labels("ok").inc(m.pages.done)
-            self.metrics.pages.labels("failed").inc(len(m.pages.failed))
-        timings = {k.value: round(v, 3) for k, v in m.timings.items()}
         if m.status is Status.QUEUED:
             bound.info("document.released")
             return
+        self.metrics.pages.labels("ok").inc(m.pages.done)
+        self.metrics.pages.labels("failed").inc(len(m.pages.failed))
+        timings = {k.value: round(v, 3) for k, v in m.timings.items()}
         if m.status is Status.FAILED and m.next_attempt_at:
             self.metrics.retries.labels("document").inc()
             bound.warning("document.retry_scheduled", error=m.error.message if m.error else None,

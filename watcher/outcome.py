@@ -20,10 +20,8 @@ def succeeded(m: Manifest, doc: Document, outputs: list[OutputRecord], timings: 
             message=f"all {len(doc.pages)} pages failed; first: {first.message if first else 'unknown'}",
             retryable=bool(first and first.retryable),
         )
-    source = m.source.model_copy(update={"sha256": doc.source.sha256})
     return m.model_copy(
         update={
-            "source": source,
             "status": status,
             "pages": pages,
             "engine": doc.engine,

@@ -7,10 +7,11 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
@@ -85,12 +86,8 @@ class LocalStorage(Storage):
             self._path(key).unlink(missing_ok=True)
 
     def copy(self, key: str, dest_key: str) -> None:
-        src, dest = self._path(key), self._path(dest_key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:100]}.", suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        with self._path(key).open("rb") as src:
+            self._replace(self._path(dest_key), lambda f: shutil.copyfileobj(src, f))
 
     def check(self) -> None:
         if not self.root.is_dir():
@@ -121,14 +118,18 @@ class LocalStorage(Storage):
             modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
-    def _replace(self, path: Path, data: bytes) -> str:
+    def _replace(self, path: Path, content: bytes | Callable[[BinaryIO], object]) -> str:
+        """Write ``content`` (bytes, or a function writing to the file) to ``path`` atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)
         # Temp name in the same folder (same filesystem, so rename is atomic), dot-prefixed
         # so watchers and listings of other tools skip it.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if isinstance(content, bytes):
+                    f.write(content)
+                else:
+                    content(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
