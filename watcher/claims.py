@@ -78,22 +78,11 @@ class Claim:
                 self.key, manifest.to_bytes(), self.etag, content_type="application/json"
             )
         except PreconditionFailed:
-            # A retried PUT whose first try did land (the reply was lost) also ends here:
-            # if the stored manifest is exactly what we wrote, the write is ours.
-            etag = self._landed(manifest)
-            if etag is None:
-                self.lost = True
-                return False
-            self.etag = etag
+            # (a retried write whose lost reply hid our own success is settled by the storage)
+            self.lost = True
+            return False
         self.manifest = manifest
         return True
-
-    def _landed(self, manifest: Manifest) -> str | None:
-        try:
-            data, etag = self.storage.get(self.key)
-        except NotFound:
-            return None
-        return etag if Manifest.from_bytes(data) == manifest else None
 
 
 class Claims:
