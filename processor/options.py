@@ -32,8 +32,32 @@ class VlBackend(StrEnum):
     LLAMA_CPP_SERVER = "llama-cpp-server"
 
 
-class PaddleEngineOptions(BaseModel):
-    """PaddleOCR-VL / PP-StructureV3. Defaults reproduce the official pipeline's defaults."""
+class LayoutShapeMode(StrEnum):
+    AUTO = "auto"
+    RECT = "rect"
+    QUAD = "quad"
+    POLY = "poly"
+
+
+class LayoutMergeMode(StrEnum):
+    LARGE = "large"
+    SMALL = "small"
+    UNION = "union"
+
+
+class PromptLabel(StrEnum):
+    """What the VL model is asked for when layout detection is off (the whole page is one block)."""
+
+    OCR = "ocr"
+    FORMULA = "formula"
+    TABLE = "table"
+    CHART = "chart"
+    SPOTTING = "spotting"
+    SEAL = "seal"
+
+
+class PaddleSetupOptions(BaseModel):
+    """How the pipeline is built: version, device, models, VL backend, docwatch's own page handling."""
 
     pipeline_version: str = Field(
         "v1.6", description="PaddleOCR-VL pipeline version: v1, v1.5, v1.6 (paddleocr 3.7's default is v1.6)"
@@ -68,6 +92,61 @@ class PaddleEngineOptions(BaseModel):
     page_batch_size: int = Field(
         8, ge=1, le=64, description="pages rendered and sent to the pipeline together (bounds memory)"
     )
+
+
+class PaddleEngineOptions(PaddleSetupOptions):
+    """PaddleOCR-VL / PP-StructureV3. Defaults reproduce the official pipeline's defaults.
+
+    The fields below the setup ones are ``PaddleOCRVL.predict()`` options (``PREDICT_OPTIONS``),
+    passed through as given; ``None`` = the pipeline's own default (its config file, or the VL
+    client's), which the description names."""
+
+    layout_threshold: float | None = Field(None, ge=0, le=1, description="layout score threshold; None = pipeline config: 0.3 (v1: per class)")
+    layout_nms: bool | None = Field(None, description="layout-aware NMS; None = pipeline config (true)")
+    layout_unclip_ratio: float | tuple[float, float] | None = Field(
+        None, description="enlarge layout boxes: one ratio or [w, h]; None = pipeline config ([1.0, 1.0])"
+    )
+    layout_merge_bboxes_mode: LayoutMergeMode | None = Field(
+        None, description="large, small or union for every class; None = pipeline config (per class)"
+    )
+    layout_shape_mode: LayoutShapeMode = Field(LayoutShapeMode.AUTO, description="layout box shape: auto, rect, quad, poly")
+    use_ocr_for_image_block: bool = Field(False, description="also read the text inside image blocks")
+    use_queues: bool = Field(True, description="overlap layout detection and VL recognition in threads (pipeline config)")
+    prompt_label: PromptLabel | None = Field(
+        None, description="with layout detection off: ocr, formula, table, chart, spotting, seal; None = ocr"
+    )
+    format_block_content: bool = Field(False, description="format block content as Markdown in the pipeline's JSON")
+    merge_layout_blocks: bool = Field(True, description="merge adjacent layout blocks before recognition")
+    repetition_penalty: float | None = Field(None, gt=0, description="VL sampling; None = the server's default")
+    temperature: float | None = Field(None, ge=0, description="VL sampling; None = 0 (greedy)")
+    top_p: float | None = Field(None, gt=0, le=1, description="VL sampling; None = the server's default")
+    min_pixels: int | None = Field(None, ge=1, description="VL image preprocessing; None = 112896")
+    max_pixels: int | None = Field(None, ge=1, description="VL image preprocessing; None = 1003520")
+    max_new_tokens: int | None = Field(None, ge=1, description="VL output limit per block; None = 4096")
+
+    def predict_kwargs(self) -> dict:
+        """The options for ``predict_iter``: set ones only, enums as their strings."""
+        out = {}
+        for name in PREDICT_OPTIONS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            out[name] = value.value if isinstance(value, StrEnum) else list(value) if isinstance(value, tuple) else value
+        return out
+
+    def recorded(self) -> dict[str, str | int | float | bool | None]:
+        """The options as recorded in every manifest (a [w, h] ratio as "w,h")."""
+        out: dict[str, str | int | float | bool | None] = {}
+        for name in PREDICT_OPTIONS:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = ",".join(str(v) for v in value)
+            out[name] = value.value if isinstance(value, StrEnum) else value
+        return out
+
+
+# the PaddleOCRVL.predict() options among the fields, in the order the README lists them
+PREDICT_OPTIONS = ("layout_threshold", "layout_nms", "layout_unclip_ratio", "layout_merge_bboxes_mode", "layout_shape_mode", "use_ocr_for_image_block", "use_queues", "prompt_label", "format_block_content", "merge_layout_blocks", "repetition_penalty", "temperature", "top_p", "min_pixels", "max_pixels", "max_new_tokens")
 
 
 class ConvertOptions(BaseModel):

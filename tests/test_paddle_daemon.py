@@ -36,7 +36,9 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
             "DOCWATCH_PADDLE__DEVICE": "cpu",
             "DOCWATCH_PADDLE__USE_LAYOUT_DETECTION": "false",
             "DOCWATCH_PADDLE__VL_REC_BACKEND": "vllm-server",
-            "DOCWATCH_PADDLE__VL_REC_SERVER_URL": stub.base_url,
+            # credentials in the URL reach the server but never the log, manifest or outputs
+            "DOCWATCH_PADDLE__VL_REC_SERVER_URL": stub.base_url.replace("//", "//docwatch:vl-s3cr3t@"),
+            "DOCWATCH_PADDLE__TEMPERATURE": "0.05",
             "DOCWATCH_PADDLE__PIPELINE_VERSION": "v1.5",
             "DOCWATCH_PADDLE__CACHE_DIR": str(tmp_path / "pdx-cache"),
         }
@@ -55,12 +57,16 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
     assert m["engine"]["name"] == "paddleocr-vl"
     assert m["engine"]["options"]["pipeline_version"] == "v1.5"  # recorded in every manifest
     assert m["engine"]["options"]["vl_rec_backend"] == "vllm-server"
+    assert m["engine"]["options"]["vl_rec_server_url"] == stub.base_url and m["engine"]["options"]["temperature"] == 0.05
+    assert all(r["body"]["temperature"] == 0.05 and r["authorization"] for r in stub.requests)
+    assert "vl-s3cr3t" not in d.log_path.read_text() and "vl-s3cr3t" not in json.dumps(m)
     out = tmp_path / "out" / "двуязычный отчёт.pdf"
     md = (out / "двуязычный отчёт.md").read_text()
     first, second = md.split("<!-- page 2 -->")
     for part, lines in zip((first, second), PAGE_TEXTS, strict=True):
         body = "\n".join(line for line in part.splitlines() if not line.startswith("<!--"))
         assert Levenshtein.normalized_distance(norm(body), norm(" ".join(lines))) < 0.1, body
+    assert "vl-s3cr3t" not in (out / "двуязычный отчёт.json").read_text()
     doc = json.loads((out / "двуязычный отчёт.json").read_text())
     assert [p["number"] for p in doc["pages"]] == [1, 2]
     assert all(p["method"] == "vision_language" and p["raw"]["parsing_res_list"] for p in doc["pages"])

@@ -78,7 +78,8 @@ class StubVLServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, languages: str = "rus+eng") -> None:
         self.languages = languages
-        self.requests: list[dict] = []  # {"prompt", "model", "image_bytes", "body_keys", "answer"} each
+        # {"prompt", "model", "image_bytes", "body_keys", "body" (no messages), "authorization", "answer"} each
+        self.requests: list[dict] = []
         self.reject_if: Callable[[str], bool] | None = None  # answer 400 when this says so of the text
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -162,6 +163,8 @@ class StubVLServer:
                             "model": body.get("model"),
                             "image_bytes": len(image or b""),
                             "body_keys": sorted(body),
+                            "body": {k: v for k, v in body.items() if k != "messages"},
+                            "authorization": self.headers.get("Authorization"),
                             "answer": text,
                         }
                     )

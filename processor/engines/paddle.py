@@ -18,14 +18,13 @@ import copy
 import logging
 import time
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from processor import models
 from processor.document import Asset, EngineInfo, ImageRef, Page, PageMethod, PageStatus
+from processor.engines import paddle_setup as setup
 from processor.engines.base import Engine, PageResult
 from processor.engines.paddle_blocks import (
     PICTURE_LABELS,
@@ -39,6 +38,7 @@ from processor.engines.paddle_pages import Record, Rendered, failed_result, pdf_
 from processor.errors import EngineFailure, EngineUnavailable
 from processor.models import prepare_environment
 from processor.options import ConvertOptions, EngineName, VlBackend
+from processor.redact import redact_text, redact_url
 from processor.source import Source
 
 log = logging.getLogger(__name__)
@@ -59,35 +59,11 @@ class PaddleEngine(Engine):
     # ------------------------------------------------------------------ info
     @property
     def info(self) -> EngineInfo:
-        p = self.p
-        opts: dict[str, str | int | float | bool | None] = {
-            "pipeline": self._pipeline_name,
-            "device": p.device,
-            **self._switches(),
-            "merge_pages": p.merge_pages and self._supports_merge,
-            "render_dpi": p.render_dpi,
-            "paddlex": _version("paddlex"),
-            "paddlepaddle": _version("paddlepaddle-gpu") or _version("paddlepaddle"),
-        }
-        if self.kind is EngineName.PADDLEOCR_VL:
-            opts.update(
-                {
-                    "pipeline_version": p.pipeline_version,
-                    "vl_rec_backend": p.vl_rec_backend.value,
-                    "vl_rec_server_url": p.vl_rec_server_url,
-                    "vl_rec_model": models.VL_REC_MODELS.get(p.pipeline_version),
-                    "layout_model": models.VL_LAYOUT_MODELS.get(p.pipeline_version)
-                    if p.use_layout_detection
-                    else None,
-                }
-            )
-        return EngineInfo(name=self.kind.value, version=_version("paddleocr") or "unknown", options=opts)
+        return setup.engine_info(self.kind, self.p)
 
     @property
     def _pipeline_name(self) -> str:
-        if self.kind is EngineName.PP_STRUCTURE_V3:
-            return "PP-StructureV3"
-        return models.VL_PIPELINE_NAMES.get(self.p.pipeline_version, self.p.pipeline_version)
+        return setup.pipeline_name(self.kind, self.p)
 
     @property
     def _supports_merge(self) -> bool:
@@ -96,22 +72,7 @@ class PaddleEngine(Engine):
     # ------------------------------------------------------------------ load
     def check_models(self) -> dict[str, Path]:
         """Resolve every model dir the configured pipeline loads; EngineUnavailable if one is absent."""
-        found, missing = {}, []
-        for spec in models.required_models(self.options):
-            status = models.resolve(spec, self.p)
-            if status.ok and status.path is not None:
-                found[spec.name] = status.path
-            else:
-                missing.append(f"{spec.name} ({spec.role}): {status.problem}")
-        if missing:
-            hint = (
-                "set DOCWATCH_PADDLE__MODEL_DIR to a directory holding them (fill one with "
-                "`docwatch models fetch --dir DIR`) or the per-model *_model_dir settings"
-            )
-            if self.p.vl_rec_backend is VlBackend.NATIVE and self.kind is EngineName.PADDLEOCR_VL:
-                hint += "; or use a VL server (DOCWATCH_PADDLE__VL_REC_BACKEND=vllm-server)"
-            raise EngineUnavailable(f"{self._pipeline_name}: model directory missing: {'; '.join(missing)}; {hint}")
-        return found
+        return setup.check_models(self.kind, self.options)
 
     def load(self) -> None:
         if self._pipeline is not None:
@@ -133,73 +94,15 @@ class PaddleEngine(Engine):
             if self.kind is EngineName.PP_STRUCTURE_V3:
                 self._pipeline = paddleocr.PPStructureV3(**self._structure_kwargs())
             else:
-                self._pipeline = paddleocr.PaddleOCRVL(**self._vl_kwargs())
+                self._pipeline = paddleocr.PaddleOCRVL(**setup.vl_kwargs(self.p, self.model_dirs))
         except EngineUnavailable:
             raise
         except Exception as exc:
-            raise EngineUnavailable(f"cannot create the {self._pipeline_name} pipeline: {exc}") from exc
-        log.info("paddle engine loaded: %s", self.info.options)
-
-    def _dir(self, name: str) -> str | None:
-        path = self.model_dirs.get(name)
-        return str(path) if path else None
-
-    def _switches(self) -> dict[str, bool]:
-        """The pipeline switches, passed to the pipeline and recorded in every manifest."""
-        p = self.p
-        return {
-            "use_layout_detection": p.use_layout_detection,
-            "use_doc_orientation_classify": p.use_doc_orientation_classify,
-            "use_doc_unwarping": p.use_doc_unwarping,
-            "use_chart_recognition": p.use_chart_recognition,
-            "use_seal_recognition": p.use_seal_recognition,
-        }
-
-    def _vl_kwargs(self) -> dict[str, Any]:
-        p, v = self.p, self.p.pipeline_version
-        kwargs: dict[str, Any] = {
-            "pipeline_version": v,
-            "device": p.device,
-            **self._switches(),
-            "layout_detection_model_dir": self._dir(models.VL_LAYOUT_MODELS[v]),
-            "vl_rec_model_dir": self._dir(models.VL_REC_MODELS[v]),
-            "doc_orientation_classify_model_dir": self._dir(models.DOC_ORIENTATION_MODEL),
-            "doc_unwarping_model_dir": self._dir(models.DOC_UNWARPING_MODEL),
-            "vl_rec_backend": p.vl_rec_backend.value,
-            "vl_rec_server_url": p.vl_rec_server_url,
-            "vl_rec_max_concurrency": p.vl_rec_max_concurrency,
-            "vl_rec_api_model_name": p.vl_rec_api_model_name,
-            "vl_rec_api_key": p.vl_rec_api_key.get_secret_value() if p.vl_rec_api_key else None,
-            "markdown_ignore_labels": p.markdown_ignore_labels,
-        }
-        return {k: v for k, v in kwargs.items() if v is not None}
+            raise EngineUnavailable(f"cannot create the {self._pipeline_name} pipeline: {redact_text(str(exc))}") from exc
+        log.info("paddle engine loaded: %s", self.info.options)  # URL credentials redacted
 
     def _structure_kwargs(self) -> dict[str, Any]:
-        """PP-StructureV3: its config tree, every model_dir pointed at our resolved dirs (a module
-        we did not resolve gets a non-existent dir, so paddlex fails instead of downloading)."""
-        from paddlex.inference import load_pipeline_config
-
-        config = load_pipeline_config("PP-StructureV3")
-        root = self.p.model_dir or models.default_cache_home() / "official_models"
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                if "model_name" in node:
-                    name = node["model_name"]
-                    node["model_dir"] = self._dir(name) or str(Path(root) / name)
-                for value in node.values():
-                    walk(value)
-
-        walk(config)
-        p = self.p
-        return {
-            "paddlex_config": config,
-            "device": p.device,
-            "use_doc_orientation_classify": p.use_doc_orientation_classify,
-            "use_doc_unwarping": p.use_doc_unwarping,
-            "use_chart_recognition": p.use_chart_recognition,
-            "use_seal_recognition": p.use_seal_recognition,
-        }
+        return setup.structure_kwargs(self.p, self.model_dirs)
 
     def warm_up(self) -> None:
         """Convert one small synthetic page end to end; ``ready`` turns true only after it."""
@@ -211,7 +114,8 @@ class PaddleEngine(Engine):
         draw.text((40, 60), "docwatch warm-up 0123456789", fill="black")
         draw.text((40, 140), "Proverka gotovnosti", fill="black")
         started = time.monotonic()
-        results = list(self._pipeline.predict_iter([np.ascontiguousarray(np.asarray(img)[:, :, ::-1])]))
+        image = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
+        results = list(self._pipeline.predict_iter([image], **self._predict_kwargs))
         if len(results) != 1:
             raise EngineFailure(f"warm-up: the pipeline returned {len(results)} results for one page")
         log.info("paddle engine warm-up took %.1fs", time.monotonic() - started)
@@ -284,7 +188,7 @@ class PaddleEngine(Engine):
         return out
 
     def _predict(self, images: list[np.ndarray]) -> list[Any]:
-        results = list(self._pipeline.predict_iter(images))
+        results = list(self._pipeline.predict_iter(images, **self._predict_kwargs))
         for res in results:
             if isinstance(res, dict) and "error" in res and "parsing_res_list" not in res:
                 raise EngineFailure(str(res["error"]))
@@ -292,13 +196,16 @@ class PaddleEngine(Engine):
             raise EngineFailure(f"the pipeline returned {len(results)} results for {len(images)} pages")
         return results
 
+    @property
+    def _predict_kwargs(self) -> dict[str, Any]:
+        return setup.predict_kwargs(self.kind, self.p)
+
     def _raise_if_infrastructure(self, exc: BaseException) -> None:
         seen: BaseException | None = exc
         while seen is not None:
             if type(seen).__name__ in _INFRA_ERROR_NAMES or any(t in str(seen) for t in _INFRA_ERROR_TEXT):
-                raise EngineFailure(
-                    f"the VL recognition server {self.p.vl_rec_server_url or ''} failed: {exc}"
-                ) from exc
+                url = redact_url(self.p.vl_rec_server_url) or ""
+                raise EngineFailure(f"the VL recognition server {url} failed: {redact_text(str(exc))}") from exc
             seen = seen.__cause__ or seen.__context__
 
     def _record(self, source: Source, r: Rendered, res: Any, seconds: float) -> Record:
@@ -385,9 +292,3 @@ class PaddleEngine(Engine):
             merged[rec.rendered.number] = raws
         return merged
 
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None

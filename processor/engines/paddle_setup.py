@@ -1,0 +1,149 @@
+"""How the Paddle engine builds its pipeline and describes itself. No paddleocr import.
+
+* ``engine_info``: name, version and every option that shaped the output, as recorded in each
+  manifest and document (the VL server URL with any credentials redacted);
+* ``vl_kwargs`` / ``structure_kwargs``: the constructor arguments of ``PaddleOCRVL`` /
+  ``PPStructureV3``, every model pointed at a resolved local directory;
+* ``predict_kwargs``: the ``predict()`` options (PaddleOCR-VL only; PP-StructureV3 has others).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from processor import models
+from processor.document import EngineInfo
+from processor.errors import EngineUnavailable
+from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
+from processor.redact import redact_url
+
+OptionValue = str | int | float | bool | None
+
+
+def pipeline_name(kind: EngineName, p: PaddleEngineOptions) -> str:
+    if kind is EngineName.PP_STRUCTURE_V3:
+        return "PP-StructureV3"
+    return models.VL_PIPELINE_NAMES.get(p.pipeline_version, p.pipeline_version)
+
+
+def switches(p: PaddleEngineOptions) -> dict[str, bool]:
+    """The pipeline switches, passed to the pipeline and recorded in every manifest."""
+    return {
+        "use_layout_detection": p.use_layout_detection,
+        "use_doc_orientation_classify": p.use_doc_orientation_classify,
+        "use_doc_unwarping": p.use_doc_unwarping,
+        "use_chart_recognition": p.use_chart_recognition,
+        "use_seal_recognition": p.use_seal_recognition,
+    }
+
+
+def engine_info(kind: EngineName, p: PaddleEngineOptions, extra: dict[str, OptionValue] | None = None) -> EngineInfo:
+    opts: dict[str, OptionValue] = {
+        "pipeline": pipeline_name(kind, p),
+        "device": p.device,
+        **switches(p),
+        "merge_pages": p.merge_pages and kind is EngineName.PADDLEOCR_VL,
+        "render_dpi": p.render_dpi,
+        "paddlex": version("paddlex"),
+        "paddlepaddle": version("paddlepaddle-gpu") or version("paddlepaddle"),
+    }
+    if kind is EngineName.PADDLEOCR_VL:
+        opts.update(
+            {
+                "pipeline_version": p.pipeline_version,
+                "vl_rec_backend": p.vl_rec_backend.value,
+                "vl_rec_server_url": redact_url(p.vl_rec_server_url),
+                "vl_rec_api_model_name": p.vl_rec_api_model_name,
+                "vl_rec_model": models.VL_REC_MODELS.get(p.pipeline_version),
+                "layout_model": models.VL_LAYOUT_MODELS.get(p.pipeline_version) if p.use_layout_detection else None,
+                **p.recorded(),
+            }
+        )
+    opts.update(extra or {})
+    return EngineInfo(name=kind.value, version=version("paddleocr") or "unknown", options=opts)
+
+
+def check_models(kind: EngineName, options: ConvertOptions) -> dict[str, Path]:
+    """Resolve every model dir the configured pipeline loads; EngineUnavailable if one is absent."""
+    p = options.paddle
+    found, missing = {}, []
+    for spec in models.required_models(options):
+        status = models.resolve(spec, p)
+        if status.ok and status.path is not None:
+            found[spec.name] = status.path
+        else:
+            missing.append(f"{spec.name} ({spec.role}): {status.problem}")
+    if missing:
+        hint = (
+            "set DOCWATCH_PADDLE__MODEL_DIR to a directory holding them (fill one with "
+            "`docwatch models fetch --dir DIR`) or the per-model *_model_dir settings"
+        )
+        if p.vl_rec_backend is VlBackend.NATIVE and kind is EngineName.PADDLEOCR_VL:
+            hint += "; or use a VL server (DOCWATCH_PADDLE__VL_REC_BACKEND=vllm-server)"
+        raise EngineUnavailable(f"{pipeline_name(kind, p)}: model directory missing: {'; '.join(missing)}; {hint}")
+    return found
+
+
+def _dir(dirs: dict[str, Path], name: str) -> str | None:
+    path = dirs.get(name)
+    return str(path) if path else None
+
+
+def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path]) -> dict[str, Any]:
+    v = p.pipeline_version
+    kwargs: dict[str, Any] = {
+        "pipeline_version": v,
+        "device": p.device,
+        **switches(p),
+        "layout_detection_model_dir": _dir(dirs, models.VL_LAYOUT_MODELS[v]),
+        "vl_rec_model_dir": _dir(dirs, models.VL_REC_MODELS[v]),
+        "doc_orientation_classify_model_dir": _dir(dirs, models.DOC_ORIENTATION_MODEL),
+        "doc_unwarping_model_dir": _dir(dirs, models.DOC_UNWARPING_MODEL),
+        "vl_rec_backend": p.vl_rec_backend.value,
+        "vl_rec_server_url": p.vl_rec_server_url,
+        "vl_rec_max_concurrency": p.vl_rec_max_concurrency,
+        "vl_rec_api_model_name": p.vl_rec_api_model_name,
+        "vl_rec_api_key": p.vl_rec_api_key.get_secret_value() if p.vl_rec_api_key else None,
+        "markdown_ignore_labels": p.markdown_ignore_labels,
+    }
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def predict_kwargs(kind: EngineName, p: PaddleEngineOptions) -> dict[str, Any]:
+    return p.predict_kwargs() if kind is EngineName.PADDLEOCR_VL else {}
+
+
+def structure_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path]) -> dict[str, Any]:
+    """PP-StructureV3: its config tree, every model_dir pointed at our resolved dirs (a module
+    we did not resolve gets a non-existent dir, so paddlex fails instead of downloading)."""
+    from paddlex.inference import load_pipeline_config
+
+    config = load_pipeline_config("PP-StructureV3")
+    root = p.model_dir or models.default_cache_home() / "official_models"
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "model_name" in node:
+                name = node["model_name"]
+                node["model_dir"] = _dir(dirs, name) or str(Path(root) / name)
+            for value in node.values():
+                walk(value)
+
+    walk(config)
+    return {
+        "paddlex_config": config,
+        "device": p.device,
+        "use_doc_orientation_classify": p.use_doc_orientation_classify,
+        "use_doc_unwarping": p.use_doc_unwarping,
+        "use_chart_recognition": p.use_chart_recognition,
+        "use_seal_recognition": p.use_seal_recognition,
+    }
+
+
+def version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
