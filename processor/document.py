@@ -38,6 +38,7 @@ class BlockType(StrEnum):
 
 
 _FURNITURE = frozenset({BlockType.HEADER, BlockType.FOOTER, BlockType.PAGE_NUMBER})
+_PICTURES = frozenset({BlockType.FIGURE, BlockType.CHART})
 
 
 class ContentKind(StrEnum):
@@ -97,15 +98,29 @@ class Block(BaseModel):
     bbox: BBox
     order: int | None = Field(None, description="reading order on the page; None for page furniture")
     level: int | None = Field(None, ge=1, le=6, description="heading level, headings only")
-    text: str | None = None
+    text: str | None = Field(
+        None, description="the text; on a figure/chart beside its image: the text read inside it (e.g. a seal's)"
+    )
     html: str | None = None
     latex: str | None = None
     image: ImageRef | None = None
     confidence: float | None = Field(None, ge=0, le=1)
+    polygon: list[tuple[float, float]] | None = Field(
+        None, description="the block's outline in page units when the layout model gives one (bbox is its hull)"
+    )
+    block_id: int | None = Field(None, ge=0, description="the engine's document-wide block number (PaddleOCR-VL)")
+    group_id: int | None = Field(
+        None,
+        ge=0,
+        description="block_id of the first piece of what this block belongs to (its own block_id if none): "
+        "every piece of a table continued across pages has the first piece's",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_content(self) -> Block:
         present = [k for k in ContentKind if getattr(self, k.value) is not None]
+        if present == [ContentKind.TEXT, ContentKind.IMAGE] and self.type in _PICTURES:
+            present = [ContentKind.IMAGE]  # a picture with the text read inside it
         if len(present) != 1:
             raise ValueError(f"a block holds exactly one of text/html/latex/image, got {present}")
         if self.type.is_furniture and self.order is not None:
@@ -114,6 +129,8 @@ class Block(BaseModel):
 
     @property
     def content_kind(self) -> ContentKind:
+        if self.image is not None:
+            return ContentKind.IMAGE
         return next(k for k in ContentKind if getattr(self, k.value) is not None)
 
 
@@ -134,6 +151,9 @@ class Page(BaseModel):
     error: ErrorInfo | None = None
     seconds: float = 0.0
     raw: dict | None = Field(None, description="engine's own per-page output, kept for debugging")
+    # the pipeline's own Markdown of the page (PaddleOCR-VL with DOCWATCH_PADDLE__MARKDOWN=pipeline|both);
+    # written as a Markdown file of its own, so not part of the JSON
+    pipeline_markdown: str | None = Field(None, exclude=True)
 
     def reading_order(self) -> list[Block]:
         body = [b for b in self.blocks if b.order is not None]

@@ -45,6 +45,12 @@ class LayoutMergeMode(StrEnum):
     UNION = "union"
 
 
+class MarkdownOutput(StrEnum):
+    DOCWATCH = "docwatch"  # <name>.md from docwatch's document model
+    PIPELINE = "pipeline"  # <name>.md is the pipeline's own Markdown (res.markdown, concatenate_markdown_pages)
+    BOTH = "both"  # docwatch's <name>.md and the pipeline's <name>.pipeline.md
+
+
 class PromptLabel(StrEnum):
     """What the VL model is asked for when layout detection is off (the whole page is one block)."""
 
@@ -89,6 +95,11 @@ class PaddleSetupOptions(BaseModel):
         None, description="PADDLE_PDX_CACHE_HOME (when the env var is unset); default ~/.cache/docwatch/paddlex"
     )
     render_dpi: int = Field(144, ge=72, le=600, description="PDF page render DPI (paddlex renders at 144)")
+    markdown: MarkdownOutput = Field(
+        MarkdownOutput.DOCWATCH,
+        description="PaddleOCR-VL: docwatch (<name>.md), pipeline (the pipeline's own Markdown as <name>.md) "
+        "or both (+ <name>.pipeline.md)",
+    )
     page_batch_size: int = Field(
         8, ge=1, le=64, description="pages rendered and sent to the pipeline together (bounds memory)"
     )

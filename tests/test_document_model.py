@@ -27,6 +27,11 @@ def test_a_block_holds_exactly_one_content_and_furniture_has_no_order() -> None:
         Block(type=BlockType.TEXT, bbox=BOX, order=0, text="a", html="<p>a</p>")
     with pytest.raises(ValidationError, match="exactly one"):
         Block(type=BlockType.TEXT, bbox=BOX, order=0)
+    # a picture may carry the text read inside it (a seal's); nothing else pairs contents
+    seal = Block(type=BlockType.FIGURE, bbox=BOX, order=0, text="ОТДЕЛ", image=ImageRef(path="i.png", width=1, height=1))
+    assert seal.content_kind.value == "image"
+    with pytest.raises(ValidationError, match="exactly one"):
+        Block(type=BlockType.TEXT, bbox=BOX, order=0, text="a", image=ImageRef(path="i.png", width=1, height=1))
     with pytest.raises(ValidationError, match="reading order"):
         Block(type=BlockType.FOOTER, bbox=BOX, order=3, text="p. 3")
 

@@ -322,7 +322,8 @@ def test_every_label_maps_from_real_result_objects(tmp_path, paddle_cache):
     assert by_label["display_formula"].latex == "E = mc^2"
     assert by_label["inline_formula"].latex == "x^2"
     assert by_label["formula"].latex == "a+b"
-    assert by_label["paragraph_title"].level == 1 and by_label["paragraph_title"].text == "1.2 Methods"
+    # no title_level (restructure_pages not run): the depth of its numbering, as the pipeline writes "### 1.2 Methods"
+    assert by_label["paragraph_title"].level == 3 and by_label["paragraph_title"].text == "1.2 Methods"
     # figures: PNG assets named images/p{page}_{i}.png, referenced by the ImageRef
     figure = by_label["image"]
     index = labels.index("image")
@@ -413,7 +414,11 @@ def test_raw_block_mapping_without_paddle():
     assert [b.type for b in blocks] == [BlockType.TITLE, BlockType.HEADER, BlockType.HEADING, BlockType.TEXT,
                                         BlockType.PAGE_NUMBER, BlockType.TEXT]  # fmt: skip
     assert [b.order for b in blocks] == [0, None, 1, 2, None, 3]
-    assert blocks[0].text == "Report" and blocks[2].text == "2 Results" and blocks[2].level == 2
+    assert blocks[0].text == "Report" and blocks[2].text == "2 Results" and blocks[2].level == 3  # "###", as the pipeline
+    # restructure_pages' title_level 0 (top) and 1 stay two levels
+    top, sub = map_page_blocks([RawBlock("paragraph_title", "A", (0, 0, 1, 1), 0, title_level=0),
+                                RawBlock("paragraph_title", "B", (0, 2, 1, 3), 1, title_level=1)])  # fmt: skip
+    assert (top.level, sub.level) == (1, 2)
     assert blocks[3].bbox.y1 == 30
     assert strip_latex("$$x$$") == "x" and strip_latex("\\(y\\)") == "y" and strip_latex("z") == "z"
 

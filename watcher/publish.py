@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
-from processor import Document, document_json, render_markdown
+from processor import Document, document_json
+from processor.render import markdown_files
 from watcher.claims import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import Storage
@@ -15,10 +16,8 @@ def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
     """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``."""
     base = output_dir(input_key)
     stem = PurePosixPath(input_key).stem or "document"
-    files = [
-        (f"{base}/{stem}.md", render_markdown(doc).encode(), "text/markdown; charset=utf-8"),
-        (f"{base}/{stem}.json", document_json(doc).encode(), "application/json"),
-    ]
+    files = [(f"{base}/{stem}{suffix}", md.encode(), "text/markdown; charset=utf-8") for suffix, md in markdown_files(doc)]
+    files.append((f"{base}/{stem}.json", document_json(doc).encode(), "application/json"))
     files += [(f"{base}/{asset.path}", asset.data, asset.mime) for asset in doc.assets]
     return files
 

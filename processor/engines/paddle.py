@@ -34,10 +34,17 @@ from processor.engines.paddle_blocks import (
     map_page_blocks,
     rewrite_image_paths,
 )
-from processor.engines.paddle_pages import Record, Rendered, failed_result, pdf_figure, render_page
+from processor.engines.paddle_pages import (
+    Record,
+    Rendered,
+    failed_result,
+    pdf_figure,
+    pipeline_page_markdown,
+    render_page,
+)
 from processor.errors import EngineFailure, EngineUnavailable
 from processor.models import prepare_environment
-from processor.options import ConvertOptions, EngineName, VlBackend
+from processor.options import ConvertOptions, EngineName, MarkdownOutput, VlBackend
 from processor.redact import redact_text, redact_url
 from processor.source import Source
 
@@ -218,9 +225,17 @@ class PaddleEngine(Engine):
                 asset, ref = self._figure(source, r, raw_block)
                 record.assets.append(asset)
                 record.images[raw_block.index] = ref
+                if raw_block.image_path:
+                    record.image_paths[raw_block.image_path] = ref.path
             raw_block.image = None
         self._embedded_figures(res, record)
+        if self._pipeline_markdown and not (self.p.merge_pages and self._supports_merge):
+            record.pipeline_markdown = pipeline_page_markdown(res, record.image_paths)
         return record
+
+    @property
+    def _pipeline_markdown(self) -> bool:
+        return self.p.markdown is not MarkdownOutput.DOCWATCH and self.kind is EngineName.PADDLEOCR_VL
 
     def _figure(self, source: Source, r: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
         """PDF figures are cut again from the PDF at ``figure_dpi``; image inputs use the pipeline's crop."""
@@ -242,6 +257,7 @@ class PaddleEngine(Engine):
                 asset, _ = figure_asset(item["img"], record.rendered.number, len(record.raws) + len(mapping))
                 record.assets.append(asset)
                 mapping[path] = asset.path
+        record.image_paths.update(mapping)
         for b in record.raws:
             if b.label == "table":
                 b.content = rewrite_image_paths(b.content, mapping)
@@ -253,7 +269,7 @@ class PaddleEngine(Engine):
         )
         page = Page(number=r.number, width=r.width, height=r.height, unit=r.unit, status=PageStatus.OK,
                     method=PageMethod.VL, blocks=blocks, seconds=round(rec.seconds, 3),
-                    raw=rec.raw if self.p.keep_raw else None)
+                    raw=rec.raw if self.p.keep_raw else None, pipeline_markdown=rec.pipeline_markdown)
         return PageResult(page, rec.assets)
 
     def _restructure(self, kept: list[Record | PageResult]) -> Iterator[PageResult]:
@@ -290,5 +306,7 @@ class PaddleEngine(Engine):
                 raw_block = RawBlock.from_pipeline(obj, index)
                 raws.append(raw_block)
             merged[rec.rendered.number] = raws
+            if self._pipeline_markdown:
+                rec.pipeline_markdown = pipeline_page_markdown(page_res, rec.image_paths)
         return merged
 

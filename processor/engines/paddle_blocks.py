@@ -92,31 +92,35 @@ class RawBlock:
     group_id: int | None = None
     title_level: int | None = None
     image: Any = None  # PIL.Image when the pipeline cut a picture for this block
+    image_path: str | None = None  # the pipeline's name for that picture ("imgs/img_in_image_box_….jpg")
+    polygon: list[tuple[float, float]] | None = None  # pipeline pixels
+    global_block_id: int | None = None  # set by restructure_pages: document-wide
+    global_group_id: int | None = None  # … and shared by the pieces of a table continued across pages
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_pipeline(cls, obj: Any, index: int) -> RawBlock:
         """From a ``PaddleOCRVLBlock`` / ``LayoutBlock`` (attributes) or a JSON block (keys)."""
         if isinstance(obj, dict):
-            image = obj.get("image")
-            return cls(
-                label=str(obj.get("block_label", "text")),
-                content=obj.get("block_content") or "",
-                bbox=tuple(float(v) for v in obj.get("block_bbox", (0, 0, 0, 0))),  # type: ignore[arg-type]
-                index=index,
-                group_id=obj.get("group_id"),
-                title_level=obj.get("title_level"),
-                image=image.get("img") if isinstance(image, dict) else None,
-            )
-        image = getattr(obj, "image", None)
+            get = obj.get
+            label, content, bbox = get("block_label", "text"), get("block_content"), get("block_bbox", (0, 0, 0, 0))
+            polygon, image = get("block_polygon_points"), get("image")
+        else:
+            get = lambda name: getattr(obj, name, None)  # noqa: E731
+            label, content, bbox = obj.label, get("content"), list(obj.bbox)[:4]
+            polygon, image = get("polygon_points"), get("image")
         return cls(
-            label=str(obj.label),
-            content=getattr(obj, "content", "") or "",
-            bbox=tuple(float(v) for v in list(obj.bbox)[:4]),  # type: ignore[arg-type]
+            label=str(label),
+            content=content or "",
+            bbox=tuple(float(v) for v in bbox),  # type: ignore[arg-type]
             index=index,
-            group_id=getattr(obj, "group_id", None),
-            title_level=getattr(obj, "title_level", None),
+            group_id=get("group_id"),
+            title_level=get("title_level"),
             image=image.get("img") if isinstance(image, dict) else None,
+            image_path=image.get("path") if isinstance(image, dict) else None,
+            polygon=[(float(x), float(y)) for x, y in polygon] if polygon is not None else None,
+            global_block_id=get("global_block_id"),
+            global_group_id=get("global_group_id"),
         )
 
 
@@ -165,6 +169,8 @@ def to_block(
     content = raw.content or ""
     if image is not None:
         fields["image"] = image
+        if btype in (BlockType.FIGURE, BlockType.CHART) and content.strip():
+            fields["text"] = content  # read inside the picture: seal recognition, use_ocr_for_image_block
     elif btype is BlockType.TABLE or (btype is BlockType.CHART and is_html_table(content)):
         # "" = a table continued from the previous page whose rows restructure_pages moved there
         fields["html" if is_html_table(content) or not content.strip() else "text"] = content
@@ -174,10 +180,20 @@ def to_block(
         fields["text"] = _HEADING_MARKS.sub("", content).strip()
     else:
         fields["text"] = content
-    level = None
-    if btype is BlockType.HEADING:
-        level = min(max(int(raw.title_level or 1), 1), 6)
-    return Block(type=btype, bbox=bbox, order=order, level=level, **fields)
+    level = heading_level(raw) if btype is BlockType.HEADING else None
+    polygon = [(x * sx, y * sy) for x, y in raw.polygon] if raw.polygon else None
+    return Block(type=btype, bbox=bbox, order=order, level=level, polygon=polygon, block_id=raw.global_block_id,
+                 group_id=raw.global_group_id, **fields)  # fmt: skip
+
+
+def heading_level(raw: RawBlock) -> int:
+    """The number of '#' the pipeline's own Markdown gives this heading (1-6): ``title_level``
+    (0 = top, from restructure_pages) + 1, else its numbering's depth + 1 ("1.2 Methods" -> 3)."""
+    if raw.title_level is not None:
+        return min(max(int(raw.title_level), 0) + 1, 6)
+    title = _HEADING_MARKS.sub("", raw.content or "").strip().rstrip(".")
+    depth = title.count(".") + 1 if "." in title else 1
+    return min(depth + 1, 6)
 
 
 def map_page_blocks(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,8 @@ class Record:
     images: dict[int, ImageRef] = field(default_factory=dict)
     assets: list[Asset] = field(default_factory=list)
     seconds: float = 0.0
+    image_paths: dict[str, str] = field(default_factory=dict)  # the pipeline's picture names -> our assets
+    pipeline_markdown: str | None = None  # the pipeline's own Markdown of the page, when asked for
 
 
 def render_page(source: Source, index: int, dpi: int) -> Rendered:
@@ -104,3 +107,12 @@ def to_bgr(arr: np.ndarray) -> np.ndarray:
     elif arr.shape[2] == 4:
         arr = arr[:, :, :3]
     return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+def pipeline_page_markdown(res: Any, image_paths: dict[str, str]) -> str:
+    """The pipeline's own Markdown of one page (``res.markdown``, as its demo and service write it),
+    its picture links pointed at the crops docwatch writes (``images/pN_i.png``)."""
+    text = res.markdown["markdown_texts"]
+    for theirs, ours in image_paths.items():
+        text = text.replace(theirs, ours)
+    return text

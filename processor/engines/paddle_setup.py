@@ -53,6 +53,7 @@ def engine_info(kind: EngineName, p: PaddleEngineOptions, extra: dict[str, Optio
         opts.update(
             {
                 "pipeline_version": p.pipeline_version,
+                "markdown": p.markdown.value,
                 "vl_rec_backend": p.vl_rec_backend.value,
                 "vl_rec_server_url": redact_url(p.vl_rec_server_url),
                 "vl_rec_api_model_name": p.vl_rec_api_model_name,

@@ -55,8 +55,9 @@ def render_block(block: Block, ranks: dict[int, int] | None = None) -> str:
         case BlockType.CODE:
             return f"```\n{block.text}\n```"
         case BlockType.FIGURE | BlockType.CHART:
-            if block.image:
-                return f"![{block.type.value}]({block.image.path})"
+            if block.image:  # and the text read inside it (a seal's, with seal recognition), below
+                picture = f"![{block.type.value}]({block.image.path})"
+                return f"{picture}\n\n{block.text.strip()}" if (block.text or "").strip() else picture
             return block.text or ""
         case _:
             return (block.text or block.html or "").strip()
@@ -68,3 +69,20 @@ def _one_line(text: str | None) -> str:
 
 def _comment_safe(text: str) -> str:
     return _one_line(text).replace("--", "—")
+
+
+def render_pipeline_markdown(doc: Document) -> str:
+    """The engine's own Markdown (PaddleOCR-VL's ``res.markdown`` per page), joined exactly as its
+    ``concatenate_markdown_pages`` joins them; pages without one (failed) are left out, as there."""
+    return "".join("\n\n" + p.pipeline_markdown for p in doc.pages if p.pipeline_markdown is not None)
+
+
+def markdown_files(doc: Document) -> list[tuple[str, str]]:
+    """(file suffix, Markdown) to write for ``doc``: docwatch's ``.md``; with the engine option
+    ``markdown=pipeline`` the pipeline's own Markdown instead, with ``both`` that as ``.pipeline.md``."""
+    mode = doc.engine.options.get("markdown", "docwatch")
+    if mode == "pipeline":
+        return [(".md", render_pipeline_markdown(doc))]
+    if mode == "both":
+        return [(".md", render_markdown(doc)), (".pipeline.md", render_pipeline_markdown(doc))]
+    return [(".md", render_markdown(doc))]
