@@ -140,6 +140,14 @@ class ErrorInfo(BaseModel):
     retryable: bool = False
 
 
+class TextLayerUse(BaseModel):
+    """Whether a VL-engine page took its text blocks' characters from the PDF text layer."""
+
+    used: bool = Field(description="the page's text layer was sound and used")
+    reason: str = Field(description="why (not): 'text layer', 'no text layer', 'garbage text layer …', …")
+    blocks: int = Field(0, ge=0, description="blocks whose characters came from the text layer")
+
+
 class Page(BaseModel):
     number: int = Field(ge=1, description="1-based page number in the source")
     width: float
@@ -151,6 +159,9 @@ class Page(BaseModel):
     error: ErrorInfo | None = None
     seconds: float = 0.0
     raw: dict | None = Field(None, description="engine's own per-page output, kept for debugging")
+    text_layer: TextLayerUse | None = Field(
+        None, description="PaddleOCR-VL on a PDF with text_from_pdf=auto: the text layer's part in this page"
+    )
     # the pipeline's own Markdown of the page (PaddleOCR-VL with DOCWATCH_PADDLE__MARKDOWN=pipeline|both);
     # written as a Markdown file of its own, so not part of the JSON
     pipeline_markdown: str | None = Field(None, exclude=True)

@@ -51,6 +51,11 @@ class MarkdownOutput(StrEnum):
     BOTH = "both"  # docwatch's <name>.md and the pipeline's <name>.pipeline.md
 
 
+class TextFromPdf(StrEnum):
+    AUTO = "auto"  # text-like blocks take the PDF text layer's characters where it is sound
+    OFF = "off"  # the VL model's text everywhere, as the official pipeline
+
+
 class PromptLabel(StrEnum):
     """What the VL model is asked for when layout detection is off (the whole page is one block)."""
 
@@ -99,6 +104,11 @@ class PaddleSetupOptions(BaseModel):
         MarkdownOutput.DOCWATCH,
         description="PaddleOCR-VL: docwatch (<name>.md), pipeline (the pipeline's own Markdown as <name>.md) "
         "or both (+ <name>.pipeline.md)",
+    )
+    text_from_pdf: TextFromPdf = Field(
+        TextFromPdf.AUTO,
+        description="auto: on born-digital PDF pages with a sound text layer, text/title/list blocks take "
+        "its characters (layout, tables, formulas stay the VL model's); off: the VL model's text",
     )
     page_batch_size: int = Field(
         8, ge=1, le=64, description="pages rendered and sent to the pipeline together (bounds memory)"

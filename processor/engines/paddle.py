@@ -25,6 +25,7 @@ import numpy as np
 
 from processor.document import Asset, EngineInfo, ImageRef, Page, PageMethod, PageStatus
 from processor.engines import paddle_setup as setup
+from processor.engines import paddle_textlayer
 from processor.engines.base import Engine, PageResult
 from processor.engines.paddle_blocks import (
     PICTURE_LABELS,
@@ -44,7 +45,7 @@ from processor.engines.paddle_pages import (
 )
 from processor.errors import EngineFailure, EngineUnavailable
 from processor.models import prepare_environment
-from processor.options import ConvertOptions, EngineName, MarkdownOutput, VlBackend
+from processor.options import ConvertOptions, EngineName, MarkdownOutput, TextFromPdf, VlBackend
 from processor.redact import redact_text, redact_url
 from processor.source import Source
 
@@ -220,6 +221,8 @@ class PaddleEngine(Engine):
         blocks = list(res["parsing_res_list"])
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
         record = Record(rendered=r, raw=raw, raws=raws, seconds=seconds)
+        if source.is_pdf and self.p.text_from_pdf is TextFromPdf.AUTO:
+            record.text_layer = paddle_textlayer.read_page(source.doc[r.number - 1], raws, r.scale)
         for raw_block in raws:
             if raw_block.image is not None and raw_block.label in PICTURE_LABELS:
                 asset, ref = self._figure(source, r, raw_block)
@@ -264,12 +267,14 @@ class PaddleEngine(Engine):
 
     def _finish(self, rec: Record, raws: list[RawBlock]) -> PageResult:
         r = rec.rendered
+        text_layer = paddle_textlayer.apply(raws, rec.text_layer)
         blocks = map_page_blocks(
             raws, scale=r.scale, images=rec.images, markdown_ignore_labels=self.p.markdown_ignore_labels
         )
         page = Page(number=r.number, width=r.width, height=r.height, unit=r.unit, status=PageStatus.OK,
                     method=PageMethod.VL, blocks=blocks, seconds=round(rec.seconds, 3),
-                    raw=rec.raw if self.p.keep_raw else None, pipeline_markdown=rec.pipeline_markdown)
+                    raw=rec.raw if self.p.keep_raw else None, pipeline_markdown=rec.pipeline_markdown,
+                    text_layer=text_layer)
         return PageResult(page, rec.assets)
 
     def _restructure(self, kept: list[Record | PageResult]) -> Iterator[PageResult]:

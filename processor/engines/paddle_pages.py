@@ -12,6 +12,7 @@ import numpy as np
 from processor.document import Asset, ErrorInfo, ImageRef, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
 from processor.engines.paddle_blocks import RawBlock
+from processor.engines.paddle_textlayer import PageTextLayer
 from processor.errors import error_info
 from processor.source import Source
 
@@ -41,6 +42,7 @@ class Record:
     seconds: float = 0.0
     image_paths: dict[str, str] = field(default_factory=dict)  # the pipeline's picture names -> our assets
     pipeline_markdown: str | None = None  # the pipeline's own Markdown of the page, when asked for
+    text_layer: PageTextLayer | None = None  # the PDF text layer's characters per block (text_from_pdf=auto)
 
 
 def render_page(source: Source, index: int, dpi: int) -> Rendered:

@@ -46,6 +46,7 @@ def engine_info(kind: EngineName, p: PaddleEngineOptions, extra: dict[str, Optio
         **switches(p),
         "merge_pages": p.merge_pages and kind is EngineName.PADDLEOCR_VL,
         "render_dpi": p.render_dpi,
+        "text_from_pdf": p.text_from_pdf.value,
         "paddlex": version("paddlex"),
         "paddlepaddle": version("paddlepaddle-gpu") or version("paddlepaddle"),
     }
