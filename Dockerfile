@@ -6,19 +6,20 @@
 #                                                       #   models baked in, starts with no network
 #   docker build -t docwatch:cpu --build-arg ENGINE=cpu .   # small CPU image: text layer + Tesseract
 #
+#   The GPU target needs --build-arg PADDLE_GPU_INDEX_URL=<Paddle's cu126 wheel index>.
+#
 # The GPU target is for CUDA 12.x on Ampere/Hopper (A100/H100, also A10/L4/L40S). Blackwell (sm_120)
-# needs Paddle's separate CUDA 12.9 images and wheels, which this file does not use.
+# needs Paddle's separate CUDA 12.9 wheels, which this file does not use.
 # See deploy/README.md for running it.
 
 ARG ENGINE=paddleocr-vl
 
-# Official PaddlePaddle GPU image (CUDA 12.6, cuDNN 9.5): brings the CUDA user-space libraries.
-ARG PADDLE_BASE_IMAGE=paddlepaddle/paddle:3.2.0-gpu-cuda12.6-cudnn9.5
-ARG CPU_BASE_IMAGE=python:3.11-slim-bookworm
+# Both targets start from plain Python; the GPU one gets CUDA from the paddlepaddle-gpu wheel.
+ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
 
 # --------------------------------------------------------------------------------------------
 # CPU-only image: DOCWATCH_ENGINE=cpu
-FROM ${CPU_BASE_IMAGE} AS cpu
+FROM ${PYTHON_BASE_IMAGE} AS cpu
 
 # Debian's security updates move these versions; pinning them would break rebuilds.
 # hadolint ignore=DL3008
@@ -54,19 +55,26 @@ CMD ["run"]
 
 # --------------------------------------------------------------------------------------------
 # GPU image: PaddleOCR-VL (DOCWATCH_ENGINE=paddleocr-vl; pp-structurev3 works with PIPELINE_ENGINE)
-FROM ${PADDLE_BASE_IMAGE} AS paddleocr-vl
+#
+# As the official PaddleOCR-VL images: a plain Python image plus Paddle's CUDA 12.6 wheel of
+# paddlepaddle-gpu, which brings its own CUDA libraries (nvidia-*-cu12 wheels): one CUDA stack.
+FROM ${PYTHON_BASE_IMAGE} AS paddleocr-vl
 
-# Pinned versions. paddlepaddle-gpu comes from Paddle's CUDA 12.6 wheel index.
-ARG PADDLEPADDLE_GPU_VERSION=3.2.0
-ARG PADDLE_INDEX_URL=https://www.paddlepaddle.org.cn/packages/stable/cu126/
+# Pinned versions: paddlepaddle-gpu at the version the tests run (pyproject's paddlepaddle pin;
+# PaddleOCR-VL needs 3.2.1 or later), paddleocr as pinned in pyproject.
+ARG PADDLEPADDLE_GPU_VERSION=3.3.1
 ARG PADDLEOCR_VERSION=3.7.0
-ARG UV_VERSION=0.9.5
-ARG PYTHON_VERSION=3.11
+# Paddle's own wheel index for CUDA 12.6 (paddlepaddle-gpu 3.x is not on the default index). No
+# default: give the URL the PaddleOCR-VL installation guide gives for cu126 (deploy/README.md).
+ARG PADDLE_GPU_INDEX_URL
 # What `docwatch models fetch` bakes in: the engine and the PaddleOCR-VL pipeline version.
 ARG PIPELINE_ENGINE=paddleocr-vl
 ARG PIPELINE_VERSION=v1.6
 # First model hoster paddlex tries (huggingface, aistudio, modelscope, bos); others are fallbacks.
 ARG MODEL_SOURCE=huggingface
+# verify: every model file must match deploy/models.lock.json; record: pin what was fetched
+# (the build prints the lock; commit it) -- see deploy/README.md.
+ARG MODELS_LOCK_MODE=verify
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -75,42 +83,40 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        ca-certificates tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core \
+        tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core \
         libgl1 libglib2.0-0 libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    UV_PYTHON_INSTALL_DIR=/opt/python \
-    UV_NO_CACHE=1 \
-    VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# docwatch needs Python >= 3.11 whatever Python the base image ships: a uv-managed CPython in
-# its own venv, with Paddle's pinned GPU wheel (it pulls the matching nvidia-* CUDA wheels).
-RUN python3 -m pip install --no-cache-dir "uv==${UV_VERSION}" \
-    && uv python install "${PYTHON_VERSION}" \
-    && uv venv --python "${PYTHON_VERSION}" /opt/venv \
-    && uv pip install --python /opt/venv/bin/python \
-        --index-url "${PADDLE_INDEX_URL}" --extra-index-url https://pypi.org/simple \
-        --index-strategy unsafe-best-match \
-        "paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}" \
-    && uv pip install --python /opt/venv/bin/python "paddleocr[doc-parser]==${PADDLEOCR_VERSION}"
+# Paddle's index is added to the default one (which stays implicit); without it the build stops
+# here, naming the build arg.
+RUN if [ -z "${PADDLE_GPU_INDEX_URL}" ]; then \
+        echo "build arg PADDLE_GPU_INDEX_URL is required: Paddle's cu126 wheel index (see deploy/README.md)" >&2; \
+        exit 1; \
+    fi \
+    && pip install --no-cache-dir --extra-index-url "${PADDLE_GPU_INDEX_URL}" \
+        "paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}"
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY processor ./processor
 COPY watcher ./watcher
-RUN uv pip install --python /opt/venv/bin/python . "paddleocr[doc-parser]==${PADDLEOCR_VERSION}" \
+RUN pip install --no-cache-dir . "paddleocr[doc-parser]==${PADDLEOCR_VERSION}" \
     && rm -rf /src
 
-# Models baked in at build time (network needed here, never at run time). A failed or
-# incomplete download fails the build.
+# Models baked in at build time from the official hosters with paddlex's public downloader, into
+# the directory PADDLE_PDX_CACHE_HOME points at during the build, every file checked against
+# its pinned sha256. Network is needed here, never at run time. A failed or incomplete download,
+# or a file that does not match its pin, fails the build.
+COPY deploy/models.lock.json /opt/docwatch/models.lock.json
 COPY deploy/docker/fetch-models.sh deploy/docker/healthcheck.sh /usr/local/bin/
 RUN PADDLE_PDX_MODEL_SOURCE="${MODEL_SOURCE}" \
-    /usr/local/bin/fetch-models.sh /opt/docwatch/models "${PIPELINE_ENGINE}" "${PIPELINE_VERSION}" \
+    /usr/local/bin/fetch-models.sh /opt/docwatch/paddlex "${PIPELINE_ENGINE}" "${PIPELINE_VERSION}" \
+        /opt/docwatch/models.lock.json "${MODELS_LOCK_MODE}" \
     && mv /usr/local/bin/healthcheck.sh /usr/local/bin/docwatch-healthcheck \
     && chmod 0755 /usr/local/bin/docwatch-healthcheck
 
@@ -118,10 +124,12 @@ RUN useradd --create-home --home-dir /home/docwatch --uid 10001 --user-group --s
     && mkdir -p /var/cache/docwatch/paddlex \
     && chown -R docwatch:docwatch /var/cache/docwatch
 
+# At run time paddlex's cache is a writable directory of its own; the baked models are read from
+# the build's cache home (read-only root filesystems keep working).
 ENV DOCWATCH_ENGINE=${PIPELINE_ENGINE} \
     DOCWATCH_PADDLE__PIPELINE_VERSION=${PIPELINE_VERSION} \
     DOCWATCH_PADDLE__DEVICE=gpu:0 \
-    DOCWATCH_PADDLE__MODEL_DIR=/opt/docwatch/models \
+    DOCWATCH_PADDLE__MODEL_DIR=/opt/docwatch/paddlex/official_models \
     DOCWATCH_HEALTH_PORT=8081 \
     PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True \
     PADDLE_PDX_CACHE_HOME=/var/cache/docwatch/paddlex \

@@ -1,9 +1,9 @@
 """Which model directories each configured Paddle pipeline needs; fetch them; verify them.
 
 Pure: importing this module never imports paddle/paddlex. ``fetch`` imports paddlex lazily and
-uses paddlex's own downloader (the same hosters and package names ``paddleocr`` would use).
+uses paddlex's own public downloader (the same hosters and package names ``paddleocr`` would use).
 
-Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/models`` in the image)::
+Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/paddlex/official_models`` in the image)::
 
     <root>/PP-DocLayoutV3/           inference.yml + inference.json/.pdiparams (or model.safetensors)
     <root>/PaddleOCR-VL-1.5/         the VL recognition model (official "PaddleOCR-VL-1.5-0.9B")
@@ -12,14 +12,16 @@ Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/models``
 i.e. the directory names paddlex itself uses under ``$PADDLE_PDX_CACHE_HOME/official_models``, so a
 paddlex cache can serve as a model root too.
 
-API used by the CLI (``docwatch models fetch --dir DIR`` / ``docwatch models verify [--dir DIR]``)::
+API used by the CLI (``docwatch models fetch [--cache-home DIR] [--lock FILE]`` /
+``docwatch models verify [--dir DIR]``)::
 
-    fetch(options, dest, *, everything=True, log=print) -> ModelReport   # raises RuntimeError on failure
+    fetch(options, cache_home, *, everything=True, log=print, lock=None, record_lock=False) -> ModelReport
+        # into <cache_home>/official_models; raises RuntimeError on failure
     verify(options=None, root=None) -> ModelReport      # report.ok; str(report) is a table
     check(options=None, root=None) -> str               # the table; raises RuntimeError if not ok
 
-``options`` is a ``ConvertOptions`` (or ``PaddleEngineOptions``); ``dest``/``root`` a path (the two
-may also be passed the other way round). ``root`` overrides ``options.paddle.model_dir``.
+``options`` is a ``ConvertOptions`` (or ``PaddleEngineOptions``); ``cache_home``/``root`` a path (the
+two may also be passed the other way round). ``root`` overrides ``options.paddle.model_dir``.
 """
 
 from __future__ import annotations
@@ -253,44 +255,74 @@ def check(options: Any = None, root: Any = None) -> str:
 
 def fetch(
     options: Any = None,
-    dest: Any = None,
+    cache_home: Any = None,
     *,
     everything: bool = True,
     log: Callable[[str], None] = print,
+    lock: Path | None = None,
+    record_lock: bool = False,
 ) -> ModelReport:
-    """Download the official models the configured pipeline can use into ``dest/<model>/``.
+    """Download the official models the configured pipeline can use into
+    ``<cache_home>/official_models/<model>/`` (``cache_home``: ``PADDLE_PDX_CACHE_HOME``).
 
-    Uses paddlex's downloader (HuggingFace, AIStudio, ModelScope, BOS — ``PADDLE_PDX_MODEL_SOURCE``
-    picks the first tried). Models already present are kept. Raises ``RuntimeError`` when any model
-    could not be fetched or is incomplete afterwards, so an image build fails loudly.
+    Uses paddlex's own public downloader (``official_models[name]``: the hosters and packages
+    ``paddleocr`` itself uses; ``PADDLE_PDX_MODEL_SOURCE`` picks the first tried) with
+    ``PADDLE_PDX_CACHE_HOME`` pointed at ``cache_home``. Models already present are kept. With
+    ``lock`` every model's files must match the sha256s pinned there (``record_lock``: pin what
+    was fetched instead). Raises ``RuntimeError`` when any model could not be fetched, is
+    incomplete or does not match its pins, so an image build fails loudly.
     """
-    options, dest = _split_args(options, dest)
-    if dest is None:
-        raise ValueError("fetch needs a destination directory")
-    dest.mkdir(parents=True, exist_ok=True)
+    options, cache_home = _split_args(options, cache_home)
+    cache = Path(cache_home) if cache_home is not None else default_cache_home()
+    root = cache / "official_models"
     engine, p = paddle_options(options)
     specs = required_models(ConvertOptions(engine=engine, paddle=p), everything=everything)
-    manager = _paddlex_model_manager(dest)
-    p_dest = p.model_copy(update={"model_dir": dest, **_no_explicit_dirs()})
+    p_root = p.model_copy(update={"model_dir": root, **_no_explicit_dirs()})
+    download = None
     failures = []
     for spec in specs:
-        present = resolve(spec, p_dest)
+        present = resolve(spec, p_root)
         if present.ok:
             log(f"have  {spec.name} -> {present.path}")
             continue
         log(f"fetch {spec.name} ...")
+        download = download or _paddlex_download(cache)
         try:
-            path = Path(manager.get_model_path(spec.name))
+            path = Path(download(spec.name))
         except Exception as exc:  # noqa: BLE001 - paddlex raises bare Exception when every hoster fails
             failures.append(f"{spec.name}: {exc}")
             continue
         log(f"got   {spec.name} -> {path}")
-    statuses = ModelReport(resolve(spec, p_dest) for spec in specs)
-    bad = [s for s in statuses if not s.ok]
-    if failures or bad:
-        lines = failures + [f"{s.spec.name}: {s.problem}" for s in bad]
-        raise RuntimeError("model fetch failed:\n  " + "\n  ".join(lines))
+    statuses = ModelReport(resolve(spec, p_root) for spec in specs)
+    failures += [f"{s.spec.name}: {s.problem}" for s in statuses if not s.ok]
+    if lock is not None and not failures:
+        failures += _check_lock(Path(lock), statuses, record_lock, log)
+    if failures:
+        raise RuntimeError("model fetch failed:\n  " + "\n  ".join(failures))
     return statuses
+
+
+def _check_lock(path: Path, statuses: ModelReport, record: bool, log: Callable[[str], None]) -> list[str]:
+    from processor import model_lock
+
+    pins = model_lock.load(path)
+    out = []
+    for status in statuses:
+        assert status.path is not None
+        if record:
+            model_lock.record(pins, status.spec.name, status.path)
+            log(f"pinned {status.spec.name}: {len(pins['models'][status.spec.name])} files")
+        else:
+            out += model_lock.problems(pins, status.spec.name, status.path)
+    if record:
+        from importlib import metadata
+
+        pins["paddlex"] = metadata.version("paddlex")
+        model_lock.save(path, pins)
+        log(f"wrote {path}")
+    elif not out:
+        log(f"every file matches its sha256 in {path}")
+    return out
 
 
 def format_report(statuses: Iterable[ModelStatus]) -> str:
@@ -306,11 +338,13 @@ def _no_explicit_dirs() -> dict:
     }
 
 
-def _paddlex_model_manager(dest: Path):
-    """A paddlex official-model manager that saves into ``dest`` instead of the cache."""
-    os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(default_cache_home()))
-    from paddlex.inference.utils.official_models import _ModelManager
+def _paddlex_download(cache: Path) -> Callable[[str], Any]:
+    """paddlex's public model downloader, saving under ``cache/official_models``: paddlex reads
+    ``PADDLE_PDX_CACHE_HOME`` when it is imported, so it is set first and checked after."""
+    os.environ["PADDLE_PDX_CACHE_HOME"] = str(cache)
+    from paddlex.inference.utils.official_models import official_models
+    from paddlex.utils.cache import CACHE_DIR
 
-    manager = _ModelManager()
-    manager._save_dir = dest  # instance attribute shadows the class-level cache location
-    return manager
+    if Path(CACHE_DIR).resolve() != cache.resolve():
+        raise RuntimeError(f"paddlex was imported with PADDLE_PDX_CACHE_HOME={CACHE_DIR}, not {cache}")
+    return lambda name: official_models[name]

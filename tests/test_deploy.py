@@ -78,23 +78,32 @@ def test_dockerfile_contract():
     stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", text, re.MULTILINE)
     assert [s[1] for s in stages] == ["cpu", "paddleocr-vl", "final"]
     assert "ARG ENGINE=paddleocr-vl" in text and "FROM ${ENGINE} AS final" in text
-    # official Paddle GPU base for CUDA 12.x, not the Blackwell (cuda12.9 / sm120) builds
-    base = re.search(r"ARG PADDLE_BASE_IMAGE=(\S+)", text).group(1)
-    assert base.startswith("paddlepaddle/paddle:") and "-gpu-cuda12." in base and "cuda12.9" not in base
+    # one CUDA stack, as the official PaddleOCR-VL images: plain Python + Paddle's cu126 GPU wheel
+    assert re.findall(r"^FROM\s+\$\{PYTHON_BASE_IMAGE\}", text, re.MULTILINE) and "paddlepaddle/paddle:" not in text
+    assert "nvidia/cuda" not in text and "cudnn" not in text.lower()
+    # the GPU wheel is the version the tests run, and at least what PaddleOCR-VL needs
+    gpu_pin = re.search(r"ARG PADDLEPADDLE_GPU_VERSION=(\d+\.\d+\.\d+)", text).group(1)
+    test_pin = re.search(r'"paddlepaddle==(\d+\.\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert gpu_pin == test_pin and tuple(map(int, gpu_pin.split("."))) >= (3, 2, 1)
+    # Paddle's index: a build arg without default, added to the implicit default index; the build
+    # stops naming it when it is not given
+    assert re.search(r"^ARG PADDLE_GPU_INDEX_URL$", text, re.MULTILINE)
+    assert '--extra-index-url "${PADDLE_GPU_INDEX_URL}"' in text and "--index-url" not in text.replace("--extra-index-url", "")
+    assert re.search(r'-z "\$\{PADDLE_GPU_INDEX_URL\}".*\n.*PADDLE_GPU_INDEX_URL is required', text)
     assert "python:3.11-slim-bookworm" in text
     for pkg in ("tesseract-ocr", "tesseract-ocr-rus", "tesseract-ocr-eng", "fonts-dejavu-core"):
         assert pkg in text
     # pinned versions, in step with pyproject's paddle extra
-    assert re.search(r"ARG PADDLEPADDLE_GPU_VERSION=\d+\.\d+\.\d+", text)
     paddleocr_pin = re.search(r"ARG PADDLEOCR_VERSION=(\S+)", text).group(1)
     assert f"paddleocr=={paddleocr_pin}" in (ROOT / "pyproject.toml").read_text().replace("[doc-parser]", "")
     assert "paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}" in text
     assert re.search(r"pip install[^\n]* \.", text)  # docwatch itself
-    # models baked at build time; a failed fetch fails the build
-    assert "fetch-models.sh /opt/docwatch/models" in text
+    # models baked at build time into the build's PADDLE_PDX_CACHE_HOME, checked against the lock
+    assert "fetch-models.sh /opt/docwatch/paddlex " in text and "/opt/docwatch/models.lock.json" in text
+    assert "COPY deploy/models.lock.json" in text and "DOCWATCH_PADDLE__MODEL_DIR=/opt/docwatch/paddlex/official_models" in text
     assert "|| true" not in text and "|| :" not in text
     for env in ("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True", "PADDLE_PDX_CACHE_HOME=",
-                "DOCWATCH_PADDLE__MODEL_DIR=/opt/docwatch/models", "DOCWATCH_ENGINE=cpu"):  # fmt: skip
+                "DOCWATCH_ENGINE=cpu"):  # fmt: skip
         assert env in text, env
     assert text.count("USER 10001:10001") == 2 and "useradd --create-home" in text
     assert text.count("EXPOSE 8081") == 2
@@ -172,8 +181,9 @@ def _fake_docwatch(tmp_path: Path, exit_code: int = 0) -> tuple[dict, Path]:
     fake = bindir / "docwatch"
     fake.write_text(
         "#!/usr/bin/env bash\n"
-        f'echo "$* | $DOCWATCH_ENGINE $DOCWATCH_PADDLE__PIPELINE_VERSION $PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK" >> {log}\n'
-        '[[ "$1 $2" == "models fetch" ]] && mkdir -p "$4/PP-DocLayoutV3/.git"\n'
+        f'echo "$* | $DOCWATCH_ENGINE $DOCWATCH_PADDLE__PIPELINE_VERSION $PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK '
+        f'$PADDLE_PDX_CACHE_HOME" >> {log}\n'
+        '[[ "$1 $2" == "models fetch" ]] && mkdir -p "$PADDLE_PDX_CACHE_HOME/official_models/PP-DocLayoutV3/.git"\n'
         f"exit {exit_code}\n"
     )
     fake.chmod(0o755)
@@ -182,33 +192,77 @@ def _fake_docwatch(tmp_path: Path, exit_code: int = 0) -> tuple[dict, Path]:
     return env, log
 
 
-def test_fetch_models_script_runs_fetch_then_verify(tmp_path):
+def test_fetch_models_script_runs_fetch_with_the_lock_then_verify(tmp_path):
     script = DEPLOY / "docker" / "fetch-models.sh"
     env, log = _fake_docwatch(tmp_path)
-    models = tmp_path / "models"
-    proc = subprocess.run([str(script), str(models), "paddleocr-vl", "v1.5"], env=env, capture_output=True, text=True)
+    cache, lock = tmp_path / "paddlex", tmp_path / "models.lock.json"
+    proc = subprocess.run([str(script), str(cache), "paddleocr-vl", "v1.5", str(lock)], env=env, capture_output=True,
+                          text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     calls = log.read_text().splitlines()
     assert calls == [
-        f"models fetch --dir {models} --engine paddleocr-vl | paddleocr-vl v1.5 True",
-        f"models verify --dir {models} --engine paddleocr-vl | paddleocr-vl v1.5 True",
+        f"models fetch --cache-home {cache} --engine paddleocr-vl --lock {lock} | paddleocr-vl v1.5 True {cache}",
+        f"models verify --dir {cache}/official_models --engine paddleocr-vl | paddleocr-vl v1.5 True {cache}",
     ]
-    assert (models / "PP-DocLayoutV3").is_dir() and not (models / "PP-DocLayoutV3" / ".git").exists()
+    layout = cache / "official_models" / "PP-DocLayoutV3"
+    assert layout.is_dir() and not (layout / ".git").exists()
+    # record mode pins what was fetched and prints the lock
+    lock.write_text('{"lock_version": 1, "models": {}}\n')
+    proc = subprocess.run([str(script), str(cache), "paddleocr-vl", "v1.6", str(lock), "record"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0 and '"lock_version": 1' in proc.stdout
+    assert log.read_text().splitlines()[2].endswith(f"--lock {lock} --record-lock | paddleocr-vl v1.6 True {cache}")
+    bad = subprocess.run([str(script), str(cache), "paddleocr-vl", "v1.6", str(lock), "trust-me"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "verify or record" in bad.stderr
 
 
 def test_fetch_models_script_fails_the_build_on_error(tmp_path):
     script = DEPLOY / "docker" / "fetch-models.sh"
     env, _ = _fake_docwatch(tmp_path, exit_code=3)
-    proc = subprocess.run([str(script), str(tmp_path / "m")], env=env, capture_output=True)
+    args = [str(tmp_path / "m"), "paddleocr-vl", "v1.6", str(tmp_path / "lock.json")]
+    proc = subprocess.run([str(script), *args], env=env, capture_output=True)
     assert proc.returncode != 0
-    assert subprocess.run([str(script)], env=env, capture_output=True).returncode != 0  # usage
+    for missing in range(4):  # every argument is required: usage
+        assert subprocess.run([str(script), *args[:missing]], env=env, capture_output=True).returncode != 0
 
 
 def test_fetch_models_script_cpu_fetches_nothing(tmp_path):
     env, log = _fake_docwatch(tmp_path)
     script = DEPLOY / "docker" / "fetch-models.sh"
-    assert subprocess.run([str(script), str(tmp_path / "m"), "cpu"], env=env).returncode == 0
+    assert subprocess.run([str(script), str(tmp_path / "m"), "cpu", "v1.6", "x"], env=env).returncode == 0
     assert not log.exists()
+
+
+def test_no_package_index_address_in_the_repo():
+    """House rule: default indexes stay implicit; Paddle's index is a build argument. (Checked by
+    shape, so this test names no registry host either.)"""
+    literal_index = re.compile(r"(--(extra-)?index-url|--index|\s-i)[ =]+[\"']?https?://")
+    index_host = re.compile(r"https?://[^/\s\"']*(pypi|pythonhosted|paddlepaddle\.org|npmjs|debian\.org)")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in tracked + [str(p.relative_to(ROOT)) for p in DOCKERFILES]:
+        path = ROOT / rel
+        if path.is_file() and path.suffix not in {".png", ".pdf", ".jpg", ".tif", ".tiff"}:
+            text = path.read_text(errors="replace")
+            assert not literal_index.search(text) and not index_host.search(text), rel
+
+
+def test_vl_server_serves_the_model_name_docwatch_asks_for():
+    from processor import models
+
+    text = (DEPLOY / "compose" / "vllm-server.Dockerfile").read_text()
+    version = re.search(r"ARG PIPELINE_VERSION=(\S+)", text).group(1)
+    name = re.search(r"ARG VL_MODEL_NAME=(\S+)", text).group(1)
+    assert name == models.VL_REC_MODELS[version]
+    assert re.search(r"ARG PADDLEOCR_VERSION=(\S+)", text).group(1) == re.search(
+        r"ARG PADDLEOCR_VERSION=(\S+)", (ROOT / "Dockerfile").read_text()).group(1)  # fmt: skip
+    assert 'genai_server --model_name \\"$VL_MODEL_NAME\\"' in text and "--backend vllm" in text
+    assert "--lock /opt/paddlex-models.lock.json" in text
+    services = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())["services"]
+    command = services["vllm"]["command"]
+    served = command[command.index("--model_name") + 1]
+    assert served == services["docwatch-vllm"]["environment"]["DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME"]
+    assert command[command.index("--model_dir") + 1].endswith("/official_models/" + served.removesuffix("-0.9B"))
 
 
 # ---------------------------------------------------------------------------------------------

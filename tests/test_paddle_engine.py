@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import io
+import json
 import re
 import shutil
 import unicodedata
@@ -462,36 +463,77 @@ def _fake_model(path: Path, name: str) -> None:
 def test_verify_and_fetch_with_paddlex_downloader_stubbed(tmp_path, monkeypatch):
     opts = ConvertOptions(engine=EngineName.PADDLEOCR_VL)
     calls = []
+    root = tmp_path / "official_models"
 
-    class FakeManager:  # stands in for paddlex's _ModelManager (no network in tests)
-        def get_model_path(self, name):
+    def fake_download(cache):  # stands in for paddlex's public official_models[...] (no network here)
+        assert cache == tmp_path
+
+        def download(name):
             calls.append(name)
             sub = name.replace("-0.9B", "") if "PaddleOCR-VL" in name else name
-            _fake_model(tmp_path / sub, name)
-            return tmp_path / sub
+            _fake_model(root / sub, name)
+            return root / sub
 
-    monkeypatch.setattr(models, "_paddlex_model_manager", lambda dest: FakeManager())
+        return download
+
+    monkeypatch.setattr(models, "_paddlex_download", fake_download)
     report = models.fetch(opts, tmp_path, log=lambda m: None)
     assert report.ok
     assert calls == ["PP-DocLayoutV3", "PaddleOCR-VL-1.6-0.9B", "PP-LCNet_x1_0_doc_ori", "UVDoc"]
-    assert models.verify(opts, tmp_path).ok
-    assert "PaddleOCR-VL-1.6" in str(models.verify(opts, tmp_path))
+    assert models.verify(opts, root).ok
+    assert "PaddleOCR-VL-1.6" in str(models.verify(opts, root))
     # a second fetch keeps what is there
     calls.clear()
     models.fetch(tmp_path, opts, log=lambda m: None)
     assert calls == []
     # a download failure fails the fetch (and so the image build)
-    shutil.rmtree(tmp_path / "UVDoc")
+    shutil.rmtree(root / "UVDoc")
 
-    class Broken(FakeManager):
-        def get_model_path(self, name):
+    def broken(cache):
+        def download(name):
             raise Exception("No model source is available")
 
-    monkeypatch.setattr(models, "_paddlex_model_manager", lambda dest: Broken())
+        return download
+
+    monkeypatch.setattr(models, "_paddlex_download", broken)
     with pytest.raises(RuntimeError, match="UVDoc"):
         models.fetch(opts, tmp_path, log=lambda m: None)
     with pytest.raises(RuntimeError):
-        models.check(ConvertOptions(engine=EngineName.PADDLEOCR_VL, paddle={"use_doc_unwarping": True}), tmp_path)
+        models.check(ConvertOptions(engine=EngineName.PADDLEOCR_VL, paddle={"use_doc_unwarping": True}), root)
+
+
+def test_fetch_checks_every_file_against_the_lock(tmp_path, monkeypatch):
+    opts = ConvertOptions(engine=EngineName.PADDLEOCR_VL)
+    root = tmp_path / "official_models"
+    for name in ("PP-DocLayoutV3", "PaddleOCR-VL-1.6", "PP-LCNet_x1_0_doc_ori", "UVDoc"):
+        _fake_model(root / name, name)
+    monkeypatch.setattr(models, "_paddlex_download", lambda cache: pytest.fail("nothing to download"))
+    lock = tmp_path / "models.lock.json"
+    lock.write_text('{"lock_version": 1, "models": {}}')
+    with pytest.raises(RuntimeError, match="PP-DocLayoutV3: no sha256 pinned"):  # an empty lock fails loudly
+        models.fetch(opts, tmp_path, lock=lock, log=lambda m: None)
+    models.fetch(opts, tmp_path, lock=lock, record_lock=True, log=lambda m: None)  # pin what is there
+    pins = json.loads(lock.read_text())
+    assert set(pins["models"]) == {"PP-DocLayoutV3", "PaddleOCR-VL-1.6-0.9B", "PP-LCNet_x1_0_doc_ori", "UVDoc"}
+    assert set(pins["models"]["UVDoc"]) == {"inference.yml", "inference.json", "inference.pdiparams"}
+    assert models.fetch(opts, tmp_path, lock=lock, log=lambda m: None).ok
+    (root / "UVDoc" / ".git").mkdir()  # hoster metadata is not the model
+    (root / "UVDoc" / "README.md").write_text("model card")
+    assert models.fetch(opts, tmp_path, lock=lock, log=lambda m: None).ok
+    (root / "UVDoc" / "inference.pdiparams").write_bytes(b"\1")  # a changed weight
+    (root / "UVDoc" / "extra.py").write_text("print()")  # a file nobody pinned
+    with pytest.raises(RuntimeError) as err:
+        models.fetch(opts, tmp_path, lock=lock, log=lambda m: None)
+    assert "UVDoc/inference.pdiparams: sha256" in str(err.value) and "UVDoc/extra.py: not pinned" in str(err.value)
+
+
+def test_the_shipped_lock_is_a_lock():
+    from processor import model_lock
+
+    lock = model_lock.load(Path(__file__).resolve().parent.parent / "deploy" / "models.lock.json")
+    assert lock["lock_version"] == model_lock.LOCK_VERSION
+    for name, files in lock["models"].items():
+        assert files and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in files.values()), name
 
 
 @paddle
@@ -552,3 +594,22 @@ def test_pp_structurev3_points_every_model_at_a_local_dir(tmp_path):
     pairs = list(dirs(kwargs["paddlex_config"]))
     assert pairs and all(d == str(tmp_path / n) for n, d in pairs)  # never None: no download
     assert eng.info.name == "pp-structurev3" and eng.info.options["pipeline"] == "PP-StructureV3"
+
+
+@paddle
+def test_the_public_paddlex_downloader_saves_under_the_cache_home(tmp_path):
+    """fetch() points PADDLE_PDX_CACHE_HOME at the cache home before paddlex is imported; paddlex's
+    own downloader then saves every model under <cache home>/official_models (a fresh process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from processor.models import _paddlex_download; "
+        "_paddlex_download(Path(sys.argv[1])); "
+        "from paddlex.inference.utils.official_models import official_models; print(official_models._save_dir)"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PADDLE_PDX_CACHE_HOME"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(tmp_path / "official_models")

@@ -94,10 +94,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     s = _settings(args)
     opts = s.convert_options()
     if args.action == "fetch":
-        if not args.dir:
-            print("error: models fetch needs --dir", file=sys.stderr)
+        if args.dir:
+            print("error: models fetch downloads into --cache-home DIR (PADDLE_PDX_CACHE_HOME), "
+                  "under DIR/official_models; --dir is for verify", file=sys.stderr)  # fmt: skip
             return 2
-        print(models.fetch(opts, Path(args.dir)))
+        cache_home = Path(args.cache_home) if args.cache_home else None
+        lock = Path(args.lock) if args.lock else None
+        print(models.fetch(opts, cache_home, lock=lock, record_lock=args.record_lock, everything=not args.needed_only))
         return 0
     report = models.verify(opts, Path(args.dir) if args.dir else None)
     print(report)
@@ -154,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     mod = sub.add_parser("models", help="fetch (at image build) or verify the engine's models")
     mod.add_argument("action", choices=["fetch", "verify"])
-    mod.add_argument("--dir", help="model root (default: DOCWATCH_PADDLE__MODEL_DIR)")
+    mod.add_argument("--dir", help="verify: model root (default: DOCWATCH_PADDLE__MODEL_DIR)")
+    mod.add_argument("--cache-home", help="fetch: into DIR/official_models (default: PADDLE_PDX_CACHE_HOME)")
+    mod.add_argument("--lock", help="fetch: check every file against the sha256s pinned in this lock file")
+    mod.add_argument("--record-lock", action="store_true", help="fetch: pin what was fetched in --lock instead")
+    mod.add_argument("--needed-only", action="store_true",
+                     help="fetch: only what the configuration loads (default: also models behind switches that are off)")
     mod.add_argument("--engine", choices=engines)
     mod.set_defaults(func=cmd_models)
 

@@ -1,36 +1,52 @@
 #!/usr/bin/env bash
 # Image build step: download every model the configured PaddleOCR pipeline can load into
-# MODEL_DIR with paddlex's own downloader, verify them, and drop the download caches.
-# Any failure fails the build (no `|| true`).
+# CACHE_HOME/official_models (CACHE_HOME is what PADDLE_PDX_CACHE_HOME points at during the build)
+# with paddlex's own public downloader, check every file against the sha256s pinned in LOCK, verify
+# the models load-ready, and drop the download caches. Any failure fails the build (no `|| true`).
 #
-#   fetch-models.sh MODEL_DIR [ENGINE] [PIPELINE_VERSION]
+#   fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [verify|record]
 #
-# ENGINE: paddleocr-vl (default) | pp-structurev3 | cpu (nothing to fetch).
+# ENGINE: paddleocr-vl | pp-structurev3 | cpu (nothing to fetch).
+# verify (default): a file that is missing, differs or is not pinned in LOCK fails the build.
+# record: pin what was fetched into LOCK and print it (on a host that reaches the model hosters;
+#         review the result and commit it as deploy/models.lock.json).
 set -euo pipefail
 
-model_dir="${1:?usage: fetch-models.sh MODEL_DIR [ENGINE] [PIPELINE_VERSION]}"
-engine="${2:-${DOCWATCH_ENGINE:-paddleocr-vl}}"
-version="${3:-${DOCWATCH_PADDLE__PIPELINE_VERSION:-v1.6}}"
+usage="usage: fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [verify|record]"
+cache_home="${1:?$usage}"
+engine="${2:?$usage}"
+version="${3:?$usage}"
+lock="${4:?$usage}"
+mode="${5:-verify}"
 
 if [[ "$engine" == "cpu" ]]; then
     echo "engine cpu: no models to fetch"
     exit 0
 fi
+case "$mode" in
+    verify) record=() ;;
+    record) record=(--record-lock) ;;
+    *) echo "fetch-models.sh: mode must be verify or record, not '$mode'" >&2; exit 2 ;;
+esac
 
 export PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True
+export PADDLE_PDX_CACHE_HOME="$cache_home"
 export DOCWATCH_ENGINE="$engine"
 export DOCWATCH_PADDLE__PIPELINE_VERSION="$version"
-# Downloads land in MODEL_DIR; paddlex's scratch space goes to a throwaway cache.
+# the hosters' own clients keep their caches in a throwaway place
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-export PADDLE_PDX_CACHE_HOME="$scratch/paddlex"
 export HF_HOME="$scratch/huggingface"
 export MODELSCOPE_CACHE="$scratch/modelscope"
 
-mkdir -p "$model_dir"
-docwatch models fetch --dir "$model_dir" --engine "$engine"
-docwatch models verify --dir "$model_dir" --engine "$engine"
+mkdir -p "$cache_home"
+docwatch models fetch --cache-home "$cache_home" --engine "$engine" --lock "$lock" "${record[@]}"
+docwatch models verify --dir "$cache_home/official_models" --engine "$engine"
 # git-based hosters leave their metadata beside the weights; it is not needed at run time
-find "$model_dir" -depth -type d \( -name .git -o -name .cache \) -exec rm -rf {} +
-chmod -R a+rX "$model_dir"
-du -sh "$model_dir"
+find "$cache_home/official_models" -depth -type d \( -name .git -o -name .cache \) -exec rm -rf {} +
+chmod -R a+rX "$cache_home"
+if [[ "$mode" == record ]]; then
+    echo "---- $lock (commit as deploy/models.lock.json) ----"
+    cat "$lock"
+fi
+du -sh "$cache_home"

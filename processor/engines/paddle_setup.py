@@ -80,7 +80,8 @@ def check_models(kind: EngineName, options: ConvertOptions) -> dict[str, Path]:
     if missing:
         hint = (
             "set DOCWATCH_PADDLE__MODEL_DIR to a directory holding them (fill one with "
-            "`docwatch models fetch --dir DIR`) or the per-model *_model_dir settings"
+            "`docwatch models fetch --cache-home DIR`, models in DIR/official_models) or the per-model "
+            "*_model_dir settings"
         )
         if p.vl_rec_backend is VlBackend.NATIVE and kind is EngineName.PADDLEOCR_VL:
             hint += "; or use a VL server (DOCWATCH_PADDLE__VL_REC_BACKEND=vllm-server)"
