@@ -129,6 +129,16 @@ class PaddleEngine(Engine):
         log.info("paddle engine warm-up took %.1fs", time.monotonic() - started)
         self.ready = True
 
+    def run_bare(self, path: Path) -> tuple[str, int]:
+        """The pipeline as its own demo runs it, docwatch's page handling left out:
+        ``predict(file)`` -> ``restructure_pages`` -> ``concatenate_markdown_pages``. Returns the
+        Markdown and the page count (for benchmarks: the bare pipeline's pages/s on the same files)."""
+        self.load()
+        results = list(self._pipeline.predict(str(path), **self._predict_kwargs))
+        pages = self._pipeline.restructure_pages(results) if self._supports_merge and self.p.merge_pages else results
+        markdown = self._pipeline.concatenate_markdown_pages([res.markdown for res in pages]) if pages else ""
+        return markdown, len(results)
+
     def close(self) -> None:
         if self._pipeline is not None:
             try:
