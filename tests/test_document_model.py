@@ -64,3 +64,16 @@ def test_json_round_trips_and_keeps_failed_pages() -> None:
              page(2, [], status=PageStatus.FAILED, error=ErrorInfo(type="X", message="m", retryable=True))])
     again = Document.model_validate_json(document_json(d))
     assert again == d and again.failed_pages[0].number == 2 and again.ok
+
+
+def test_markdown_files_follow_the_engine_markdown_option() -> None:
+    from processor.render import markdown_files
+
+    p = page(1, [Block(type=BlockType.TEXT, bbox=BOX, order=0, text="ours")], pipeline_markdown="theirs")
+    d = doc([p])
+    assert markdown_files(d) == [(".md", "<!-- page 1 -->\n\nours\n")]  # no option: docwatch's
+    d.engine.options["markdown"] = "pipeline"
+    assert markdown_files(d) == [(".md", "\n\ntheirs")]
+    d.engine.options["markdown"] = "both"
+    assert markdown_files(d) == [(".md", "<!-- page 1 -->\n\nours\n"), (".pipeline.md", "\n\ntheirs")]
+    assert "theirs" not in document_json(d)  # the pipeline's Markdown is a file of its own, not JSON

@@ -135,3 +135,28 @@ def test_parity_json_has_every_block_with_polygon_ids_and_seal_text(parity):
     titles = [b for b in doc.pages[0].blocks if b.type is BlockType.HEADING]
     assert [b.text for b in titles] == ["1 Введение", "1.1 Scope of the report"]
     assert titles[0].level < titles[1].level
+
+
+def test_parity_without_merging_pages_the_pipeline_markdown_is_what_the_bare_pipeline_writes(tmp_path):
+    """merge_pages off: each page's own res.markdown, joined as concatenate_markdown_pages joins them,
+    equals what the bare pipeline (engine.run_bare: predict(file), no restructure) writes."""
+    from tests.paddle_docs import PAGE_TEXTS, make_pdf as make_text_pdf
+    from tests.vl_stub_server import StubVLServer
+
+    prepare_environment(tmp_path / "pdx-cache")
+    with StubVLServer() as stub:
+        options = ConvertOptions(engine=EngineName.PADDLEOCR_VL, paddle=PaddleEngineOptions(
+            use_layout_detection=False, vl_rec_backend="vllm-server", vl_rec_server_url=stub.base_url, device="cpu",
+            markdown="pipeline", merge_pages=False))  # fmt: skip
+        eng = PaddleEngine(options)
+        eng.load()
+        try:
+            pdf = make_text_pdf()
+            doc = convert(pdf, options, engine=eng, name="bilingual.pdf")
+            (tmp_path / "bilingual.pdf").write_bytes(pdf)
+            bare, pages = eng.run_bare(tmp_path / "bilingual.pdf")
+        finally:
+            eng.close()
+    assert pages == 2 and all(p.pipeline_markdown for p in doc.pages)
+    assert markdown_files(doc) == [(".md", bare)]  # markdown=pipeline: the pipeline's Markdown is the .md
+    assert PAGE_TEXTS[1][0].split(":")[0] in bare
