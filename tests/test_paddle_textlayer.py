@@ -13,7 +13,7 @@ import pytest
 
 from processor import ConvertOptions, EngineName, convert, render_markdown
 from processor.engines.paddle_blocks import RawBlock
-from processor.engines.paddle_textlayer import apply, read_page
+from processor.engines.paddle_textlayer import apply, read_page, words_in_box
 from processor.models import prepare_environment
 from processor.options import PaddleEngineOptions
 from tests.paddle_docs import dejavu_font, make_png
@@ -126,7 +126,8 @@ def _page_with_blocks() -> bytes:
     page.insert_font(fontname="dv", fontfile=str(dejavu_font()))
     page.insert_text((30, 40), "Глава 1. Введение", fontname="dv", fontsize=16)
     page.insert_text((30, 80), "Первая строка абзаца,", fontname="dv", fontsize=11)
-    page.insert_text((30, 95), "вторая строка — с ё.", fontname="dv", fontsize=11)
+    page.insert_text((30, 95), "вторая строка —", fontname="dv", fontsize=11)
+    page.insert_text((136, 95), "с ё.", fontname="dv", fontsize=11)
     page.insert_text((30, 150), "Cell A   Cell B", fontname="dv", fontsize=11)
     page.insert_image(pymupdf.Rect(250, 60, 400, 130), stream=make_png(["Подпись"], width=300, height=140))
     data = doc.tobytes()
@@ -162,3 +163,11 @@ def test_an_invisible_ocr_layer_over_a_scan_is_not_used():
     raws = [RawBlock("ocr", slip("\n".join(RU)), (0, 0, 840, 600), 0)]
     use = apply(raws, read_page(page, raws, (0.5, 0.5)))
     assert not use.used and "invisible" in use.reason and raws[0].content == slip("\n".join(RU))
+
+
+def test_a_line_the_pdf_wrote_in_pieces_is_one_line():
+    # (x0, y0, x1, y1, word, block_no, line_no, word_no): PyMuPDF put the pieces in two blocks
+    words = [(80, 100, 110, 112, "world", 7, 0, 0), (10, 100, 40, 112, "Hello", 3, 0, 0),
+             (10, 118, 40, 130, "next", 3, 1, 0), (45, 101, 75, 111, "there,", 5, 0, 0),
+             (500, 100, 540, 112, "outside", 9, 0, 0)]  # fmt: skip
+    assert words_in_box(words, (0, 90, 200, 140)) == "Hello there, world\nnext"

@@ -69,8 +69,19 @@ def words_in_box(words: list[tuple], box: tuple[float, float, float, float]) -> 
         cx, cy = (w[0] + w[2]) / 2, (w[1] + w[3]) / 2
         if x0 - _SLACK <= cx <= x1 + _SLACK and y0 - _SLACK <= cy <= y1 + _SLACK:
             lines.setdefault((w[5], w[6]), []).append(w)
-    ordered = sorted(lines.values(), key=lambda ws: (min(w[1] for w in ws), min(w[0] for w in ws)))
-    return "\n".join(" ".join(w[4] for w in sorted(ws, key=lambda w: w[0])) for ws in ordered)
+    rows: list[list[tuple]] = []
+    for ws in sorted(lines.values(), key=lambda ws: (min(w[1] for w in ws), min(w[0] for w in ws))):
+        if rows and _same_row(rows[-1], ws):  # one visual line the PDF wrote in pieces
+            rows[-1].extend(ws)
+        else:
+            rows.append(list(ws))
+    return "\n".join(" ".join(w[4] for w in sorted(row, key=lambda w: w[0])) for row in rows)
+
+
+def _same_row(a: list[tuple], b: list[tuple]) -> bool:
+    a0, a1 = min(w[1] for w in a), max(w[3] for w in a)
+    b0, b1 = min(w[1] for w in b), max(w[3] for w in b)
+    return min(a1, b1) - max(a0, b0) > 0.5 * min(a1 - a0, b1 - b0)
 
 
 def apply(raws: list[RawBlock], layer: PageTextLayer | None) -> TextLayerUse | None:
