@@ -10,6 +10,13 @@ full resolution), ``page_batch_size`` at a time, and fed to ``predict_iter`` as 
 bounded by the batch, not the document. A failing batch is retried page by page so one bad page
 fails alone. With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
 pipeline's own ``restructure_pages`` (tables continued across pages merged, title levels assigned).
+
+The ``predict()`` options are passed through as set (``paddle_setup``; recorded in ``info`` with the
+VL server URL's credentials redacted). ``markdown=pipeline|both`` also keeps each page's own
+``res.markdown`` (from the restructured pages with ``merge_pages``) for the pipeline's Markdown file;
+``text_from_pdf=auto`` gives text-like blocks of born-digital pages the PDF's characters
+(``paddle_textlayer``) after the pipeline's own restructuring, so neither the pipeline's Markdown nor
+its title levels change. ``run_bare`` runs the pipeline as its demo does, for benchmarks.
 """
 
 from __future__ import annotations
