@@ -194,11 +194,12 @@ def test_unreachable_vl_server_is_a_retryable_engine_failure(paddle_cache):
     opts = ConvertOptions(
         engine=EngineName.PADDLEOCR_VL,
         paddle=PaddleEngineOptions(use_layout_detection=False, vl_rec_backend="vllm-server", device="cpu",
-                                   vl_rec_server_url=f"http://127.0.0.1:{port}/v1"),
+                                   vl_rec_server_url=f"http://docwatch:hunter2@127.0.0.1:{port}/v1"),
     )  # fmt: skip
     with pytest.raises(EngineFailure) as err:
         convert(make_png(["x"]), opts)
     assert err.value.retryable and f"127.0.0.1:{port}" in str(err.value)
+    assert "hunter2" not in str(err.value)  # the URL's credentials stay out of errors (and so manifests)
 
 
 @paddle

@@ -201,7 +201,7 @@ class PaddleEngine(Engine):
         for r in batch:
             outcome = r.error if r.error is not None else outcomes[r.number]
             if isinstance(outcome, BaseException):
-                log.warning("page %d failed: %s", r.number, outcome)
+                log.warning("page %d failed: %s", r.number, redact_text(str(outcome)))
                 out.append(failed_result(r, outcome))
                 continue
             try:
