@@ -42,7 +42,7 @@ PAGES: list[list[Spec]] = [
         Spec("text", (60, 230, 535, 270), "This report covers the fiscal year 2024 and all subsidiaries."),
         Spec("display_formula", (150, 280, 420, 320), "\\[\nR = \\frac{P}{C} \\cdot 100\\%\n\\]"),
         Spec("formula_number", (480, 290, 530, 310), "(1)"),
-        Spec("image", (60, 330, 330, 520)),
+        Spec("image", (60, 330, 330, 520), "Q1 Q2 Q3 Q4"),  # read only with use_ocr_for_image_block
         Spec("figure_title", (60, 525, 330, 545), "Рис. 1. Выручка по кварталам"),
         Spec("seal", (380, 340, 530, 490), "ОТДЕЛ КАДРОВ"),
         Spec("table", (60, 560, 535, 760), TABLE_OTSL_1),

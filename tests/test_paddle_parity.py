@@ -39,7 +39,7 @@ def parity(tmp_path_factory):
     with ParityVLServer() as stub:
         options = ConvertOptions(engine=EngineName.PADDLEOCR_VL, paddle=PaddleEngineOptions(
             use_layout_detection=False, vl_rec_backend="vllm-server", vl_rec_server_url=stub.base_url, device="cpu",
-            use_seal_recognition=True, markdown="both", layout_threshold=0.35))  # fmt: skip
+            use_seal_recognition=True, use_ocr_for_image_block=True, markdown="both", layout_threshold=0.35))  # fmt: skip
         eng = PaddleEngine(options)
         eng.load()  # no layout model to load; the colour layout model goes in its place
         inner = eng._pipeline.paddlex_pipeline
@@ -50,7 +50,8 @@ def parity(tmp_path_factory):
             pdf = make_pdf()
             doc = convert(pdf, options, engine=eng, name="report.pdf")
             (tmp / "report.pdf").write_bytes(pdf)
-            official = eng._pipeline.restructure_pages(list(eng._pipeline.predict(str(tmp / "report.pdf"))))
+            official = eng._pipeline.restructure_pages(list(eng._pipeline.predict(
+                str(tmp / "report.pdf"), **eng._predict_kwargs)))  # the same options, as a user would pass them
             official_md = eng._pipeline.concatenate_markdown_pages([res.markdown for res in official])
         finally:
             eng.close()
@@ -65,7 +66,7 @@ _PICTURE_LINK = re.compile(r"imgs/[^\"\s)]+|images/p\d+_\d+\.png")
 def test_parity_pipeline_markdown_is_the_official_markdown(parity):
     doc, _, official_md = parity
     ours = render_pipeline_markdown(doc)
-    assert "<table" in official_md and "ОТДЕЛ КАДРОВ" in official_md  # the reference is not empty
+    assert "<table" in official_md and "ОТДЕЛ КАДРОВ" in official_md and "Q1 Q2" in official_md  # not empty
     # identical but for the picture names: docwatch links the crops it writes beside the Markdown
     assert _PICTURE_LINK.sub("IMG", ours) == _PICTURE_LINK.sub("IMG", official_md)
     linked = set(re.findall(r"images/p\d+_\d+\.png", ours))
@@ -128,8 +129,9 @@ def test_parity_json_has_every_block_with_polygon_ids_and_seal_text(parity):
                 assert ours.latex == strip_latex(blk.content)
             elif ours.image is None:
                 assert (ours.text or "").strip() == re.sub(r"^#+\s", "", blk.content).strip()
-    seal = next(b for b in doc.pages[0].blocks if b.type is BlockType.FIGURE and b.text)
-    assert seal.text == "ОТДЕЛ КАДРОВ" and seal.image is not None
+    figure, seal = (b for b in doc.pages[0].blocks if b.type is BlockType.FIGURE)
+    assert seal.text == "ОТДЕЛ КАДРОВ" and seal.image is not None  # seal recognition: the seal's text kept
+    assert figure.text == "Q1 Q2 Q3 Q4" and figure.image is not None  # use_ocr_for_image_block: likewise
     first, rest = (next(b for b in p.blocks if b.type is BlockType.TABLE) for p in doc.pages)
     assert rest.group_id == first.block_id != rest.block_id and rest.html == ""  # its rows moved to page 1
     titles = [b for b in doc.pages[0].blocks if b.type is BlockType.HEADING]
