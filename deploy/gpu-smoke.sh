@@ -81,7 +81,7 @@ while time.monotonic() < deadline:
             sys.exit(0)
     except Exception:
         pass
-    time.sleep(3)
+    time.sleep(1)
 sys.exit(f"no answer from {url} within {sys.argv[2]}s")
 PY
 }
@@ -156,10 +156,13 @@ run_docker() {  # VERSION DIR: VL server + docwatch containers, then the bare pi
     # one GPU for both: vLLM takes part of its memory, docwatch's layout model the rest
     printf 'gpu-memory-utilization: 0.6\n' >"$dir/vllm.yaml"
     started+=("smoke-vl-$$")
+    port="$(free_port)"
     docker run -d --name "smoke-vl-$$" --network "$network" --network-alias vl --gpus all --shm-size 8g \
-        -v "$dir/vllm.yaml:/cfg/vllm.yaml:ro" "$vl_image" \
+        -p "127.0.0.1:$port:8118" -v "$dir/vllm.yaml:/cfg/vllm.yaml:ro" "$vl_image" \
         paddleocr genai_server --model_name "$name" --model_dir "/opt/paddlex/official_models/${name%-0.9B}" \
         --backend vllm --host 0.0.0.0 --port 8118 --backend_config /cfg/vllm.yaml >/dev/null
+    # docwatch's warm-up page goes through the VL server: it must be up first
+    wait_http "http://127.0.0.1:$port/health" "$timeout" || { docker logs --tail 30 "smoke-vl-$$" >&2; return 1; }
     port="$(free_port)"
     started+=("smoke-dw-$$")
     docker run -d --name "smoke-dw-$$" --network "$network" --gpus all -p "127.0.0.1:$port:8081" \

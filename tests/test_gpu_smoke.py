@@ -39,35 +39,65 @@ def test_arguments():
         assert proc.returncode == 2 and "gpu-smoke:" in proc.stderr, bad
 
 
+_FAKE_DOCKER = """#!{python}
+# stands in for docker: logs every call; `run -d -p 127.0.0.1:PORT:…` starts an HTTP server answering
+# 200 on PORT (a container that came up); `rm -f` stops them
+import os, signal, subprocess, sys
+from pathlib import Path
+log = Path({log!r})
+with log.open("a") as fh:
+    fh.write(" ".join(sys.argv[1:]) + "\\n")
+args = sys.argv[1:]
+if args[:1] == ["info"]:
+    sys.exit({info_rc})
+if args[:2] == ["run", "-d"] and "-p" in args:
+    port = args[args.index("-p") + 1].split(":")[1]
+    code = ("import http.server as h\\nclass H(h.BaseHTTPRequestHandler):\\n def do_GET(s):\\n"
+            "  s.send_response(200); s.send_header('Content-Length','0'); s.end_headers()\\n"
+            " def log_message(s,*a): pass\\nh.HTTPServer(('127.0.0.1', int(%r)), H).serve_forever()" % port)
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    with (log.parent / "servers").open("a") as fh:
+        fh.write(f"{{proc.pid}}\\n")
+if args[:2] == ["rm", "-f"] and (log.parent / "servers").exists():
+    for pid in (log.parent / "servers").read_text().split():
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+"""
+
+
 def _fake_docker(tmp_path: Path, info_ok: bool = True) -> dict:
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "docker").write_text(
-        "#!/usr/bin/env bash\n"
-        f'echo "$*" >> {tmp_path / "docker.log"}\n'
-        f'[[ "$1" == info ]] && exit {0 if info_ok else 1}\n'
-        "exit 0\n"
-    )
-    (bindir / "docker").chmod(0o755)
+    fake = bindir / "docker"
+    fake.write_text(_FAKE_DOCKER.format(python=sys.executable, log=str(tmp_path / "docker.log"),
+                                        info_rc=0 if info_ok else 1))  # fmt: skip
+    fake.chmod(0o755)
     return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "PYTHON": sys.executable}
 
 
 def test_docker_variant_orchestration_and_cleanup(tmp_path):
-    """With images given (--no-build): the VL server serving the model name docwatch asks for, docwatch
-    pointed at it; a docwatch that never gets ready fails the run and every container is removed."""
+    """With images given (--no-build): the VL server serving the model name docwatch asks for and
+    healthy before docwatch starts against it; samples dropped once docwatch is ready; manifests
+    that never come fail the run, and every container is removed."""
     env = _fake_docker(tmp_path)
-    proc = run("--no-build", "--versions", "v1.5", "--timeout", "2", "--workdir", str(tmp_path / "w"), env=env)
-    assert proc.returncode == 1 and "no answer from http://127.0.0.1:" in proc.stderr
+    proc = run("--no-build", "--versions", "v1.5", "--timeout", "10", "--workdir", str(tmp_path / "w"), env=env)
+    assert proc.returncode == 1 and "timed out after 10s waiting for manifests" in proc.stderr
     calls = (tmp_path / "docker.log").read_text().splitlines()
-    vl = next(c for c in calls if c.startswith("run -d --name smoke-vl-"))
-    assert "docwatch-smoke-vl:v1.5 paddleocr genai_server --model_name PaddleOCR-VL-1.5-0.9B" in vl
-    assert "--model_dir /opt/paddlex/official_models/PaddleOCR-VL-1.5 --backend vllm" in vl
-    dw = next(c for c in calls if c.startswith("run -d --name smoke-dw-"))
-    assert "DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME=PaddleOCR-VL-1.5-0.9B" in dw and dw.endswith("docwatch-smoke:gpu-v1.5")
-    assert "DOCWATCH_PADDLE__VL_REC_SERVER_URL=http://vl:8118/v1" in dw
+    vl = next(i for i, c in enumerate(calls) if c.startswith("run -d --name smoke-vl-"))
+    assert "docwatch-smoke-vl:v1.5 paddleocr genai_server --model_name PaddleOCR-VL-1.5-0.9B" in calls[vl]
+    assert "--model_dir /opt/paddlex/official_models/PaddleOCR-VL-1.5 --backend vllm" in calls[vl]
+    dw = next(i for i, c in enumerate(calls) if c.startswith("run -d --name smoke-dw-"))
+    assert vl < dw and calls[dw].endswith("docwatch-smoke:gpu-v1.5")
+    assert "DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME=PaddleOCR-VL-1.5-0.9B" in calls[dw]
+    assert "DOCWATCH_PADDLE__VL_REC_SERVER_URL=http://vl:8118/v1" in calls[dw]
+    assert sorted(p.name for p in (tmp_path / "w" / "v1.5" / "in").iterdir()) == [
+        "en-born-digital.pdf", "en-scan.png", "ru-born-digital.pdf", "ru-scan.pdf"]  # fmt: skip
     assert any(c.startswith("rm -f smoke-vl-") and "smoke-dw-" in c for c in calls)  # cleaned up on failure
     assert any(c.startswith("network rm docwatch-smoke-") for c in calls)
     assert not any(c.startswith("build") for c in calls)
+    assert "score" not in proc.stdout or "FAILED" in proc.stderr
 
 
 def test_docker_variant_needs_an_engine_and_the_index_to_build(tmp_path):
