@@ -34,7 +34,7 @@ def _kill_group(*_: object) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-def _term_when_parent_dies() -> None:
+def _term_when_parent_dies(parent_pid: int) -> None:
     """Linux: have the kernel send SIGTERM when the daemon dies, even by kill -9, so the
     engine and its workers never outlive it."""
     try:
@@ -42,20 +42,22 @@ def _term_when_parent_dies() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: the closed pipe still ends an idle child
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    # The parent died before prctl took effect: we were re-parented. Compare with the pid we
+    # were started by, never with 1: in a container the daemon itself is PID 1.
+    if os.getppid() != parent_pid:
         _kill_group()
 
 
 _PR_SET_PDEATHSIG = 1
 
 
-def _serve(conn: Connection, options: ConvertOptions) -> None:
+def _serve(conn: Connection, options: ConvertOptions, parent_pid: int) -> None:
     # The parent decides when to stop; a terminal's Ctrl-C must not kill us mid-page. Our own
     # process group lets the parent kill page workers the engine may have started, too.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _kill_group)
-    _term_when_parent_dies()
+    _term_when_parent_dies(parent_pid)
     from processor.convert import convert
     from processor.engines import create_engine
 
@@ -100,7 +102,7 @@ class EngineHost:
         ctx = mp.get_context("spawn")  # fork would copy boto3 sessions and threads
         parent, child = ctx.Pipe()
         # not a daemonic child: the CPU engine starts its own page workers
-        self._proc = ctx.Process(target=_serve, args=(child, self.options), name="docwatch-engine")
+        self._proc = ctx.Process(target=_serve, args=(child, self.options, os.getpid()), name="docwatch-engine")
         self._proc.start()
         child.close()
         self._conn = parent
