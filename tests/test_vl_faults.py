@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_harness import start_daemon, wait_status
-from tests.paddle_docs import make_pdf
+from tests.paddle_docs import make_pdf, stub_vl_env
 from tests.vl_stub_server import StubVLServer
 
 pytestmark = [
@@ -61,21 +61,14 @@ def test_vl_server_faults_lose_no_page_and_the_next_attempt_does_only_what_is_mi
     bad_day = BadDay()
     with StubVLServer() as stub:
         stub.fault = bad_day
-        env = {
-            "DOCWATCH_ENGINE": "paddleocr-vl",
-            "DOCWATCH_PADDLE__DEVICE": "cpu",
-            "DOCWATCH_PADDLE__USE_LAYOUT_DETECTION": "false",
-            "DOCWATCH_PADDLE__VL_REC_BACKEND": "vllm-server",
-            "DOCWATCH_PADDLE__VL_REC_SERVER_URL": stub.base_url,
-            "DOCWATCH_PADDLE__PIPELINE_VERSION": "v1.5",
-            "DOCWATCH_PADDLE__CACHE_DIR": str(tmp_path / "pdx-cache"),
+        env = stub_vl_env(
+            stub.base_url, tmp_path / "pdx-cache",
             # pages leave the engine one by one (with merge_pages on they leave at the end)
-            "DOCWATCH_PADDLE__PAGE_BATCH_SIZE": "1",
-            "DOCWATCH_PADDLE__MERGE_PAGES": "false",
-            "DOCWATCH_PAGE_RETRIES": "1",
-            "DOCWATCH_PAGE_TIMEOUT_SECONDS": "15",  # 4 pages: the stalled attempt is cut at 60 s
-            "DOCWATCH_MAX_ATTEMPTS": "3",
-        }
+            DOCWATCH_PADDLE__PAGE_BATCH_SIZE="1", DOCWATCH_PADDLE__MERGE_PAGES="false",
+            DOCWATCH_PAGE_RETRIES="1",
+            DOCWATCH_PAGE_TIMEOUT_SECONDS="15",  # 4 pages: the stalled attempt is cut at 60 s
+            DOCWATCH_MAX_ATTEMPTS="3",
+        )
         d = start_daemon(tmp_path, str(tmp_path / "in"), str(tmp_path / "out"), extra_env=env)
         try:
             m = wait_status(tmp_path / "out", "four pages.pdf", timeout=400)
