@@ -128,3 +128,13 @@ def test_page_budget_kills_a_hung_page_but_not_a_long_document(tmp_path, dirs):
         assert done["status"] == "succeeded" and done["pages"]["done"] == 4
     finally:
         assert d.stop() == 0
+
+
+def test_once_ends_with_exit_3_when_the_engine_cannot_come_back(tmp_path, dirs):
+    inp, out = dirs
+    env = {**control(tmp_path, load="first-only"), "DOCWATCH_MAX_ATTEMPTS": "1"}
+    make_text_pdf(inp / "poison.pdf", ["KILL-ENGINE"])
+    make_text_pdf(inp / "later.pdf", ["Left for the next run."])
+    d = start_daemon(tmp_path, str(inp), str(out), once=True, extra_env=env)
+    assert d.wait_exit(timeout=120) == 3
+    assert d.count("engine.down") == 1
