@@ -153,7 +153,10 @@ def test_kill_9_mid_document_the_successor_converts_only_the_rest(tmp_path, dirs
     doc.save(inp / "scan.pdf")
     env = {"DOCWATCH_LEASE_SECONDS": "5"}
     first = start_daemon(tmp_path, str(inp), str(out), name="first", extra_env=env)
-    wait_for(lambda: first.count("page.converted") >= 4, timeout=180, what="a third of the pages")
+    # progress shows in the manifest while it works (written with each lease renewal)
+    wait_for(lambda: (m := manifest(out, "scan.pdf")) and m["status"] == "processing" and m["pages"]["done"] >= 4,
+             timeout=180, what="a third of the pages in the manifest")
+    assert manifest(out, "scan.pdf")["pages"]["total"] == 12
     first.stop(signal.SIGKILL)
     done_before = first.count("page.converted", status="ok")
     heir = start_daemon(tmp_path, str(inp), str(out), name="heir", extra_env=env)
