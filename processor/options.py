@@ -166,8 +166,8 @@ class PaddleEngineOptions(PaddleSetupOptions):
         return out
 
 
-# the PaddleOCRVL.predict() options among the fields, in the order the README lists them
-PREDICT_OPTIONS = ("layout_threshold", "layout_nms", "layout_unclip_ratio", "layout_merge_bboxes_mode", "layout_shape_mode", "use_ocr_for_image_block", "use_queues", "prompt_label", "format_block_content", "merge_layout_blocks", "repetition_penalty", "temperature", "top_p", "min_pixels", "max_pixels", "max_new_tokens")
+# the PaddleOCRVL.predict() options: every field below the set-up ones, in the order the README lists them
+PREDICT_OPTIONS = tuple(n for n in PaddleEngineOptions.model_fields if n not in PaddleSetupOptions.model_fields)
 
 
 class ConvertOptions(BaseModel):
