@@ -35,9 +35,9 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
         sink.check()
     if not s.single_replica and not sink.supports_conditional_writes():
         raise StartupError(
-            f"{sink.uri} does not honour conditional writes (If-None-Match / If-Match), so claims "
-            "cannot stop two replicas from taking the same document. Run exactly one replica and "
-            "set DOCWATCH_SINGLE_REPLICA=true, or use a store that supports conditional writes."
+            f"{sink.uri} does not honour conditional writes ({sink.conditional_writes_problem}), so "
+            "claims cannot stop two replicas from taking the same document. Run exactly one replica "
+            "and set DOCWATCH_SINGLE_REPLICA=true, or use a store that supports conditional writes."
         )
     return source, sink
 

@@ -54,8 +54,8 @@ def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
     if storage.supports_conditional_writes():
         return "reachable; conditional writes supported (several replicas are safe)"
     raise RuntimeError(
-        "reachable, but conditional writes (If-None-Match/If-Match) are NOT supported: run one replica "
-        "with DOCWATCH_SINGLE_REPLICA=true"
+        f"reachable, but conditional writes are NOT honoured ({storage.conditional_writes_problem}): "
+        "run one replica with DOCWATCH_SINGLE_REPLICA=true"
     )
 
 

