@@ -174,7 +174,8 @@ class Daemon:
         self.after(item, m.status)
 
     def after(self, item: ObjectInfo, status: Status) -> None:
-        """Move the input away once its manifest is written, if configured."""
+        """Move the input away once its manifest is written, if configured: only the version
+        that was converted (its etag), so a newer upload of the key stays and is converted."""
         action, prefix = (
             (self.s.on_success, self.s.done_prefix)
             if status is Status.SUCCEEDED
@@ -184,9 +185,14 @@ class Daemon:
             return
         dest = f"{prefix.rstrip('/')}/{item.key}"
         try:
-            self.source.copy(item.key, dest)
-            self.source.delete(item.key)
+            self.source.copy(item.key, dest, if_etag=item.etag)
+            self.source.delete(item.key, if_etag=item.etag)
             log.info("input.moved", key=item.key, to=dest)
+        except PreconditionFailed:
+            log.warning("input.move_skipped", key=item.key, to=dest,
+                        reason="a newer version of the input arrived during the conversion; it stays and is converted")
+        except NotFound:
+            log.warning("input.move_skipped", key=item.key, to=dest, reason="the input is gone")
         except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
             log.error("input.move_failed", key=item.key, error=str(exc))
 

@@ -65,11 +65,14 @@ class Storage(ABC):
         """Replace the object only if its etag is still ``etag``; raises PreconditionFailed."""
 
     @abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove the object; a missing object is not an error."""
+    def delete(self, key: str, *, if_etag: str | None = None) -> None:
+        """Remove the object; a missing object is not an error. With ``if_etag``, only that
+        version: PreconditionFailed when the object under the key is another one."""
 
     @abstractmethod
-    def copy(self, key: str, dest_key: str) -> None: ...
+    def copy(self, key: str, dest_key: str, *, if_etag: str | None = None) -> None:
+        """Copy the object to ``dest_key``; with ``if_etag``, only that version (else
+        PreconditionFailed)."""
 
     @abstractmethod
     def check(self) -> None:
