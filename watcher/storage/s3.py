@@ -55,7 +55,6 @@ _BODY_ERRORS = (
 )
 _BODY_TRIES = 4
 _CONFLICT_TRIES = 4  # 409 ConditionalRequestConflict: retried, then a lost race
-_WRONG_ETAG = "0" * 32  # no object has it: the probe's If-Match must fail with it
 T = TypeVar("T")
 
 
@@ -217,49 +216,15 @@ class S3Storage(Storage):
             raise self._error(exc, "check", "") from exc
 
     def supports_conditional_writes(self) -> bool:
-        """Probed once (see ``_probe``); what failed is kept in ``conditional_writes_problem``.
+        """Probed once (watcher.storage.s3_probe); what failed is kept in ``conditional_writes_problem``.
         Raises StorageError when the store could not be asked (the answer is not cached)."""
         with self._probe_lock:
             if self._conditional is None:
-                self.conditional_writes_problem = self._probe()
+                from watcher.storage.s3_probe import probe_conditional_writes
+
+                self.conditional_writes_problem = probe_conditional_writes(self)
                 self._conditional = self.conditional_writes_problem is None
             return self._conditional
-
-    def _probe(self) -> str | None:
-        """Both conditions claims rely on, on a scratch key: a create with If-None-Match must
-        work once and then get 412; a replace with If-Match must get 412 for a wrong ETag and
-        work for the right one. None when all four hold, else what the store got wrong."""
-        key = f"{INTERNAL_PREFIX}probe/{uuid.uuid4().hex}"
-        try:
-            etag = self._probe_step(lambda: self.put_if_absent(key, b"probe"))
-            if etag is None:
-                return "If-None-Match is refused: creating a new key failed"
-            if self._probe_step(lambda: self.put_if_absent(key, b"probe again")) is not None:
-                return "If-None-Match is ignored: a second create of the same key overwrote the first"
-            if self._probe_step(lambda: self.compare_and_swap(key, b"stale", _WRONG_ETAG)) is not None:
-                return "If-Match is ignored: a replace naming a wrong ETag overwrote the object"
-            if self._probe_step(lambda: self.compare_and_swap(key, b"current", etag)) is None:
-                return "If-Match is refused: a replace naming the current ETag failed"
-            return None
-        except _Refused as exc:
-            return f"conditional writes are refused: {exc}"
-        finally:
-            try:
-                self.delete(key)
-            except StorageError:
-                pass  # a leftover probe is harmless: discovery skips _docwatch/
-
-    @staticmethod
-    def _probe_step(write: Callable[[], str]) -> str | None:
-        """The new ETag, or None for a 412; _Refused when the store rejects the request."""
-        try:
-            return write()
-        except PreconditionFailed:
-            return None
-        except StorageError as exc:
-            if exc.__cause__ is None or _transient(exc.__cause__):
-                raise  # no answer yet: neither yes nor no
-            raise _Refused(str(exc)) from exc  # e.g. 501 NotImplemented for the header
 
     # -- internals -------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -373,10 +338,6 @@ class S3Storage(Storage):
             message = exc.response.get("Error", {}).get("Message", "")
             return StorageError(f"S3 {op} {where} failed: {code} {message}".strip())
         return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {exc}")
-
-
-class _Refused(Exception):
-    """The store answered a conditional write with a refusal (not a 412)."""
 
 
 def _make_client(settings: S3Settings, max_attempts: int) -> Any:
