@@ -112,3 +112,45 @@ def test_a_store_ignoring_if_match_is_refused_and_doctor_says_so(moto_s3: MotoS3
         wait_until(lambda: (m := s3_manifest(out, "one.pdf")) and m.status is Status.SUCCEEDED, 120, [single])
     finally:
         proxy.stop()
+
+
+# -- 3. an aborted multipart upload during publish ---------------------------------------------
+def noise_figure_pdf() -> bytes:
+    """One page whose figure crop is a ~7 MB PNG (noise does not compress): published as a
+    multipart upload once the threshold is 5 MB."""
+    import io
+
+    import numpy as np
+    import pymupdf
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 720, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 60), "A page with a large photograph of noise below this line.", fontsize=11)
+    page.insert_image(pymupdf.Rect(60, 80, 540, 780), stream=buf.getvalue())
+    return doc.tobytes()
+
+
+def test_an_aborted_multipart_publish_is_retried_not_a_lost_input(moto_s3: MotoS3, s3_bucket: str, started) -> None:
+    """NoSuchUpload is a 404, and was reported as 'the input disappeared' (final)."""
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    key = "photos/noise.pdf"
+    inp.put(key, noise_figure_pdf())
+    proxy = FaultProxy(moto_s3.url).start()
+    proxy.abort_uploads = 1
+    try:
+        d = started(f"s3://{s3_bucket}/in/", f"s3://{s3_bucket}/out/", "publisher",
+                    **s3_env(proxy.url, DOCWATCH_S3__MULTIPART_THRESHOLD_MB="5", DOCWATCH_FIGURE_DPI="200"))
+        wait_until(lambda: (m := s3_manifest(out, key)) and m.status is not Status.PROCESSING, 120, [d])
+    finally:
+        proxy.stop()
+    assert proxy.stats.faults["abort_upload"] == 1
+    m = s3_manifest(out, key)
+    assert m is not None and m.status is Status.SUCCEEDED and m.attempts == 1, m
+    [retry] = [e for e in d.events() if e.get("event") == "stage.retry"]
+    assert retry["stage"] == "publish" and "NoSuchUpload" in retry["error"], retry
+    [figure] = [o for o in m.outputs if o.key.endswith(".png")]
+    assert figure.bytes > 5 * 1024 * 1024 and out.head(figure.key).size == figure.bytes

@@ -333,6 +333,8 @@ class S3Storage(Storage):
                     f"access denied to {where} ({op}): the credentials need s3:ListBucket, "
                     "s3:GetObject, s3:PutObject and s3:DeleteObject on it"
                 )
+            if code == "NoSuchUpload":  # a 404, but about our multipart upload, not the object
+                return StorageError(f"S3 {op} {where} failed: the multipart upload was aborted under it (NoSuchUpload)")
             if status == 404:
                 return NotFound(key)
             message = exc.response.get("Error", {}).get("Message", "")
