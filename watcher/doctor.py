@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from processor.options import EngineName
+from processor.redact import redact_urls
 from watcher.loops import refuse_feedback_loop
 from watcher.settings import Settings
 from watcher.storage import LocalStorage, open_storage
@@ -75,4 +76,5 @@ def _engine_ok(s: Settings) -> str:
 
 
 def report(checks: list[Check]) -> str:
-    return "\n".join(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks)
+    lines = (f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks)
+    return "\n".join(redact_urls(line) for line in lines)  # details quote endpoints and server URLs

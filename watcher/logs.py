@@ -14,6 +14,7 @@ import sys
 import structlog
 
 from processor.pymupdf_messages import route_pymupdf_messages
+from processor.redact import redact_urls
 from watcher.settings import LogFormat
 
 _SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "authorization")
@@ -27,6 +28,22 @@ def _drop_secrets(_: object, __: str, event: dict) -> dict:
     return event
 
 
+def _redact_url_credentials(_: object, __: str, event: dict) -> dict:
+    """Safety net: a URL in any value (an endpoint in an error text, a server URL in a
+    library's message) loses its userinfo and secret query parameters."""
+    return {k: _redacted(v) for k, v in event.items()}
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return redact_urls(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = LogFormat.AUTO) -> None:
     console = fmt is LogFormat.CONSOLE or (fmt is LogFormat.AUTO and sys.stdout.isatty())
     renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -35,6 +52,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = LogFormat.AUTO) -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         _drop_secrets,
+        _redact_url_credentials,
     ]
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *shared, renderer],

@@ -36,6 +36,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ProtocolError
 
+from processor.redact import redact_urls
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ class S3Storage(Storage):
 
     def _error(self, exc: Exception, op: str, key: str) -> StorageError:
         where = f"s3://{self.bucket}/{self.prefix}{key}"
-        endpoint = self._client.meta.endpoint_url
+        endpoint = redact_urls(str(self._client.meta.endpoint_url))
         if isinstance(exc, NoCredentialsError):
             return StorageError(
                 "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
@@ -339,7 +340,7 @@ class S3Storage(Storage):
                 return NotFound(key)
             message = exc.response.get("Error", {}).get("Message", "")
             return StorageError(f"S3 {op} {where} failed: {code} {message}".strip())
-        return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {exc}")
+        return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {redact_urls(str(exc))}")
 
 
 def _make_client(settings: S3Settings, max_attempts: int) -> Any:
