@@ -134,3 +134,19 @@ def test_credentials_in_the_vl_server_url_appear_nowhere(tmp_path: Path) -> None
     assert secret not in d.log_path.read_text(errors="replace")  # stdout and stderr
     written = [p for p in out.rglob("*") if p.is_file()]
     assert written and not [p for p in written if secret.encode() in p.read_bytes()]
+
+
+def test_a_health_port_in_use_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        rc, stdout, stderr = run_once(tmp_path, tmp_path / "in", tmp_path / "out", timeout=120,
+                                      DOCWATCH_HEALTH_HOST="127.0.0.1", DOCWATCH_HEALTH_PORT=str(port))
+    assert rc == 2, stdout + stderr
+    assert stderr == "" and "Traceback" not in stdout
+    [line] = stdout.splitlines()
+    event = json.loads(line)
+    assert event["event"] == "startup.failed" and f"127.0.0.1:{port}" in event["error"], event
+    assert "in use" in event["error"] and "DOCWATCH_HEALTH_PORT" in event["error"], event

@@ -61,7 +61,12 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
 
     health = None
     if s.health_port:
-        health = HealthServer(s.health_host, s.health_port, ready, metrics)
+        try:
+            health = HealthServer(s.health_host, s.health_port, ready, metrics)
+        except OSError as exc:  # in use, or an address this host does not have
+            log.error("startup.failed", error=f"cannot serve the health endpoint on {s.health_host}:{s.health_port}: "
+                      f"{exc.strerror or exc} (set DOCWATCH_HEALTH_PORT to a free port, or 0 to turn it off)")
+            return 2
         health.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
