@@ -154,3 +154,49 @@ def test_an_aborted_multipart_publish_is_retried_not_a_lost_input(moto_s3: MotoS
     assert retry["stage"] == "publish" and "NoSuchUpload" in retry["error"], retry
     [figure] = [o for o in m.outputs if o.key.endswith(".png")]
     assert figure.bytes > 5 * 1024 * 1024 and out.head(figure.key).size == figure.bytes
+
+
+# -- 7. S3 keys that one folder path would merge -----------------------------------------------
+DOT_KEYS = ["a/./b.pdf", "a//b.pdf", "a/b.pdf", "a/../b.pdf", "a/%2e/b.pdf"]
+
+
+def test_keys_a_path_would_merge_get_their_own_local_folders(moto_s3: MotoS3, s3_bucket: str, started,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    """'a/./b.pdf' and 'a//b.pdf' both landed in out/a/b.pdf/ and reconverted each other
+    forever; 'a/../b.pdf' could not be written at all."""
+    from watcher.storage import LocalStorage
+
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), tmp_path / "out"
+    for i, key in enumerate(DOT_KEYS):
+        inp.put(key, text_pdf(f"document number {i}"))
+    d = started(f"s3://{s3_bucket}/in/", str(out), "mapper", **s3_env(moto_s3.url))
+    claims = Claims(LocalStorage(out), "test", 60, 3)
+
+    def succeeded(key: str) -> bool:
+        found = claims.read(key)
+        return found is not None and found[0].status is Status.SUCCEEDED and found[0].source.key == key
+
+    wait_until(lambda: all(succeeded(k) for k in DOT_KEYS), 180, [d])
+    time.sleep(3)  # six polls: a loop would have started converting again by now
+    starts = [e["key"] for e in d.events() if e.get("event") == "document.convert.start"]
+    assert sorted(starts) == sorted(DOT_KEYS), starts
+    folders = {p.parent for p in out.rglob("manifest.json")}
+    assert len(folders) == len(DOT_KEYS) and all(p.resolve().is_relative_to(out) for p in folders)
+    for i, key in enumerate(DOT_KEYS):
+        [md] = [o.key for o in claims.read(key)[0].outputs if o.key.endswith(".md")]  # type: ignore[index]
+        assert f"document number {i}" in (out / md).read_text(), key
+
+    cli = [sys.executable, "-m", "watcher"]
+    status = subprocess.run([*cli, "status", str(out), "--all"], capture_output=True, text=True, cwd=REPO,
+                            env=d.env, timeout=60)  # fmt: skip
+    assert status.returncode == 0 and f"{len(DOT_KEYS)} documents" in status.stdout, status.stdout + status.stderr
+    assert {ln.split("  ")[-1] for ln in status.stdout.splitlines() if ln.startswith("succeeded ")} == set(DOT_KEYS)
+    retry = subprocess.run([*cli, "retry", str(out), "a/./b.pdf"], capture_output=True, text=True, cwd=REPO,
+                           env=d.env, timeout=60)  # fmt: skip
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    wait_until(lambda: starts_of(d, "a/./b.pdf") == 2 and succeeded("a/./b.pdf"), 120, [d])
+    assert [starts_of(d, k) for k in DOT_KEYS] == [2, 1, 1, 1, 1]
+
+
+def starts_of(d: DaemonProc, key: str) -> int:
+    return d.count("document.convert.start", key=key)

@@ -11,9 +11,9 @@ from watcher.manifest import OutputRecord
 from watcher.storage import Storage
 
 
-def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
+def output_files(input_key: str, doc: Document, *, keys_are_paths: bool = False) -> list[tuple[str, bytes, str]]:
     """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``."""
-    base = output_dir(input_key)
+    base = output_dir(input_key, keys_are_paths=keys_are_paths)
     stem = PurePosixPath(input_key).stem or "document"
     files = [
         (f"{base}/{stem}.md", render_markdown(doc).encode(), "text/markdown; charset=utf-8"),
@@ -29,7 +29,7 @@ def publish(
     """Write every output; then remove what an earlier version wrote and this one did not
     (e.g. a figure the new version no longer has), so the folder holds one version."""
     records = []
-    for key, data, ctype in output_files(input_key, doc):
+    for key, data, ctype in output_files(input_key, doc, keys_are_paths=storage.keys_are_paths):
         storage.put(key, data, content_type=ctype)
         records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
     for stale in {o.key for o in previous or []} - {r.key for r in records}:

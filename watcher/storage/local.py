@@ -20,6 +20,7 @@ INTERNAL_DIR = ".docwatch"  # lock files live here, never listed
 
 class LocalStorage(Storage):
     atomic_uploads = False
+    keys_are_paths = True
 
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = Path(root).resolve()
