@@ -68,13 +68,13 @@ class Storage(ABC):
         """Replace the object only if its etag is still ``etag``; raises PreconditionFailed."""
 
     @abstractmethod
-    def delete(self, key: str, *, if_etag: str | None = None) -> None:
-        """Remove the object; a missing object is not an error. With ``if_etag``, only that
-        version: PreconditionFailed when the object under the key is another one."""
+    def delete(self, key: str, etag: str | None = None) -> None:
+        """Remove the object; a missing object is not an error. With ``etag``, only that
+        version: a newer one raises PreconditionFailed and stays."""
 
     @abstractmethod
-    def copy(self, key: str, dest_key: str, *, if_etag: str | None = None) -> None:
-        """Copy the object to ``dest_key``; with ``if_etag``, only that version (else
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
+        """Copy the object to ``dest_key``; with ``etag``, only that version (else
         PreconditionFailed)."""
 
     @abstractmethod

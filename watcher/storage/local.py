@@ -82,21 +82,30 @@ class LocalStorage(Storage):
                 raise PreconditionFailed(f"{key} changed since it was read")
             return self._replace(path, data)
 
-    def delete(self, key: str, *, if_etag: str | None = None) -> None:
+    def delete(self, key: str, etag: str | None = None) -> None:
         # docwatch's own writes take the lock; another program's rename can still land
         # between the comparison and the unlink (a window of microseconds, not a conversion).
         with self._lock(key):
-            if if_etag is not None and (current := self.head(key)) is not None and current.etag != if_etag:
-                raise PreconditionFailed(f"{key} changed: not the version asked for")
-            self._path(key).unlink(missing_ok=True)
+            if etag is not None and (current := self.head(key)) is not None and current.etag != etag:
+                raise PreconditionFailed(f"{key} changed since it was read")
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+        # folders left empty go too (an object store has no folders to leave behind)
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or just refilled): it stays
 
-    def copy(self, key: str, dest_key: str, *, if_etag: str | None = None) -> None:
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
         try:
             src = self._path(key).open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound(key) from exc
         with src:  # the open file is one version, whatever is renamed over its name meanwhile
-            if if_etag is not None and _etag(os.fstat(src.fileno())) != if_etag:
+            if etag is not None and _etag(os.fstat(src.fileno())) != etag:
                 raise PreconditionFailed(f"{key} changed: not the version asked for")
             self._replace(self._path(dest_key), lambda f: shutil.copyfileobj(src, f))
 

@@ -161,36 +161,36 @@ class S3Storage(Storage):
     def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
         return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
 
-    def delete(self, key: str, *, if_etag: str | None = None) -> None:
+    def delete(self, key: str, etag: str | None = None) -> None:
         cond: dict[str, str] = {}
-        if if_etag is not None:
+        if etag:
             # DeleteObject with If-Match (S3 answers 412 for another version). A store that
             # ignores the header still gets the HEAD just before: then only a write landing
             # between the two requests (milliseconds) could be deleted.
             current = self.head(key)
             if current is None:
                 return
-            if current.etag != if_etag:
+            if current.etag != etag:
                 raise PreconditionFailed(f"{key} changed: not the version asked for")
-            cond = {"IfMatch": _quote(if_etag)}
+            cond = {"IfMatch": _quote(etag)}
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key), **cond)
         except ClientError as exc:
             if cond and _status(exc) == 412:
-                raise PreconditionFailed(f"{key} changed: not the version asked for") from exc
+                raise PreconditionFailed(f"{key}: changed") from exc
             if _status(exc) != 404 or _code(exc) == "NoSuchBucket":
                 raise self._error(exc, "delete", key) from exc
         except BotoCoreError as exc:
             raise self._error(exc, "delete", key) from exc
 
-    def copy(self, key: str, dest_key: str, *, if_etag: str | None = None) -> None:
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
         # The managed copy does a single CopyObject below 5 GiB and UploadPartCopy above;
         # x-amz-copy-source-if-match goes on each, so only that version is ever copied.
         from boto3.s3.transfer import TransferConfig
 
         source = {"Bucket": self.bucket, "Key": self._key(key)}
         config = TransferConfig(multipart_threshold=max(self._threshold, 5 * 1024**3 - 1))
-        extra = {"CopySourceIfMatch": _quote(if_etag)} if if_etag is not None else None
+        extra = {"CopySourceIfMatch": _quote(etag)} if etag is not None else None
         try:
             self._client.copy(source, self.bucket, self._key(dest_key), ExtraArgs=extra, Config=config)
         except ClientError as exc:
