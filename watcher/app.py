@@ -89,6 +89,9 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
         daemon.run(once=once)
+        if engine.down_since is not None:  # --once ended by an engine that could not come back
+            log.error("engine.down", error=engine.load_error.message if engine.load_error else None)
+            return 3
     finally:
         engine.stop()
         if health:

@@ -74,17 +74,31 @@ class Checkpoints:
 
 
 def convert_resuming(
-    engine: EngineHost, checkpoints: Checkpoints, data: bytes, name: str, should_abort: Callable[[], bool], bound
+    engine: EngineHost,
+    checkpoints: Checkpoints,
+    data: bytes,
+    name: str,
+    should_abort: Callable[[], bool],
+    bound,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> tuple[Document, int]:
     """Convert what no checkpoint holds yet, checkpointing each page as it arrives; the
-    Document of every page, and how many came from checkpoints. Checkpoints are a saving,
-    never a reason to fail: a store fault reading or writing them only costs that saving."""
+    Document of every page, and how many came from checkpoints. ``progress`` hears (pages
+    done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
+    store fault reading or writing them only costs that saving."""
     try:
         resumed = checkpoints.load()
     except StorageError as exc:
         bound.warning("checkpoints.unreadable", error=str(exc))
         resumed = {}
     streamed: dict[int, PageResult] = {}
+    ok = {n for n, r in resumed.items() if r.page.status is PageStatus.OK}
+    total = 0
+
+    def opened(pages: int) -> None:
+        nonlocal total
+        total = pages
+        progress(len(ok), total)
 
     def arrived(result: PageResult) -> None:
         streamed[result.page.number] = result
@@ -93,8 +107,11 @@ def convert_resuming(
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         bound.info("page.converted", page=result.page.number, status=result.page.status.value)
+        (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
+        progress(len(ok), total)
 
-    header = engine.convert(data, name, skip=resumed.keys(), on_page=arrived, should_abort=should_abort)
+    header = engine.convert(data, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
+                            should_abort=should_abort)
     results = {**resumed, **streamed}
     pages = [results[n].page for n in sorted(results)]
     assets = [a for n in sorted(results) for a in results[n].assets]

@@ -19,7 +19,7 @@ from watcher.claims import Claim, Claims, Skip
 from watcher.discovery import DoneIndex, Discovery, KeyFilter
 from watcher.engine_host import EngineHost, Interrupted
 from watcher.lease import kept_alive
-from watcher.manifest import Manifest, OutputRecord, Stage, Status
+from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
 from watcher.publish import Fenced, publish, remove_stale
 from watcher.settings import InputAction, Settings
@@ -154,7 +154,8 @@ class Daemon:
             bound.info("document.convert.start", bytes=len(data))
             with self._timed(timings, Stage.CONVERT):
                 doc, resumed = convert_resuming(self.engine, Checkpoints(self.sink, item.key, sha256), data,
-                                                PurePosixPath(item.key).name, self._should_abort, bound)
+                                                PurePosixPath(item.key).name, self._should_abort, bound,
+                                                progress=lambda done, total: self._progress(claim, done, total))
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                        resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
             if claim.lost:  # another worker owns the document now: never overwrite its outputs
@@ -217,6 +218,11 @@ class Daemon:
             Checkpoints(self.sink, key, m.source.sha256 or "").clear()
         except Exception as exc:  # noqa: BLE001 - a leftover file is untidy, not wrong: the manifest is the truth
             bound.warning("outputs.tidy_failed", error=str(exc))
+
+    def _progress(self, claim: Claim, done: int, total: int) -> None:
+        """Pages done so far: written with the next lease renewal, so `docwatch status` shows it."""
+        with self._manifest_lock:
+            claim.manifest.pages = PagesSummary(total=total, done=done)
 
     def _prove(self, claim: Claim) -> bool:
         """Renew the lease now: True only if the store confirms the claim is still ours."""

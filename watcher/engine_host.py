@@ -169,6 +169,7 @@ class EngineHost:
         *,
         skip: Collection[int] = (),
         on_page: Callable[[PageResult], None] = lambda result: None,
+        on_opened: Callable[[int], None] = lambda pages: None,
         should_abort: Callable[[], bool] = lambda: False,
     ) -> Document:
         """Convert all pages but those in ``skip``. Each page goes to ``on_page`` as it is done;
@@ -197,6 +198,7 @@ class EngineHost:
                     self._restart()
                     raise EngineFailure(f"engine process died (exit code {code}) while converting") from None
                 if kind == "opened":
+                    on_opened(payload)
                     # the budget: page_timeout per page, capped by the optional document timeout
                     deadline = started + self.page_timeout * max(payload, 1)
                     if self.document_timeout:
