@@ -203,11 +203,11 @@ class Run:
         a = self.args
         self.start()
         keys = list(self.docs)
-        n_outage = n_partition = len(keys) * 3 // 10 if a.partitions else 0
-        if not a.partitions:
-            n_outage = len(keys) * 3 // 10
-        before, during_outage = keys[: len(keys) - n_outage - n_partition], keys[len(keys) - n_outage - n_partition:]
-        during_outage, during_partition = during_outage[:n_outage], during_outage[n_outage:]
+        n_outage = len(keys) * 3 // 10
+        n_partition = n_outage if a.partitions else 0
+        before = keys[: len(keys) - n_outage - n_partition]
+        during_outage = keys[len(before) : len(before) + n_outage]
+        during_partition = keys[len(before) + n_outage :]
         self.enter("before")
         for key in before:
             self.upload(key)

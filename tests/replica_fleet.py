@@ -135,6 +135,7 @@ class Incarnation:
     started: float
     ended: float | None = None
     how: str | None = None  # "kill9", "exit <code>", "stopped <code>"
+    terminated: bool = False  # SIGTERM sent
 
     def open_claims(self) -> set[str]:
         """Keys this incarnation claimed and has not finished with."""
@@ -211,8 +212,9 @@ class Replica:
     def terminate(self) -> None:
         """SIGTERM: the daemon finishes or releases its document and exits 0."""
         life = self.current
-        if life is not None and life.ended is None and life.proc.poll() is None:
-            os.kill(life.proc.pid, signal.SIGTERM)
+        if life is not None and life.ended is None and not life.terminated and life.proc.poll() is None:
+            os.kill(life.proc.pid, signal.SIGTERM)  # once: a second one means "now", as on a terminal
+            life.terminated = True
 
     def stop(self, grace: float) -> int | None:
         """SIGTERM, then SIGKILL of the whole session after ``grace``; the exit code of a
