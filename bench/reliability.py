@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--slow-seconds", type=float, default=25, help="delay of a partitioned replica's requests")
     ap.add_argument("--partition-seconds", type=float, default=30, help="how long the partition lasts")
     ap.add_argument("--steady", type=float, default=20, help="seconds of random faults only, before the outage")
-    ap.add_argument("--fault-rate", type=float, default=0.05, help="share of requests given a random fault")
+    ap.add_argument("--fault-rate", type=float, default=0.1, help="share of requests given a random fault")
     ap.add_argument("--settle", type=float, default=300, help="at most this long for the backlog at the end")
     ap.add_argument("--max-seconds", type=float, default=1500, help="the whole run stops by then, whatever happens")
     ap.add_argument("--seed", type=int, default=1)
@@ -63,37 +63,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+FAULT_NAMES = {"slowdown": "503 SlowDown", "error500": "500", "reset_before": "reset before",
+               "reset_after": "reset after", "truncate": "truncated", "slow": "slow", "conflict": "409 conflict",
+               "denied": "403"}  # fmt: skip
+
+
 def table(r: dict) -> str:
-    inj, out = r["injected"], r["outcome"]
+    """The Markdown table README's "Reliability" section shows."""
+    c, inj, out, conv = r["config"], r["injected"], r["outcome"], r["conversions"]
+    faults = sorted(inj["faults_by_kind"].items(), key=lambda kv: -kv[1])
     rows = [
-        ("documents", r["config"]["documents"]),
-        ("replicas", r["config"]["replicas"]),
-        ("kill -9s (holding a document)", f"{inj['kill9']} ({inj['kill9_holding_document']})"),
+        ("documents", c["documents"]),
+        ("replicas", c["replicas"]),
+        ("kill -9s (of them, replica holding a document)", f"{inj['kill9']} ({inj['kill9_holding_document']})"),
         ("outage seconds (every request 503)", inj["outage_seconds"]),
-        (f"partitions (requests {r['config']['slow_seconds']:g} s late, lease {r['config']['lease_seconds']:g} s)",
-         f"{inj['partitions']}" + (" (mid-document)" if inj["partition_mid_document"] else "")),
-        *((f"injected faults: {kind}", n) for kind, n in sorted(inj["faults_by_kind"].items())),
-        ("daemon exits not caused by the bench", f"{len(inj['unexpected_exits'])} {_codes(inj['unexpected_exits'])}"),
+        (f"partitions (requests {c['slow_seconds']:g} s late, lease {c['lease_seconds']:g} s)",
+         f"{inj['partitions']}" + (", mid-document" if inj["partition_mid_document"] else "")),
+        ("S3 requests through the proxies", inj["requests"]),
+        ("injected faults", ", ".join(f"{FAULT_NAMES.get(k, k)} {n}" for k, n in faults) or "none"),
+        ("daemon exits not caused by the bench", _exits(inj["unexpected_exits"])),
         ("**succeeded**", out["succeeded"]),
         ("**failed**", out["failed"]),
         ("**lost**", out["lost"]),
         ("**converted twice**", out["converted_twice"]),
         ("**manifests whose outputs do not match**", out["mismatched_manifests"]),
-        ("conversions redone after a kill / a lost lease", f"{r['conversions']['redone_after_kill']} / "
-                                                           f"{r['conversions']['dropped_lease_lost']}"),
-        ("wall seconds", r["seconds"]),
+        ("conversions redone after a kill -9 / dropped after a lost lease",
+         f"{conv['redone_after_kill']} / {conv['dropped_lease_lost']}"),
+        ("wall seconds", round(r["seconds"])),
     ]  # fmt: skip
-    width = max(len(str(k)) for k, _ in rows)
-    lines = [f"| {'':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
-    lines += [f"| {k:<{width}} | {v} |" for k, v in rows]
-    return "\n".join(lines)
+    return "\n".join(["| | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
 
 
-def _codes(exits: list[dict]) -> str:
+def _exits(exits: list[dict]) -> str:
+    if not exits:
+        return "0"
     counts: dict[str, int] = {}
     for e in exits:
-        counts[str(e["code"])] = counts.get(str(e["code"]), 0) + 1
-    return "(" + ", ".join(f"exit {c} ×{n}" for c, n in sorted(counts.items())) + ")" if counts else ""
+        what = f"exit {e['code']}" + (f" `{e['last_error']['event']}`" if e.get("last_error") else "")
+        counts[what] = counts.get(what, 0) + 1
+    return f"{len(exits)} (" + ", ".join(f"{w} ×{n}" for w, n in sorted(counts.items())) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
