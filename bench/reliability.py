@@ -99,7 +99,11 @@ def _exits(exits: list[dict]) -> str:
         return "0"
     counts: dict[str, int] = {}
     for e in exits:
-        what = f"exit {e['code']}" + (f" `{e['last_error']['event']}`" if e.get("last_error") else "")
+        what = f"exit {e['code']}"
+        if e.get("last_error"):
+            what += f" `{e['last_error']['event']}`"
+        elif e.get("not_json"):  # a traceback: its last line names the exception
+            what += f" `{e['not_json'][-1].split(':', 1)[0].rsplit('.', 1)[-1]}` traceback"
         counts[what] = counts.get(what, 0) + 1
     return f"{len(exits)} (" + ", ".join(f"{w} ×{n}" for w, n in sorted(counts.items())) + ")"
 

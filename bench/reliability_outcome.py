@@ -146,7 +146,7 @@ def evaluate(run: Run) -> dict:
             "timeline": run.timeline,
             "kills": run.kills,
             "partition": partition,
-            "stdout_lines_not_json": {"count": len(other_lines), "first": other_lines[:5]},
+            "log_lines_not_json": {"count": len(other_lines), "first": other_lines[:5]},
             "incarnations": {r.name: len(r.lives) for r in run.replicas},
             "timed_out": run.timed_out,
         },
