@@ -23,7 +23,7 @@ cost of the kill and is counted apart), and manifests whose outputs do not match
 listed in a ``succeeded`` manifest that is missing or whose sha256 differs).
 
     python bench/reliability.py [--docs 30 --replicas 3 --kills 10 --outage 60 --partitions 1] [--json out.json]
-    python bench/reliability.py --docs 8 --kills 2 --outage 10 --lease 5 --slow-seconds 8 --partition-seconds 8
+    python bench/reliability.py --docs 8 --kills 2 --outage 10 --lease 5 --slow-seconds 10 --partition-seconds 14
 """
 
 from __future__ import annotations

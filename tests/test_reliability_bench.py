@@ -24,8 +24,8 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-SHORT = ["--docs", "8", "--kills", "2", "--outage", "10", "--lease", "5", "--slow-seconds", "15",
-         "--partition-seconds", "8", "--steady", "4", "--settle", "30", "--max-seconds", "80"]  # fmt: skip
+SHORT = ["--docs", "8", "--kills", "2", "--outage", "10", "--lease", "5", "--slow-seconds", "10",
+         "--partition-seconds", "14", "--steady", "4", "--settle", "30", "--max-seconds", "80"]  # fmt: skip
 
 
 def run_bench(args: list[str], timeout: float, interrupt_when: int | None = None) -> tuple[int, str, set]:
