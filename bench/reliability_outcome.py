@@ -81,6 +81,7 @@ def conversions(run: Run) -> dict:
         "fate_of_completed": dict(fates),
         "redone_after_kill": redone_after_kill,
         "dropped_lease_lost": sum(1 for r in run.replicas for _, e in r.events() if e.get("event") == "document.lease_lost"),
+        "writes_fenced": sum(1 for r in run.replicas for _, e in r.events() if e.get("event") == "document.fenced"),
         "converted_twice_keys": twice,
     }
 
