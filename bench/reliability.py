@@ -34,7 +34,6 @@ import os
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -55,7 +55,6 @@ class Run:
         self.docs = documents(args.docs, args.seed)
         self.t0 = time.monotonic()
         self.deadline = self.t0 + args.max_seconds
-        self.started_utc = datetime.now(timezone.utc)
         self.timeline: list[dict] = []
         self.background = FaultRates(**{k: args.fault_rate / len(RANDOM_KINDS) for k in RANDOM_KINDS}, slow_seconds=0.3)
         self.proxies: list[FaultProxy] = []
@@ -236,7 +235,7 @@ class Run:
     def cut_off_one(self, keys: list[str]) -> None:
         """Partition a replica that has just begun converting a document: every request it
         makes from now on is delivered ``--slow-seconds`` late, for ``--partition-seconds``.
-        Its publish then lands late, after its lease lapsed and another replica took over."""
+        Its writes then land after its lease lapsed and another replica took the document over."""
         a = self.args
         if keys:
             self.upload(keys.pop(0))  # so that someone has a document in hand
@@ -253,9 +252,10 @@ class Run:
         self.enter("partition")
         holding = sorted(victim.current.open_claims()) if victim.current else []
         self.partition = {"replica": victim.name, "at": round(self.now(), 1), "mid_document": found, "holding": holding}
-        self.set_rates(FaultRates(slow=1.0, slow_seconds=a.slow_seconds), [self.proxies[self.replicas.index(victim)]])
+        its_proxy = self.proxies[[r.name for r in self.replicas].index(victim.name)]
+        self.set_rates(FaultRates(slow=1.0, slow_seconds=a.slow_seconds), [its_proxy])
         self.upload_spread(keys, a.partition_seconds)
-        self.set_rates(self.background, [self.proxies[self.replicas.index(victim)]])
+        self.set_rates(self.background, [its_proxy])
         self.partition["healed_at"] = round(self.now(), 1)
         self.enter("after partition")
         # its requests sent during the partition are still on their way: no kill before they land
