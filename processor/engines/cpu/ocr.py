@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu_layout import Line, TextBlock, union
-from processor.engines.cpu_raster import encode_png
+from processor.engines.cpu.layout import Line, TextBlock, union
+from processor.engines.cpu.raster import encode_png
 
 # Tesseract is most accurate with body text around 25-35 px high; low-resolution page images
 # are scaled up towards this many pixels on their long side before OCR.

@@ -7,8 +7,8 @@ import numpy as np
 import pymupdf
 
 from processor.document import Asset, BlockType
-from processor.engines.cpu_layout import FURNITURE_BAND, PlacedBlock, Rect, overlap_ratio
-from processor.engines.cpu_raster import blobs
+from processor.engines.cpu.layout import FURNITURE_BAND, PlacedBlock, Rect, overlap_ratio
+from processor.engines.cpu.raster import blobs
 
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 

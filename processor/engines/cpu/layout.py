@@ -36,6 +36,7 @@ class Line:
     size: float
     bold: bool = False
     mono: bool = False
+    untrusted: int = 0  # characters from a text layer whose Unicode map is broken (see trust)
 
 
 @dataclass
@@ -46,6 +47,11 @@ class TextBlock:
     @property
     def text(self) -> str:
         return join_lines([ln.text for ln in self.lines])
+
+    @property
+    def untrusted_share(self) -> float:
+        total = sum(sum(not ch.isspace() for ch in ln.text) for ln in self.lines)
+        return sum(ln.untrusted for ln in self.lines) / total if total else 0.0
 
 
 @dataclass

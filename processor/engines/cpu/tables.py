@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu_layout import Rect, join_lines, overlap_ratio
-from processor.engines.cpu_raster import erase, rule_segments
+from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio
+from processor.engines.cpu.raster import erase, rule_segments
 
 log = logging.getLogger(__name__)
 

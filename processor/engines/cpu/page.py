@@ -12,8 +12,8 @@ import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
-from processor.engines.cpu_figures import crop_figures, picture_regions, vector_and_image_figures
-from processor.engines.cpu_layout import (
+from processor.engines.cpu.figures import crop_figures, picture_regions, vector_and_image_figures
+from processor.engines.cpu.layout import (
     FURNITURE_BAND,
     PageGeometry,
     PlacedBlock,
@@ -23,7 +23,7 @@ from processor.engines.cpu_layout import (
     signature,
     to_blocks,
 )
-from processor.engines.cpu_ocr import (
+from processor.engines.cpu.ocr import (
     fix_scripts,
     is_blank,
     native_pixel_size,
@@ -33,8 +33,8 @@ from processor.engines.cpu_ocr import (
     upright,
     words_to_blocks,
 )
-from processor.engines.cpu_raster import glyph_height
-from processor.engines.cpu_tables import (
+from processor.engines.cpu.raster import glyph_height
+from processor.engines.cpu.tables import (
     TableGrid,
     cell_mosaic,
     detect_rulings,
@@ -43,7 +43,8 @@ from processor.engines.cpu_tables import (
     find_tables,
     grid_html,
 )
-from processor.engines.cpu_text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
+from processor.engines.cpu.regions import reocr_untrusted
+from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
@@ -115,6 +116,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
         tables = find_tables(page, table_spans(data))
         table_rects = [t.bbox for t in tables]
         blocks = text_blocks(page, exclude=table_rects, data=data)
+        blocks = reocr_untrusted(page, blocks, task.ocr_dpi, task.ocr_languages)
         placed = classify(blocks, geo, first_page=page.number == 0)
         placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
         placed.extend(vector_and_image_figures(page, table_rects))

@@ -24,8 +24,8 @@ import pymupdf
 
 from processor.document import EngineInfo, ErrorInfo, Page, PageStatus, PageUnit
 from processor.engines.base import Engine, PageResult
-from processor.engines.cpu_ocr import tesseract_version
-from processor.engines.cpu_page import PageTask, process_page, repeated_signatures
+from processor.engines.cpu.ocr import tesseract_version
+from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions
 from processor.source import Source

@@ -1,0 +1,56 @@
+"""The CPU engine on generated pages that are hard in one known way each (tests/docs_hard.py):
+no word a sound text layer or OCR found may go missing, a broken text layer is replaced
+region by region, headings need evidence.
+
+Needs tesseract with rus+eng and DejaVu fonts, like tests/test_cpu_engine.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from processor import ConvertOptions, convert, render_markdown
+from processor.document import PageMethod
+from processor.engines.cpu.trust import suspicious_count
+from tests.docs_hard import make_broken_font_pdf
+from tests.test_cpu_engine import ned, norm
+
+
+@pytest.fixture(scope="module")
+def options() -> ConvertOptions:
+    opts = ConvertOptions()
+    opts.cpu.page_workers = 1
+    return opts
+
+
+def markdown(path, options):
+    doc = convert(path, options)
+    return doc, render_markdown(doc)
+
+
+def test_broken_unicode_map_is_read_by_ocr_in_that_region_only(tmp_path, options):
+    gen = make_broken_font_pdf(tmp_path / "b.pdf", broken=("Bold",))
+    doc, md = markdown(gen.path, options)
+    assert doc.pages[0].method is PageMethod.TEXT_LAYER
+    assert ned(md, gen.text) < 0.06, md
+    assert not any(suspicious_count(ch) for ch in norm(md)), md
+    # the sound paragraphs are the text layer's, letter for letter
+    first, _, last = gen.text.split("\n\n")
+    assert first in md.replace("\n", " ") and last in md.replace("\n", " ")
+
+
+def test_all_fonts_broken_reads_the_page_by_ocr(tmp_path, options):
+    gen = make_broken_font_pdf(tmp_path / "b.pdf", broken=("Book", "Bold"))
+    doc, md = markdown(gen.path, options)
+    assert doc.pages[0].method is PageMethod.OCR
+    assert ned(md, gen.text) < 0.08, md
+
+
+def test_suspicious_characters():
+    assert suspicious_count("Обычный текст, plain text, α + β = γ, 1–2 «цитата»") == 0
+    assert suspicious_count("\ufffd\ufffd ab \ufffd") == 3
+    assert suspicious_count("\ue001\ue002 x") == 2
+    assert suspicious_count("ϑϴϫϯϣϯϥϲϳϣϯ ߟϞϳϡ") == 15  # glyph ids of a font without /ToUnicode
+    mojibake = "Привет, мир".encode("cp1251").decode("latin-1")  # "Ïðèâåò, ìèð"
+    assert suspicious_count(mojibake) == len(mojibake.replace(" ", ""))
+    assert suspicious_count("Größe, café, naïve") == 0  # accented Latin is not mojibake
