@@ -98,6 +98,12 @@ def _plausible(grid: TableGrid) -> bool:
     filled = [c for c in grid.cells if c.text.strip()]
     if len(filled) < 3:
         return False
+    # A drawing frame around the whole page (an ESKD sheet with its title block) or a box
+    # around prose is one big cell with a few small ones beside it: a frame, not a table.
+    area = max(1e-6, (grid.bbox[2] - grid.bbox[0]) * (grid.bbox[3] - grid.bbox[1]))
+    biggest = max(((c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]) for c in grid.cells if c.bbox), default=0.0)
+    if biggest / area > 0.6:
+        return False
     # A frame around prose split into fake cells leaves most of them empty.
     return len(filled) / max(1, len(grid.cells)) > 0.3
 
