@@ -13,7 +13,7 @@ import pymupdf
 
 from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
 
-__all__ = ["make_broken_font_pdf"]
+__all__ = ["make_booktabs_pdf", "make_broken_font_pdf"]
 
 
 def make_broken_font_pdf(path: Path, broken: tuple[str, ...] = ("Bold",)) -> GeneratedDoc:
@@ -33,3 +33,32 @@ def make_broken_font_pdf(path: Path, broken: tuple[str, ...] = ("Bold",)) -> Gen
     doc.close()
     text = "\n\n".join(paras)
     return GeneratedDoc(path=Path(path), text=text, pages=[text])
+
+
+BOOKTABS_ROWS = [
+    ("width", "масштабирует графику до ширины"),
+    ("height", "масштабирует графику до высоты"),
+    ("angle", "поворачивает графику на угол"),
+    ("scale", "scales the picture"),
+]
+
+
+def make_booktabs_pdf(path: Path) -> GeneratedDoc:
+    """A paragraph, then a two-column table set between a rule above and a rule below with no
+    rules between its rows or columns, then another paragraph (scan it with ``scan_of``)."""
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    y = _flow(w, 72, RU_PARAGRAPHS[1])
+    w.line((100, y), (480, y))
+    y += 8
+    for key, text in BOOKTABS_ROWS:
+        w.box((110, y, 200, y + 20), key, size=11)
+        w.box((230, y, 480, y + 20), text, size=11)
+        y += 20
+    w.line((100, y + 4), (480, y + 4))
+    _flow(w, y + 30, EN_PARAGRAPHS[1])
+    doc.save(path)
+    doc.close()
+    rows = "\n".join(f"{k} {t}" for k, t in BOOKTABS_ROWS)
+    text = f"{RU_PARAGRAPHS[1]}\n\n{rows}\n\n{EN_PARAGRAPHS[1]}"
+    return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=[list(r) for r in BOOKTABS_ROWS])

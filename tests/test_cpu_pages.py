@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from processor import ConvertOptions, convert, render_markdown
-from processor.document import PageMethod
+from processor.document import BlockType, PageMethod
 from processor.engines.cpu.trust import suspicious_count
-from tests.docs_hard import make_broken_font_pdf
+from tests.docs import scan_of
+from tests.docs_hard import make_booktabs_pdf, make_broken_font_pdf
 from tests.test_cpu_engine import ned, norm
 
 
@@ -54,3 +55,22 @@ def test_suspicious_characters():
     mojibake = "Привет, мир".encode("cp1251").decode("latin-1")  # "Ïðèâåò, ìèð"
     assert suspicious_count(mojibake) == len(mojibake.replace(" ", ""))
     assert suspicious_count("Größe, café, naïve") == 0  # accented Latin is not mojibake
+
+
+def test_unruled_table_on_a_scan_becomes_a_table(tmp_path, options):
+    gen = scan_of(make_booktabs_pdf(tmp_path / "t.pdf"), tmp_path / "t.png", dpi=200)
+    doc, md = markdown(gen.path, options)
+    (table,) = [b for b in doc.pages[0].blocks if b.type is BlockType.TABLE]
+    assert table.html.count("<tr>") == 4, table.html
+    assert ">width</t" in table.html and ">scales the picture</t" in table.html, table.html
+    assert ned(md, gen.text) < 0.08, md  # the paragraphs around it are all there
+
+
+def test_two_columns_of_prose_between_rules_are_not_a_table(tmp_path, options):
+    from tests.docs import make_structured_pdf
+
+    gen = scan_of(make_structured_pdf(tmp_path / "s.pdf"), tmp_path / "s.png", dpi=200)
+    doc, md = markdown(gen.path, options)
+    tables = [b for b in doc.pages[0].blocks if b.type is BlockType.TABLE]
+    assert len(tables) == 1 and "Формат" in tables[0].html  # the ruled one, not the columns
+    assert ned(md, gen.text) < 0.1, md

@@ -14,6 +14,7 @@ from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, P
 from processor.engines.base import PageResult
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.layout_model import detect
+from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
 from processor.engines.cpu.layout import (
     FURNITURE_BAND,
     PageGeometry,
@@ -144,13 +145,21 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
-    if tables:
-        # Cell text is read again from the table alone with the rulings erased: glyphs
-        # touching a rule are misread, and the page-level segmentation mixes cells up.
-        for table in tables:
-            _reread_cells(cleaned, image.to_page, table, task)
-        words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
+    # Cell text is read again from the table alone with the rulings erased: glyphs
+    # touching a rule are misread, and the page-level segmentation mixes cells up.
+    for table in tables:
+        _reread_cells(cleaned, image.to_page, table, task)
     regions = detect(gray, image.to_page)
+    candidates = [r.bbox for r in regions if r.label == "table"]
+    candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
+    for region in candidates:
+        if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
+            continue
+        grid = grid_from_words(boxes, region)
+        if grid is not None:
+            tables.append(grid)
+    if tables:
+        words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     titles = [r.bbox for r in regions if r.label == "title"]
     read = [w.bbox for w in words if w.conf >= 60]
     pictures = [r.bbox for r in regions if r.label == "figure" and not _mostly_text(r.bbox, read)

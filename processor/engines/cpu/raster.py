@@ -20,6 +20,7 @@ class PixelSegment:
     y0: int
     x1: int
     y1: int
+    pixels: int = 0
 
 
 def encode_png(gray: np.ndarray) -> bytes:
@@ -51,12 +52,15 @@ def _merge_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_thic
             if s < a.x1 and e > a.x0:
                 a.y1 = r + 1
                 a.x0, a.x1 = min(a.x0, s), max(a.x1, e)
+                a.pixels += e - s
                 break
         else:
-            seg = PixelSegment(s, r, e, r + 1)
+            seg = PixelSegment(s, r, e, r + 1, e - s)
             segs.append(seg)
             active.append(seg)
-    return [s for s in segs if s.y1 - s.y0 <= max_thickness]
+    # thickness as ink per unit of length: a rule scanned at a slight tilt spans many rows
+    # but stays thin; a filled box is thick everywhere
+    return [s for s in segs if s.pixels / max(1, s.x1 - s.x0) <= max_thickness]
 
 
 def rule_segments(gray: np.ndarray, min_h: int, min_v: int, max_thickness: float) -> tuple[
