@@ -13,7 +13,7 @@ import pymupdf
 
 from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
 
-__all__ = ["make_booktabs_pdf", "make_broken_font_pdf"]
+__all__ = ["make_booktabs_pdf", "make_broken_font_pdf", "make_turned_content_pdf"]
 
 
 def make_broken_font_pdf(path: Path, broken: tuple[str, ...] = ("Bold",)) -> GeneratedDoc:
@@ -62,3 +62,17 @@ def make_booktabs_pdf(path: Path) -> GeneratedDoc:
     rows = "\n".join(f"{k} {t}" for k, t in BOOKTABS_ROWS)
     text = f"{RU_PARAGRAPHS[1]}\n\n{rows}\n\n{EN_PARAGRAPHS[1]}"
     return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=[list(r) for r in BOOKTABS_ROWS])
+
+
+def make_turned_content_pdf(source: GeneratedDoc, path: Path) -> GeneratedDoc:
+    """The first page of ``source`` drawn a quarter turn round onto a page of swapped size,
+    with /Rotate set so that viewers show it upright again (as slide decks exported in
+    portrait are): its text runs top to bottom in the page's own space."""
+    with pymupdf.open(source.path) as src, pymupdf.open() as doc:
+        r = src[0].rect
+        page = doc.new_page(width=r.height, height=r.width)
+        page.show_pdf_page(page.rect, src, 0, rotate=-90)
+        page.set_rotation(90)
+        doc.save(path)
+    return GeneratedDoc(path=Path(path), text=source.pages[0], pages=[source.pages[0]],
+                        headings=source.headings, table_cells=source.table_cells)

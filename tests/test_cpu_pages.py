@@ -13,7 +13,7 @@ from processor import ConvertOptions, convert, render_markdown
 from processor.document import BlockType, PageMethod
 from processor.engines.cpu.trust import suspicious_count
 from tests.docs import scan_of
-from tests.docs_hard import make_booktabs_pdf, make_broken_font_pdf
+from tests.docs_hard import make_booktabs_pdf, make_broken_font_pdf, make_turned_content_pdf
 from tests.test_cpu_engine import ned, norm
 
 
@@ -73,4 +73,17 @@ def test_two_columns_of_prose_between_rules_are_not_a_table(tmp_path, options):
     doc, md = markdown(gen.path, options)
     tables = [b for b in doc.pages[0].blocks if b.type is BlockType.TABLE]
     assert len(tables) == 1 and "Формат" in tables[0].html  # the ruled one, not the columns
+    assert ned(md, gen.text) < 0.1, md
+
+
+def test_content_drawn_turned_and_shown_upright_by_rotate(tmp_path, options):
+    from tests.docs import make_structured_pdf
+
+    gen = make_turned_content_pdf(make_structured_pdf(tmp_path / "s.pdf"), tmp_path / "turned.pdf")
+    doc, md = markdown(gen.path, options)
+    page = doc.pages[0]
+    assert page.method is PageMethod.TEXT_LAYER and page.width < page.height  # shown upright: portrait
+    (table,) = [b for b in page.blocks if b.type is BlockType.TABLE]
+    assert table.html.count("<tr>") == 3 and "<th>Формат</th>" in table.html, table.html
+    assert md.index(gen.headings[0]) < md.index(gen.headings[1]) < md.index("<table>") < md.index(gen.headings[3])
     assert ned(md, gen.text) < 0.1, md

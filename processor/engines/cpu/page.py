@@ -107,22 +107,29 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
 
 
 def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
-    # A /Rotate'd page is laid out in its unrotated space, where its text runs left to right
-    # (and where the table finder works); boxes are turned into the shown page's space after.
+    # A /Rotate'd page is laid out in the frame where its text runs left to right (and where
+    # the table finder works). Mostly that is its unrotated space, and boxes are turned into
+    # the shown page's space after; a page whose content was drawn turned, so that /Rotate
+    # sets it upright (slides exported in portrait), is laid out on an upright copy instead.
     rotation = page.rotation
+    turn = _text_direction(page)
+    if rotation and turn:
+        # the page alone, unrotated, drawn turned onto an upright page (two scratch PDFs:
+        # a page cannot show a page of its own document)
+        with pymupdf.open() as single, pymupdf.open() as scratch:
+            single.insert_pdf(page.parent, from_page=page.number, to_page=page.number)
+            flat = single[0]
+            flat.set_rotation(0)
+            w, h = (flat.rect.height, flat.rect.width) if turn in (90, 270) else (flat.rect.width, flat.rect.height)
+            upright_page = scratch.new_page(width=w, height=h)
+            upright_page.show_pdf_page(upright_page.rect, single, 0, rotate=turn)
+            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0)
+            return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
     if rotation:
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
-        data = read_rawdict(page)
-        tables = find_tables(page, table_spans(data))
-        table_rects = [t.bbox for t in tables]
-        blocks = text_blocks(page, exclude=table_rects, data=data)
-        blocks = reocr_untrusted(page, blocks, task.ocr_dpi, task.ocr_languages)
-        placed = classify(blocks, geo, first_page=page.number == 0)
-        placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
-        placed.extend(vector_and_image_figures(page, table_rects))
-        placed = in_reading_order(placed, geo.width)
+        placed = _lay_out(page, geo, task, first_page=page.number == 0)
     finally:
         if rotation:
             page.set_rotation(rotation)
@@ -131,6 +138,30 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
         for pb in placed:
             pb.bbox = tuple((pymupdf.Rect(pb.bbox) * m).normalize())
     return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
+
+
+def _text_direction(page: pymupdf.Page) -> int:
+    """The direction most characters run in the page's unrotated space, in degrees (0: left
+    to right, 90: top to bottom, ...): the turn that sets the text upright."""
+    counts: dict[int, int] = {}
+    for b in page.get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+        for ln in b.get("lines", []):
+            dx, dy = ln["dir"]
+            angle = 0 if dx > 0.7 else 90 if dy > 0.7 else 180 if dx < -0.7 else 270 if dy < -0.7 else 0
+            counts[angle] = counts.get(angle, 0) + sum(len(sp["text"]) for sp in ln["spans"])
+    return max(counts, key=lambda a: counts[a]) if counts else 0
+
+
+def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool) -> list[PlacedBlock]:
+    data = read_rawdict(page)
+    tables = find_tables(page, table_spans(data))
+    table_rects = [t.bbox for t in tables]
+    blocks = text_blocks(page, exclude=table_rects, data=data)
+    blocks = reocr_untrusted(page, blocks, task.ocr_dpi, task.ocr_languages)
+    placed = classify(blocks, geo, first_page=first_page)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(vector_and_image_figures(page, table_rects))
+    return in_reading_order(placed, geo.width)
 
 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:

@@ -137,14 +137,20 @@ def _cell_text(spans: list[Span], split: set[int], cell: Rect) -> str:
     """Whole spans that sit mostly in the cell; spans in ``split`` (no cell holds most of
     them: a row typed as one line) glyph by glyph."""
     lines: dict[int, list[str]] = {}
+    where: dict[int, Rect] = {}
     for sp in spans:
         if id(sp) in split:
             part = _glyphs_in(sp, cell)
             if part.strip():
                 lines.setdefault(sp.line, []).append(part)
+                where.setdefault(sp.line, sp.bbox)
         elif overlap_ratio(sp.bbox, cell) >= 0.6:
             lines.setdefault(sp.line, []).append(sp.text)
-    return join_lines(["".join(parts) for parts in lines.values()])
+            where.setdefault(sp.line, sp.bbox)
+    # lines in reading order: a cell's words written out of order in the content stream
+    # ("columnvii" before the "no" left of it on the same row) are read left to right
+    order = _reading_text([(where[k], str(k)) for k in lines]).split()
+    return join_lines(["".join(lines[int(k)]) for k in order])
 
 
 def _glyphs_in(span: Span, cell: Rect) -> str:
