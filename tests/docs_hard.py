@@ -13,7 +13,7 @@ import pymupdf
 
 from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
 
-__all__ = ["make_booktabs_pdf", "make_broken_font_pdf", "make_turned_content_pdf"]
+__all__ = ["make_booktabs_pdf", "make_broken_font_pdf", "make_shaded_table_pdf", "make_turned_content_pdf"]
 
 
 def make_broken_font_pdf(path: Path, broken: tuple[str, ...] = ("Bold",)) -> GeneratedDoc:
@@ -76,3 +76,36 @@ def make_turned_content_pdf(source: GeneratedDoc, path: Path) -> GeneratedDoc:
         doc.save(path)
     return GeneratedDoc(path=Path(path), text=source.pages[0], pages=[source.pages[0]],
                         headings=source.headings, table_cells=source.table_cells)
+
+
+SHADED_ROWS = [
+    ["Region", "Sales", "Growth", "Stock", "Rating"],
+    ["North", "1200", "rising", "full", "good"],
+    ["South", "860", "falling", "low", "weak"],
+    ["East", "430", "steady", "full", "fair"],
+    ["West", "975", "rising", "empty", "good"],
+    ["Centre", "310", "falling", "low", "poor"],
+    ["Coast", "655", "steady", "full", "fair"],
+]
+
+
+def make_shaded_table_pdf(path: Path) -> GeneratedDoc:
+    """A paragraph and a table whose rows are bands alternating dark grey with white letters
+    and light grey with black letters, no rules (as slide decks and reports shade them)."""
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    y = _flow(w, 72, EN_PARAGRAPHS[0])
+    xs = [60, 160, 250, 350, 440, 535]
+    for r, row in enumerate(SHADED_ROWS):
+        dark = r % 2 == 0
+        band = pymupdf.Rect(xs[0], y, xs[-1], y + 24)
+        w.page.draw_rect(band, color=None, fill=(0.3, 0.3, 0.3) if dark else (0.78, 0.78, 0.78))
+        for c, text in enumerate(row):
+            w.page.insert_text((xs[c] + 8, y + 16), f"• {text}", fontname="dv", fontsize=11,
+                               color=(0.85, 0.85, 0.85) if dark else (0.1, 0.1, 0.1))
+        y += 24
+    doc.save(path)
+    doc.close()
+    rows = "\n".join(" ".join(r) for r in SHADED_ROWS)
+    text = f"{EN_PARAGRAPHS[0]}\n\n{rows}"
+    return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=SHADED_ROWS)

@@ -13,7 +13,12 @@ from processor import ConvertOptions, convert, render_markdown
 from processor.document import BlockType, PageMethod
 from processor.engines.cpu.trust import suspicious_count
 from tests.docs import scan_of
-from tests.docs_hard import make_booktabs_pdf, make_broken_font_pdf, make_turned_content_pdf
+from tests.docs_hard import (
+    make_booktabs_pdf,
+    make_broken_font_pdf,
+    make_shaded_table_pdf,
+    make_turned_content_pdf,
+)
 from tests.test_cpu_engine import ned, norm
 
 
@@ -86,4 +91,13 @@ def test_content_drawn_turned_and_shown_upright_by_rotate(tmp_path, options):
     (table,) = [b for b in page.blocks if b.type is BlockType.TABLE]
     assert table.html.count("<tr>") == 3 and "<th>Формат</th>" in table.html, table.html
     assert md.index(gen.headings[0]) < md.index(gen.headings[1]) < md.index("<table>") < md.index(gen.headings[3])
+    assert ned(md, gen.text) < 0.1, md
+
+
+def test_light_text_on_dark_table_bands_is_read(tmp_path, options):
+    gen = scan_of(make_shaded_table_pdf(tmp_path / "shaded.pdf"), tmp_path / "shaded.png", dpi=200)
+    doc, md = markdown(gen.path, options)
+    words = set(norm(md).split())
+    missing = [cell for row in gen.table_cells for cell in row if cell not in words]
+    assert not missing, md  # white-on-grey rows included
     assert ned(md, gen.text) < 0.1, md

@@ -14,6 +14,7 @@ from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, P
 from processor.engines.base import PageResult
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.layout_model import detect
+from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
 from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
 from processor.engines.cpu.layout import (
     FURNITURE_BAND,
@@ -173,7 +174,15 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
-    rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
+    glyph = glyph_height(gray)
+    banded = banded_tables(find_bands(gray, glyph), glyph)
+    if banded:  # shaded table rows: read again, each band on its own and inverted when dark
+        k = image.to_page
+        bands = [b for group in banded for b in group]
+        band_rects = [(b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k) for b in bands]
+        words = [w for w in words if not any(overlap_ratio(w.bbox, r) > 0.5 for r in band_rects)]
+        words += read_bands(gray, bands, k, task.ocr_languages)
+    rulings, cleaned = detect_rulings(gray, image.to_page, glyph)
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
     # Cell text is read again from the table alone with the rulings erased: glyphs
@@ -183,6 +192,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     regions = detect(gray, image.to_page)
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
+    candidates += [group_rect(g, image.to_page) for g in banded]
     for region in candidates:
         if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
             continue
