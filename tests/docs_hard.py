@@ -13,7 +13,13 @@ import pymupdf
 
 from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
 
-__all__ = ["make_booktabs_pdf", "make_broken_font_pdf", "make_shaded_table_pdf", "make_turned_content_pdf"]
+__all__ = [
+    "make_booktabs_pdf",
+    "make_broken_font_pdf",
+    "make_framed_sheet_pdf",
+    "make_shaded_table_pdf",
+    "make_turned_content_pdf",
+]
 
 
 def make_broken_font_pdf(path: Path, broken: tuple[str, ...] = ("Bold",)) -> GeneratedDoc:
@@ -109,3 +115,30 @@ def make_shaded_table_pdf(path: Path) -> GeneratedDoc:
     rows = "\n".join(" ".join(r) for r in SHADED_ROWS)
     text = f"{EN_PARAGRAPHS[0]}\n\n{rows}"
     return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=SHADED_ROWS)
+
+
+def make_framed_sheet_pdf(path: Path) -> GeneratedDoc:
+    """A drawing-office sheet (ESKD style): a ruled frame round the whole page with a small
+    title block ruled into cells at its foot, a numbered section heading set large at the
+    very top inside the frame, and paragraphs of body text."""
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    heading = "2 ОСНОВНЫЕ ПРИНЦИПЫ"
+    x0, y0, x1, y1 = 40.0, 14.0, 575.0, 828.0
+    for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        w.line(a, b)
+    stamp_top = y1 - 40
+    w.line((x0, stamp_top), (x1, stamp_top))
+    w.line((x0, stamp_top + 20), (300, stamp_top + 20))
+    for x in (90, 150, 220, 300):
+        w.line((x, stamp_top), (x, y1))
+    for x, t in ((44, "Изм."), (94, "Лист"), (154, "Докум."), (224, "Подп.")):
+        w.box((x, stamp_top + 24, x + 50, y1), t, size=7)
+    w.box((520, stamp_top + 14, 570, y1), "5", size=9)
+    y = _flow(w, 26, heading, size=16, bold=True)
+    for para in RU_PARAGRAPHS[:3]:
+        y = _flow(w, y, para)
+    doc.save(path)
+    doc.close()
+    text = "\n\n".join([heading, *RU_PARAGRAPHS[:3]])
+    return GeneratedDoc(path=Path(path), text=text, pages=[text], headings=[heading])

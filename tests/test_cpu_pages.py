@@ -16,6 +16,7 @@ from tests.docs import scan_of
 from tests.docs_hard import (
     make_booktabs_pdf,
     make_broken_font_pdf,
+    make_framed_sheet_pdf,
     make_shaded_table_pdf,
     make_turned_content_pdf,
 )
@@ -101,3 +102,29 @@ def test_light_text_on_dark_table_bands_is_read(tmp_path, options):
     missing = [cell for row in gen.table_cells for cell in row if cell not in words]
     assert not missing, md  # white-on-grey rows included
     assert ned(md, gen.text) < 0.1, md
+
+
+def test_a_frame_round_the_page_is_not_a_table_and_a_numbered_heading_not_a_running_head(tmp_path, options):
+    gen = make_framed_sheet_pdf(tmp_path / "sheet.pdf")
+    doc, md = markdown(gen.path, options)
+    blocks = doc.pages[0].blocks
+    assert not [b for b in blocks if b.type is BlockType.TABLE and "Съешь" in (b.html or "")]
+    headings = [b.text for b in blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
+    assert headings == gen.headings, blocks
+    assert ned(md, gen.text) < 0.05, md
+
+
+def test_scan_headings_need_the_layout_models_title_label(tmp_path, options):
+    from tests.docs import RU_PARAGRAPHS, make_scan_png, make_structured_pdf
+
+    # plain paragraphs whose last lines are short: nothing on the page is a heading
+    plain = make_scan_png(tmp_path / "plain.png", text="\n\n".join(RU_PARAGRAPHS))
+    doc, _ = markdown(plain.path, options)
+    assert not [b for b in doc.pages[0].blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
+    # a page with real headings set large and bold: the title and the section heads are found
+    structured = make_structured_pdf(tmp_path / "s.pdf")
+    gen = scan_of(structured, tmp_path / "s.png", dpi=200)
+    doc, _ = markdown(gen.path, options)
+    found = [b.text for b in doc.pages[0].blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
+    # every heading found is a real one; the model finds most of them (not every one)
+    assert set(found) <= set(structured.headings) and structured.headings[0] in found and len(found) >= 3, found
