@@ -95,9 +95,10 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     if not text.strip() and is_blank(page):
         return PageResult(Page(**base, method=PageMethod.BLANK))
     geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
-    verdict = judge_text_layer(page, text) if not task.is_image else None
+    data = read_rawdict(page) if not task.is_image and len(text.strip()) >= 20 else None
+    verdict = judge_text_layer(page, text, data) if not task.is_image else None
     if verdict and verdict.usable and not task.force_ocr:
-        placed, assets = _text_layer_page(page, geo, task)
+        placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
@@ -107,7 +108,8 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw), assets)
 
 
-def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
+def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
+                     data: dict | None) -> tuple[list[PlacedBlock], list[Asset]]:
     # A /Rotate'd page is laid out in the frame where its text runs left to right (and where
     # the table finder works). Mostly that is its unrotated space, and boxes are turned into
     # the shown page's space after; a page whose content was drawn turned, so that /Rotate
@@ -130,7 +132,8 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
-        placed = _lay_out(page, geo, task, first_page=page.number == 0)
+        # the text read for the verdict is reused unless the page was turned for layout
+        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data)
     finally:
         if rotation:
             page.set_rotation(rotation)
@@ -153,8 +156,9 @@ def _text_direction(page: pymupdf.Page) -> int:
     return max(counts, key=lambda a: counts[a]) if counts else 0
 
 
-def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool) -> list[PlacedBlock]:
-    data = read_rawdict(page)
+def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool,
+             data: dict | None = None) -> list[PlacedBlock]:
+    data = data if data is not None else read_rawdict(page)
     tables = find_tables(page, table_spans(data))
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)

@@ -112,6 +112,8 @@ def find_tables(page: pymupdf.Page, spans: list[Span]) -> list[TableGrid]:
     """Ruled tables from the text layer; text-aligned detection is too eager on prose.
     Cell text comes from ``spans`` in content-stream order: PyMuPDF's own extraction sorts
     glyphs by position, which shuffles text that overlaps a neighbouring cell."""
+    if not _may_hold_a_grid(page):
+        return []
     try:
         found = page.find_tables(strategy="lines")
     except Exception as exc:  # a detector failure must not cost the page its text
@@ -131,6 +133,22 @@ def find_tables(page: pymupdf.Page, spans: list[Span]) -> list[TableGrid]:
         if _plausible(grid):
             grids.append(_with_header_above(page, table, grid))
     return grids
+
+
+def _may_hold_a_grid(page: pymupdf.Page) -> bool:
+    """The "lines" strategy builds cells from vector edges only, so a table needs horizontal
+    and vertical edges (or rectangles). Pages with just a rule or two (under a running head,
+    above footnotes) are skipped: the finder's glyph pass costs more than the rest of the page."""
+    horizontal = vertical = 0
+    for drawing in page.get_cdrawings():
+        for item in drawing["items"]:
+            if item[0] in ("re", "qu"):
+                return True
+            if item[0] == "l":
+                (ax, ay), (bx, by) = item[1], item[2]
+                horizontal += abs(ay - by) < 1
+                vertical += abs(ax - bx) < 1
+    return horizontal >= 2 and vertical >= 2
 
 
 def _cell_text(spans: list[Span], split: set[int], cell: Rect) -> str:

@@ -10,6 +10,7 @@ read again by OCR, the rest of the page keeps its text layer.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -31,19 +32,24 @@ def is_bad_char(ch: str) -> bool:
     return ch == "\ufffd" or 0xE000 <= cp <= 0xF8FF or (unicodedata.category(ch) == "Cc" and ch not in "\n\t\r")
 
 
-def _glyph_id_letter(ch: str) -> bool:
-    cp = ord(ch)
-    return ch.isalpha() and any(lo <= cp <= hi for lo, hi in _GLYPH_ID_RANGES)
+# One regex pass per span (this runs on every span of every page): bad characters and letters
+# in the glyph-id ranges; Latin-1/Latin Extended-A letters; all letters.
+_SUSPICIOUS_RE = re.compile(
+    "[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _GLYPH_ID_RANGES) + "]"
+)
+_LATIN1_RE = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f]")
+_LETTER_RE = re.compile(r"[^\W\d_]")
 
 
 def suspicious_count(text: str) -> int:
     """How many of ``text``'s visible characters look like a broken Unicode map."""
-    visible = [ch for ch in text if not ch.isspace()]
-    bad = sum(is_bad_char(ch) or _glyph_id_letter(ch) for ch in visible)
-    letters = [ch for ch in visible if ch.isalpha()]
-    latin1 = sum(0xC0 <= ord(ch) <= 0x17F for ch in letters)
-    if letters and latin1 / len(letters) > _MOJIBAKE_SHARE:
-        return max(bad, len(visible))  # mojibake taints the whole span, ASCII included
+    if text.isascii() and text.isprintable():
+        return 0
+    bad = len(_SUSPICIOUS_RE.findall(text))
+    letters = len(_LETTER_RE.findall(text))
+    if letters and len(_LATIN1_RE.findall(text)) / letters > _MOJIBAKE_SHARE:
+        return max(bad, sum(not ch.isspace() for ch in text))  # mojibake taints the whole span
     return bad
 
 
