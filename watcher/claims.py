@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePosixPath
 
+from processor.document import ErrorInfo
 from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
@@ -24,6 +25,7 @@ class Skip(StrEnum):
     BUSY = "busy"  # another worker holds an unexpired lease
     WAITING = "waiting"  # a retryable failure still in its back-off
     LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
+    GAVE_UP = "gave_up"  # every allowed attempt ended with its worker dead: now recorded as failed
 
 
 def output_dir(input_key: str) -> str:
@@ -51,6 +53,7 @@ class Claim:
     lease_seconds: float
     previous: Manifest | None = None  # what the manifest said before this claim
     lost: bool = False
+    renew_faulted: bool = False  # the last renewal met a storage fault (the lease is still ours)
 
     def renew(self) -> bool:
         """False only when the lease is lost. A storage fault is not a loss: the lease stays
@@ -61,9 +64,12 @@ class Claim:
             update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
         )
         try:
-            return self._write(self.manifest.model_copy(update={"lease": lease}))
+            kept = self._write(self.manifest.model_copy(update={"lease": lease}))
         except StorageError:
+            self.renew_faulted = True
             return not self.lost
+        self.renew_faulted = False
+        return kept
 
     def finish(self, manifest: Manifest) -> bool:
         """Write the final manifest (succeeded/failed/queued) and drop the lease."""
@@ -113,6 +119,8 @@ class Claims:
         previous, etag = current
         if (skip := self.why_not(previous, item, now)) is not None:
             return skip
+        if self._workers_died(previous, item):
+            return self._give_up(key, previous, etag, now)
         manifest = self._processing(previous, item, source_uri, now)
         try:
             etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json")
@@ -136,6 +144,26 @@ class Claims:
                 return Skip.WAITING
         return None
 
+    def _workers_died(self, m: Manifest, item: ObjectInfo) -> bool:
+        """Still ``processing`` with an expired lease: the worker died mid-document (kill -9,
+        OOM, node lost). Each such death was an attempt; a document that keeps killing its
+        workers must not occupy the fleet for good."""
+        return m.status is Status.PROCESSING and m.same_version(item.size, item.etag) and m.attempts >= self.max_attempts
+
+    def _give_up(self, key: str, m: Manifest, etag: str, now: datetime) -> Skip:
+        error = ErrorInfo(
+            type="WorkerLost", retryable=False,
+            message=f"the worker processing this document died {m.attempts} times (last: {m.worker_id}); "
+            "it may exhaust memory or crash its worker. `docwatch retry` queues it again",
+        )
+        final = m.model_copy(update={"status": Status.FAILED, "lease": None, "error": error, "finished_at": now,
+                                     "next_attempt_at": None, "updated_at": now})
+        try:
+            self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
+        except PreconditionFailed:
+            return Skip.LOST_RACE
+        return Skip.GAVE_UP
+
     def _processing(self, previous: Manifest | None, item: ObjectInfo, uri: str, now: datetime) -> Manifest:
         same = previous is not None and previous.same_version(item.size, item.etag)
         source = SourceRecord(key=item.key, uri=uri, size=item.size, etag=item.etag, mtime=item.modified)
@@ -149,6 +177,8 @@ class Claims:
             lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
             created_at=previous.created_at if previous else now,
             started_at=now,
+            # what is in the store now: publishing fences against these versions
+            outputs=previous.outputs if previous else [],
         )
 
 

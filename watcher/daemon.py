@@ -12,20 +12,22 @@ from typing import TypeVar
 
 import structlog
 
-from processor.errors import ConversionError, error_info
+from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
+from watcher.checkpoints import Checkpoints, convert_resuming
 from watcher.claims import Claim, Claims, Skip
 from watcher.discovery import DoneIndex, Discovery, KeyFilter
 from watcher.engine_host import EngineHost, Interrupted
 from watcher.lease import kept_alive
-from watcher.manifest import Manifest, Stage, Status
+from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
-from watcher.publish import publish
+from watcher.publish import Fenced, publish, remove_stale
 from watcher.settings import InputAction, Settings
-from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 log = structlog.get_logger("docwatch")
-_MAX_STORAGE_FAULTS = 3
+_MAX_STORAGE_FAULTS = 3  # --once gives a version up after this many storage faults
+_FAULT_BACKOFF, _FAULT_BACKOFF_MAX = 2.0, 300.0  # seconds before a faulted version is tried again
 _STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling
 T = TypeVar("T")
 
@@ -45,21 +47,29 @@ class Daemon:
         self.wake = threading.Event()
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
-        self._faults: dict[tuple[str, str], int] = {}
-        self.storage_ok_at: float | None = None  # last listing or lease renewal that worked (readiness)
+        self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
+        # readiness: the last listing or lease renewal that worked, and the last that did not
+        self.storage_ok_at: float | None = None
+        self.storage_failed_at: float | None = None
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
-        """Poll until stopped (``once``: until nothing is left to claim)."""
-        log.info("index.loaded", done_versions=self.done.load())
+        """Poll until stopped (``once``: until nothing is left to claim). Nothing outside one
+        document's own work can end the loop: a storage outage or a dead engine only pause it."""
         while not self.stopping.is_set():
-            self.done.reload_if_requeued()
+            if not self.engine.ready.is_set():  # down or reloading: claim nothing meanwhile
+                if once and self.engine.down_since is not None:
+                    return
+                self.engine.revive_if_due()
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
             worked = 0
             for item in self.discover():
-                if self.stopping.is_set():
+                if self.stopping.is_set() or not self.engine.ready.is_set():
                     break
                 worked += self.process_safely(item)
-            if once and not worked and not self.discovery.unsettled:
+            if once and not worked and not self.discovery.unsettled and not self._deferred_pending():
                 break
             if not worked:  # after real work, look again at once: more may have arrived
                 self.wake.wait(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
@@ -68,31 +78,41 @@ class Daemon:
     def discover(self) -> list[ObjectInfo]:
         try:
             with self._timed(None, Stage.DISCOVER):
+                if (loaded := self.done.refresh()) is not None:
+                    log.info("index.loaded", done_versions=loaded)
                 items = self.discovery.poll()
         except Exception as exc:  # storage down: keep the daemon up, try again next poll
             self.metrics.polls.labels("error").inc()
+            self.storage_failed_at = time.monotonic()
             log.error("poll.failed", error=str(exc), error_type=type(exc).__name__)
             return []
         self.metrics.polls.labels("ok").inc()
         self._storage_answered()
         self.metrics.queue_depth.set(len(items))
-        return items
+        now = time.monotonic()
+        return [i for i in items if self._faults.get((i.key, i.etag), (0, 0.0))[1] <= now]
 
     def process_safely(self, item: ObjectInfo) -> bool:
         """A storage fault around one document (claim or record write) must not stop the daemon.
-        A version that keeps failing that way (e.g. its output keys are longer than the store
-        allows) is set aside in memory, so the log says it once, not every poll."""
+        The version is tried again after a back-off that doubles (capped), for as long as the
+        process lives: an outage of the output store delays documents and never parks them."""
         try:
-            return self.process(item)
+            worked = self.process(item)
         except Exception as exc:  # noqa: BLE001
             version = (item.key, item.etag)
-            self._faults[version] = self._faults.get(version, 0) + 1
-            gave_up = self._faults[version] >= _MAX_STORAGE_FAULTS
+            faults = self._faults.get(version, (0, 0.0))[0] + 1
+            delay = min(_FAULT_BACKOFF * 2 ** (faults - 1), _FAULT_BACKOFF_MAX)
+            self._faults[version] = (faults, time.monotonic() + delay)
+            self.metrics.retries.labels("storage_fault").inc()
             log.error("document.storage_fault", key=item.key, error_type=type(exc).__name__, error=str(exc),
-                      faults=self._faults[version], set_aside=gave_up)
-            if gave_up:
-                self.done.remember(item)
+                      faults=faults, retry_in=delay)
             return False
+        self._faults.pop((item.key, item.etag), None)
+        return worked
+
+    def _deferred_pending(self) -> bool:
+        """``--once``: versions still worth another try in this run."""
+        return any(faults < _MAX_STORAGE_FAULTS for faults, _ in self._faults.values())
 
     def process(self, item: ObjectInfo) -> bool:
         """Claim and work one input version; False when it was not ours to take."""
@@ -101,12 +121,18 @@ class Daemon:
             claim = self.claims.try_claim(item, f"{self.source.uri.rstrip('/')}/{item.key}")
         if isinstance(claim, Skip):
             self.metrics.skips.labels(claim.value).inc()
+            if claim is Skip.GAVE_UP:
+                self.metrics.documents.labels(Status.FAILED.value).inc()
+                log.error("document.failed", key=item.key, error_type="WorkerLost",
+                          error="its workers kept dying on it; recorded as failed")
+                self.done.mark(item)
             if claim is Skip.DONE:
                 self.done.remember(item)
             return False
         bound = log.bind(key=item.key, attempt=claim.manifest.attempts, worker=self.s.worker_id)
         bound.info("document.claimed", size=item.size)
-        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered):
+        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered,
+                        on_fault=self._storage_failed):
             manifest = self.attempt(claim, item, timings, bound)
         with self._timed(timings, Stage.RECORD), self._manifest_lock:
             recorded = claim.finish(manifest)
@@ -127,18 +153,27 @@ class Daemon:
                 return outcome.unchanged(m, prev, timings)
             bound.info("document.convert.start", bytes=len(data))
             with self._timed(timings, Stage.CONVERT):
-                doc = self.engine.convert(data, PurePosixPath(item.key).name, should_abort=self._should_abort)
+                doc, resumed = convert_resuming(self.engine, Checkpoints(self.sink, item.key, sha256), data,
+                                                PurePosixPath(item.key).name, self._should_abort, bound,
+                                                progress=lambda done, total: self._progress(claim, done, total))
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
-                       seconds=round(timings[Stage.CONVERT], 3))
+                       resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
             if claim.lost:  # another worker owns the document now: never overwrite its outputs
                 return m
+            if (passing := outcome.passing_failures(doc)) and m.attempts < self.s.max_attempts:
+                return outcome.failed(m, passing, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
             with self._timed(timings, Stage.PUBLISH):
                 outputs = self._retried(
-                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, prev.outputs if prev else None), bound
+                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, m.outputs, lambda: self._prove(claim)),
+                    bound,
                 )
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
             return outcome.succeeded(m, doc, outputs, timings)
-        except Interrupted:
+        except Fenced as exc:
+            bound.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
+            return m
+        except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
+            bound.warning("document.releasing", reason=str(exc))
             return outcome.released(m)
         except NotFound:
             error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
@@ -171,7 +206,31 @@ class Daemon:
             **({"error_type": m.error.type, "error": m.error.message} if m.error else {}),
         )
         self.done.mark(item)
+        if m.status is Status.SUCCEEDED:
+            self._tidy(item.key, claim.previous.outputs if claim.previous else [], m, bound)
         self.after(item, m.status)
+
+    def _tidy(self, key: str, previous: list[OutputRecord], m: Manifest, bound) -> None:
+        """After success: outputs the new version no longer has, and the page checkpoints."""
+        try:
+            if removed := remove_stale(self.sink, previous, m.outputs):
+                bound.info("outputs.removed_stale", keys=removed)
+            Checkpoints(self.sink, key, m.source.sha256 or "").clear()
+        except Exception as exc:  # noqa: BLE001 - a leftover file is untidy, not wrong: the manifest is the truth
+            bound.warning("outputs.tidy_failed", error=str(exc))
+
+    def _progress(self, claim: Claim, done: int, total: int) -> None:
+        """Pages done so far: written with the next lease renewal, so `docwatch status` shows it."""
+        with self._manifest_lock:
+            claim.manifest.pages = PagesSummary(total=total, done=done)
+
+    def _prove(self, claim: Claim) -> bool:
+        """Renew the lease now: True only if the store confirms the claim is still ours."""
+        with self._manifest_lock:
+            kept = claim.renew()
+        if kept and claim.renew_faulted:
+            raise StorageError("the claim could not be confirmed before overwriting an output")
+        return kept
 
     def after(self, item: ObjectInfo, status: Status) -> None:
         """Move the input away once its manifest is written, if configured."""
@@ -199,8 +258,10 @@ class Daemon:
             except (NotFound, PreconditionFailed):
                 raise  # answers, not faults
             except Exception as exc:  # noqa: BLE001
-                if attempt == _STAGE_TRIES or self.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                if attempt == _STAGE_TRIES:
                     raise
+                if self.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                    raise Interrupted(f"stopping during the {stage.value} back-off") from exc
                 self.metrics.retries.labels("stage").inc()
                 bound.warning("stage.retry", stage=stage.value, attempt=attempt, error_type=type(exc).__name__,
                               error=str(exc))
@@ -208,6 +269,14 @@ class Daemon:
 
     def _storage_answered(self) -> None:
         self.storage_ok_at = time.monotonic()
+
+    def _storage_failed(self) -> None:
+        self.storage_failed_at = time.monotonic()
+
+    def storage_ok(self, within: float) -> bool:
+        """Readiness: storage answered within ``within`` seconds, and its latest answer was not a fault."""
+        ok, failed = self.storage_ok_at, self.storage_failed_at
+        return ok is not None and time.monotonic() - ok < within and (failed is None or ok > failed)
 
     # -- stopping ----------------------------------------------------------------
     def stop(self) -> None:

@@ -38,6 +38,7 @@ class DoneIndex:
         self.output = output
         self._names: set[str] = set()
         self._epoch: str | None = None
+        self._loaded = False
 
     def load(self) -> int:
         head = self.output.head(EPOCH_KEY)
@@ -45,12 +46,15 @@ class DoneIndex:
         self._names = {PurePosixPath(o.key).name for o in self.output.list(DONE_PREFIX)}
         return len(self._names)
 
-    def reload_if_requeued(self) -> bool:
+    def refresh(self) -> int | None:
+        """Load the index the first time, and again whenever `docwatch retry` re-queued
+        documents (the epoch object changed). Returns the size when it (re)loaded."""
         head = self.output.head(EPOCH_KEY)
-        if (head.etag if head else None) == self._epoch:
-            return False
-        self.load()
-        return True
+        if self._loaded and (head.etag if head else None) == self._epoch:
+            return None
+        count = self.load()
+        self._loaded = True
+        return count
 
     def __contains__(self, item: ObjectInfo) -> bool:
         return marker_name(item) in self._names
