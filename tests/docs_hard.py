@@ -14,6 +14,7 @@ import pymupdf
 from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
 
 __all__ = [
+    "make_backwards_cell_pdf",
     "make_booktabs_pdf",
     "make_broken_font_pdf",
     "make_framed_sheet_pdf",
@@ -142,3 +143,24 @@ def make_framed_sheet_pdf(path: Path) -> GeneratedDoc:
     doc.close()
     text = "\n\n".join([heading, *RU_PARAGRAPHS[:3]])
     return GeneratedDoc(path=Path(path), text=text, pages=[text], headings=[heading])
+
+
+def make_backwards_cell_pdf(path: Path) -> GeneratedDoc:
+    """A ruled 2 x 2 table where one cell's two words are written right one first (content
+    stream order is not reading order: generators emit text in any order)."""
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    xs, ys = [60, 300, 535], [100, 130, 160]
+    for y in ys:
+        w.line((xs[0], y), (xs[-1], y))
+    for x in xs:
+        w.line((x, ys[0]), (x, ys[-1]))
+    w.page.insert_text((65, 120), "Option", fontname="dv", fontsize=11)
+    w.page.insert_text((305, 120), "Meaning", fontname="dv", fontsize=11)
+    w.page.insert_text((140, 150), "columnvii", fontname="dv", fontsize=11)  # right word first
+    w.page.insert_text((65, 150), "nostitching", fontname="dv", fontsize=11)
+    w.page.insert_text((305, 150), "switches the column off", fontname="dv", fontsize=11)
+    doc.save(path)
+    doc.close()
+    text = "Option Meaning\nnostitching columnvii switches the column off"
+    return GeneratedDoc(path=Path(path), text=text, pages=[text])

@@ -14,6 +14,7 @@ from processor.document import BlockType, PageMethod
 from processor.engines.cpu.trust import suspicious_count
 from tests.docs import scan_of
 from tests.docs_hard import (
+    make_backwards_cell_pdf,
     make_booktabs_pdf,
     make_broken_font_pdf,
     make_framed_sheet_pdf,
@@ -128,3 +129,10 @@ def test_scan_headings_need_the_layout_models_title_label(tmp_path, options):
     found = [b.text for b in doc.pages[0].blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
     # every heading found is a real one; the model finds most of them (not every one)
     assert set(found) <= set(structured.headings) and structured.headings[0] in found and len(found) >= 3, found
+
+
+def test_table_cell_words_in_reading_order_whatever_the_content_stream_order(tmp_path, options):
+    gen = make_backwards_cell_pdf(tmp_path / "t.pdf")
+    doc, _ = markdown(gen.path, options)
+    (table,) = [b for b in doc.pages[0].blocks if b.type is BlockType.TABLE]
+    assert "<td>nostitching columnvii</td>" in table.html, table.html
