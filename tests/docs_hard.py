@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pymupdf
 
-from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer
+from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer, font_path
 
 __all__ = [
     "make_backwards_cell_pdf",
     "make_booktabs_pdf",
     "make_broken_font_pdf",
     "make_framed_sheet_pdf",
+    "make_mixed_content_pdf",
     "make_shaded_table_pdf",
     "make_turned_content_pdf",
 ]
@@ -163,4 +164,38 @@ def make_backwards_cell_pdf(path: Path) -> GeneratedDoc:
     doc.save(path)
     doc.close()
     text = "Option Meaning\nnostitching columnvii switches the column off"
+    return GeneratedDoc(path=Path(path), text=text, pages=[text])
+
+
+CODE_LINES = ['$ dpkg-buildpackage -us -uc', 'export DEBEMAIL="bob@example.com"', 'make install DESTDIR=/tmp/pkg']
+DIAGRAM_LABELS = ["Find Problem", "Get Code", "Test Fix"]
+MIXED = "Пакет debhelper вызывает dh_auto_build, затем dh_install копирует файлы в debian/tmp."
+FAINT = "This paragraph is printed in light grey, as faint scans and footnotes often are."
+
+
+def make_mixed_content_pdf(path: Path) -> GeneratedDoc:
+    """Everything a page must not lose in one: Russian prose with Latin identifiers, a code
+    listing in a monospaced font inside a frame, a diagram of shaded boxes with labels and
+    arrows, and a paragraph in light grey."""
+    mono = font_path().with_name("DejaVuSansMono.ttf")
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    w.page.insert_font(fontname="dvm", fontfile=str(mono))
+    y = _flow(w, 72, MIXED)
+    w.page.draw_rect(pymupdf.Rect(60, y, 535, y + 16 * len(CODE_LINES) + 10), color=(0, 0, 0), width=0.6)
+    for i, line in enumerate(CODE_LINES):
+        w.page.insert_text((68, y + 18 + 16 * i), line, fontname="dvm", fontsize=10)
+    y += 16 * len(CODE_LINES) + 40
+    for i, label in enumerate(DIAGRAM_LABELS):
+        box = pymupdf.Rect(70 + 160 * i, y, 190 + 160 * i, y + 60)
+        w.page.draw_rect(box, color=(0, 0, 0), fill=(0.85, 0.85, 0.85), width=1.2)
+        w.page.insert_text((box.x0 + 14, box.y0 + 35), label, fontname="dvb", fontsize=12)
+        if i:
+            w.page.draw_line(pymupdf.Point(box.x0 - 40, box.y0 + 30), pymupdf.Point(box.x0, box.y0 + 30), width=2)
+    y += 100
+    w.page.insert_textbox(pymupdf.Rect(60, y, 535, y + 60), FAINT, fontname="dv", fontsize=11,
+                          color=(0.62, 0.62, 0.62), lineheight=1.3)
+    doc.save(path)
+    doc.close()
+    text = "\n\n".join([MIXED, "\n".join(CODE_LINES), " ".join(DIAGRAM_LABELS), FAINT])
     return GeneratedDoc(path=Path(path), text=text, pages=[text])

@@ -18,6 +18,7 @@ from tests.docs_hard import (
     make_booktabs_pdf,
     make_broken_font_pdf,
     make_framed_sheet_pdf,
+    make_mixed_content_pdf,
     make_shaded_table_pdf,
     make_turned_content_pdf,
 )
@@ -136,3 +137,31 @@ def test_table_cell_words_in_reading_order_whatever_the_content_stream_order(tmp
     doc, _ = markdown(gen.path, options)
     (table,) = [b for b in doc.pages[0].blocks if b.type is BlockType.TABLE]
     assert "<td>nostitching columnvii</td>" in table.html, table.html
+
+
+def _missing_words(md: str, truth: str) -> list[str]:
+    got = set(norm(md).replace("`", " ").split())
+    return [w for w in norm(truth).split() if w not in got]
+
+
+def test_no_word_is_lost_born_digital(tmp_path, options):
+    """Code (kept as a code block), mixed scripts, diagram labels, light grey text: every
+    word of the text layer is in the Markdown."""
+    gen = make_mixed_content_pdf(tmp_path / "m.pdf")
+    doc, md = markdown(gen.path, options)
+    assert not _missing_words(md, gen.text), md
+    code = [b for b in doc.pages[0].blocks if b.type is BlockType.CODE]
+    assert code and code[0].text.splitlines() == [
+        "$ dpkg-buildpackage -us -uc", 'export DEBEMAIL="bob@example.com"', "make install DESTDIR=/tmp/pkg"]
+
+
+def test_no_word_is_lost_on_a_scan(tmp_path, options):
+    """The same page scanned: a figure may be cropped for the diagram, but its labels, the
+    code, the mixed-script line and the faint paragraph are all read as text."""
+    gen = scan_of(make_mixed_content_pdf(tmp_path / "m.pdf"), tmp_path / "m.png", dpi=200)
+    doc, md = markdown(gen.path, options)
+    missing = _missing_words(md, gen.text)
+    assert len(missing) <= 2, (missing, md)  # OCR may misread a symbol-laden token, not drop lines
+    for label in ("Find Problem", "Get Code", "Test Fix"):
+        assert label in md, md
+    assert "dpkg-buildpackage" in md and "DESTDIR=/tmp/pkg" in md and "light grey" in md, md

@@ -173,8 +173,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
-    words = run_tesseract(gray, image.to_page, task.ocr_languages)
-    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages)
+    words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
+    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
@@ -209,7 +209,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     read = [w.bbox for w in words if w.conf >= 60]
     pictures = [r.bbox for r in regions if r.label == "figure" and not _mostly_text(r.bbox, read)
                 and not any(overlap_ratio(t.bbox, r.bbox) > 0.5 for t in tables)]
-    placed = classify(words_to_blocks(words), geo, first_page=page.number == 0, titles=titles)
+    placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)

@@ -99,7 +99,23 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], data: dict | None = Non
             blocks.extend(TextBlock(lines=[ln], bbox=ln.bbox) for ln in lines)
         else:
             blocks.extend(_split_block(lines))
-    return _attach_drop_caps(blocks)
+    return _join_code_lines(_attach_drop_caps(blocks))
+
+
+def _join_code_lines(blocks: list[TextBlock]) -> list[TextBlock]:
+    """Some generators put every line of a listing in a block of its own; monospaced blocks
+    that follow one another at line spacing and share a left edge are one listing."""
+    out: list[TextBlock] = []
+    for b in blocks:
+        prev = out[-1] if out else None
+        if prev is not None and all(ln.mono for ln in prev.lines + b.lines):
+            size = max(ln.size for ln in b.lines)
+            gap = b.bbox[1] - prev.bbox[3]
+            if -0.2 * size < gap < 1.0 * size and abs(b.bbox[0] - prev.bbox[0]) < 2 * size:
+                out[-1] = TextBlock(lines=prev.lines + b.lines, bbox=union([prev.bbox, b.bbox]))
+                continue
+        out.append(b)
+    return out
 
 
 def _row_segments(spans: list[dict]) -> list[list[dict]]:
