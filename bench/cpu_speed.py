@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     engine.load()
     seconds: dict[str, list[float]] = {"text_layer": [], "ocr": []}
     layout: list[float] = []
+    cpu_seconds: list[float] = []  # OCR pages again, one at a time: CPU time, which load does not inflate
     inputs = sorted(p for c in a.corpus.resolve().iterdir() if (c / "meta.json").exists() for p in c.glob("input.*"))
     if a.only:
         inputs = [p for p in inputs if a.only in p.parent.name]
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
                     t0 = time.perf_counter()
                     detect(image.gray, image.to_page)
                     layout.append(time.perf_counter() - t0)
+                    cpu_seconds.append(_cpu_seconds_of_page(pdf, i, options, path.suffix.lower() != ".pdf"))
     finally:
         engine.close()
     result = {
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         "median_s": {k: _q(v, 0.5) for k, v in seconds.items()},
         "p90_s": {k: _q(v, 0.9) for k, v in seconds.items()},
         "layout_model_s_median": statistics.median(layout) if layout else None,
+        "ocr_page_cpu_s_median": statistics.median(cpu_seconds) if cpu_seconds else None,
     }
     print("| pages | count | median s/page | p90 s/page |")
     print("|---|---|---|---|")
@@ -90,10 +93,31 @@ def main(argv: list[str] | None = None) -> dict:
               f"{p90 if p90 is None else f'{p90:.2f}'} |")
     lm = result["layout_model_s_median"]
     print(f"\nlayout model per OCR page (median, 1 thread): {lm if lm is None else f'{lm:.2f}'} s")
+    cs = result["ocr_page_cpu_s_median"]
+    print(f"OCR page CPU time (median, this process + Tesseract): {cs if cs is None else f'{cs:.2f}'} s")
     print(f"load average during the run: {result['load_average_1min']:.1f} on {result['cores']} cores")
     if a.json:
         a.json.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _cpu_seconds_of_page(pdf, index: int, options, is_image: bool) -> float:
+    """CPU seconds (user + system, this process and its Tesseract children) for one page: on a
+    shared machine wall time measures the neighbours too, CPU time what the page costs."""
+    import resource
+
+    from processor.engines.cpu.page import PageTask, process_page
+
+    task = PageTask(index=index, is_image=is_image, ocr_languages=options.cpu.ocr_languages,
+                    ocr_dpi=options.cpu.ocr_dpi, force_ocr=options.cpu.force_ocr, figure_dpi=options.figure_dpi)
+
+    def used() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    before = used()
+    process_page(pdf, task)
+    return used() - before
 
 
 if __name__ == "__main__":
