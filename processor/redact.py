@@ -1,40 +1,36 @@
-"""Credentials out of URLs before they reach logs, manifests or engine options.
+"""Credentials out of URLs, for everything docwatch records or logs.
 
-A URL keeps its scheme, host, port and path; ``user:password@`` goes, and so does every query
-parameter (``?token=…``, ``api_key=…``, signed-URL signatures: a query string is where services
-put secrets, and none of docwatch's URLs needs one to be recognisable). Fragments go too.
+A URL keeps its scheme, host, port and path; it loses its userinfo (``user:password@``),
+every query parameter whose name suggests a secret (token, key, secret, password,
+signature, credential, session, ``X-Amz-*``…) and its fragment. A URL that cannot be
+parsed is replaced whole: better an unreadable log line than a leaked key.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-REDACTED = "REDACTED"
+_SECRET_PARAM = re.compile(r"token|key|secret|passw|pwd|sig|credential|auth|session|^x-amz-|^code$", re.IGNORECASE)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>`]+")
+REDACTED = "<url redacted>"
 
 
-def redact_url(url: str | None) -> str | None:
-    """``https://user:pw@host:8443/v1?api_key=x`` -> ``https://host:8443/v1?REDACTED``."""
-    if not url:
-        return url
+def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError:  # unparsable: say nothing rather than leak it
+        host = parts.netloc.rpartition("@")[2]
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
         return REDACTED
-    if not parts.scheme or not parts.hostname:
-        return REDACTED if ("@" in url or "?" in url) else url
-    host = parts.hostname
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    query = REDACTED if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    if not parts.scheme or not host:
+        return url if "@" not in url and "?" not in url else REDACTED
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM.search(k)]
+    return urlunsplit((parts.scheme, host, parts.path, urlencode(query), ""))
 
 
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-
-
-def redact_text(text: str) -> str:
-    """Every URL inside a message (an exception's text, say) redacted as ``redact_url`` does."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)) or "", text)
+def redact_urls(text: str) -> str:
+    """Every URL inside ``text`` redacted (error messages, log values)."""
+    if "://" not in text:
+        return text
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)

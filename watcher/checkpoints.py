@@ -42,7 +42,7 @@ def _worth_keeping(result: PageResult) -> bool:
 class Checkpoints:
     def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
         self.storage = storage
-        self.root = f"{output_dir(input_key)}/{_FOLDER}/"
+        self.root = f"{output_dir(input_key, keys_are_paths=storage.keys_are_paths)}/{_FOLDER}/"
         self.prefix = f"{self.root}{sha256[:16]}/"
 
     def load(self) -> dict[int, PageResult]:

@@ -53,7 +53,7 @@ from processor.engines.paddle_pages import (
 from processor.errors import EngineFailure, EngineUnavailable
 from processor.models import prepare_environment
 from processor.options import ConvertOptions, EngineName, MarkdownOutput, TextFromPdf, VlBackend
-from processor.redact import redact_text, redact_url
+from processor.redact import redact_urls
 from processor.source import Source
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class PaddleEngine(Engine):
         except EngineUnavailable:
             raise
         except Exception as exc:
-            raise EngineUnavailable(f"cannot create the {self._pipeline_name} pipeline: {redact_text(str(exc))}") from exc
+            raise EngineUnavailable(f"cannot create the {self._pipeline_name} pipeline: {redact_urls(str(exc))}") from exc
         log.info("paddle engine loaded: %s", self.info.options)  # URL credentials redacted
 
     def _structure_kwargs(self) -> dict[str, Any]:
@@ -201,7 +201,7 @@ class PaddleEngine(Engine):
         for r in batch:
             outcome = r.error if r.error is not None else outcomes[r.number]
             if isinstance(outcome, BaseException):
-                log.warning("page %d failed: %s", r.number, redact_text(str(outcome)))
+                log.warning("page %d failed: %s", r.number, redact_urls(str(outcome)))
                 out.append(failed_result(r, outcome))
                 continue
             try:
@@ -229,8 +229,8 @@ class PaddleEngine(Engine):
         seen: BaseException | None = exc
         while seen is not None:
             if type(seen).__name__ in _INFRA_ERROR_NAMES or any(t in str(seen) for t in _INFRA_ERROR_TEXT):
-                url = redact_url(self.p.vl_rec_server_url) or ""
-                raise EngineFailure(f"the VL recognition server {url} failed: {redact_text(str(exc))}") from exc
+                url = redact_urls(self.p.vl_rec_server_url or "")
+                raise EngineFailure(f"the VL recognition server {url} failed: {redact_urls(str(exc))}") from exc
             seen = seen.__cause__ or seen.__context__
 
     def _record(self, source: Source, r: Rendered, res: Any, seconds: float) -> Record:

@@ -14,7 +14,7 @@ from processor.engines.base import PageResult
 from processor.engines.paddle_blocks import RawBlock
 from processor.engines.paddle_textlayer import PageTextLayer
 from processor.errors import error_info
-from processor.redact import redact_text
+from processor.redact import redact_urls
 from processor.source import Source
 
 MAX_RENDER_PIXELS = 40_000_000  # a huge PDF page is rendered at a lower DPI rather than exhaust memory
@@ -97,7 +97,7 @@ def failed_result(r: Rendered, exc: BaseException) -> PageResult:
         unit=r.unit,
         status=PageStatus.FAILED,
         method=PageMethod.NONE,
-        error=ErrorInfo(type=info.type, message=redact_text(info.message), retryable=info.retryable),
+        error=ErrorInfo(type=info.type, message=redact_urls(info.message), retryable=info.retryable),
     )
     return PageResult(page)
 

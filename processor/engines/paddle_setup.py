@@ -56,7 +56,7 @@ def engine_info(kind: EngineName, p: PaddleEngineOptions, extra: dict[str, Optio
                 "pipeline_version": p.pipeline_version,
                 "markdown": p.markdown.value,
                 "vl_rec_backend": p.vl_rec_backend.value,
-                "vl_rec_server_url": redact_url(p.vl_rec_server_url),
+                "vl_rec_server_url": redact_url(p.vl_rec_server_url) if p.vl_rec_server_url else None,
                 "vl_rec_api_model_name": p.vl_rec_api_model_name,
                 "vl_rec_model": models.VL_REC_MODELS.get(p.pipeline_version),
                 "layout_model": models.VL_LAYOUT_MODELS.get(p.pipeline_version) if p.use_layout_detection else None,
