@@ -61,8 +61,9 @@ def stream_figures(d: DaemonProc, keys: set[str]) -> dict:
     }
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(bytes resident, processes) of ``root`` and all its descendants, read from /proc."""
+def tree_rss(root: int) -> tuple[int, list[tuple[int, int]]]:
+    """Bytes resident in ``root`` and all its descendants, read from /proc, and
+    (depth, bytes) per process: depth 0 the daemon, 1 its engine child, 2 that child's workers."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -73,14 +74,14 @@ def tree_rss(root: int) -> tuple[int, int]:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-    total, count, todo = 0, 0, [root]
+    per_process: list[tuple[int, int]] = []
+    todo = [(root, 0)]
     while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
+        pid, depth = todo.pop()
+        todo.extend((c, depth + 1) for c in children.get(pid, []))
         try:
             with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * _PAGE
-            count += 1
+                per_process.append((depth, int(f.read().split()[1]) * _PAGE))
         except OSError:
             continue
-    return total, count
+    return sum(rss for _, rss in per_process), sorted(per_process)

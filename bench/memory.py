@@ -71,7 +71,8 @@ class Sampler(threading.Thread):
     def __init__(self, pid: int, interval: float) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak, self.peak_procs, self.samples = 0, 0, 0
+        self.peak, self.samples = 0, 0
+        self.at_peak: list[tuple[int, int]] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -79,7 +80,7 @@ class Sampler(threading.Thread):
             rss, procs = tree_rss(self.pid)
             self.samples += 1
             if rss > self.peak:
-                self.peak, self.peak_procs = rss, procs
+                self.peak, self.at_peak = rss, procs
             self.stopped.wait(self.interval)
 
 
@@ -94,7 +95,7 @@ def measure(tmp: Path, pages: int, env: dict[str, str], interval: float, timeout
         deadline = time.monotonic() + timeout
         while not of(d, "engine.ready") and time.monotonic() < deadline and d.proc.poll() is None:
             time.sleep(0.1)
-        idle = tree_rss(d.proc.pid)[0]
+        idle, _ = tree_rss(d.proc.pid)
         (tmp / f"figures-{pages}.pdf").rename(inp / "figures.pdf")
         [final] = wait_done(d, {"figures.pdf"}, timeout)
     finally:
@@ -108,10 +109,17 @@ def measure(tmp: Path, pages: int, env: dict[str, str], interval: float, timeout
         "pages_done": final.get("pages"),
         "idle_mb": round(idle / MB, 1),
         "peak_mb": round(sampler.peak / MB, 1),
-        "processes_at_peak": sampler.peak_procs,
+        "processes_at_peak": len(sampler.at_peak),
+        # (depth, MB): 0 the daemon, 1 its children (the engine host, a resource tracker), 2 page workers
+        "peak_by_process_mb": [(depth, round(rss / MB, 1)) for depth, rss in sampler.at_peak],
         "samples": sampler.samples,
         "timings": final.get("timings"),
     }
+
+
+def roles(r: dict) -> str:
+    names = {0: "daemon", 1: "child", 2: "worker"}
+    return " ".join(f"{names.get(depth, 'other')}={mb:.0f}" for depth, mb in r["peak_by_process_mb"])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -133,10 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     if args.json:
         args.json.write_text(text)
-    print(f"\n{'pages':>5} {'pdf MB':>7} {'status':>10} {'idle MB':>8} {'peak MB':>8} {'procs':>5}  timings")
+    print(f"\n{'pages':>5} {'pdf MB':>7} {'status':>10} {'idle MB':>8} {'peak MB':>8} {'procs':>5}  MB at peak by process; timings")
     for r in runs:
         print(f"{r['pages']:>5} {r['pdf_mb']:>7.2f} {r['status']:>10} {r['idle_mb']:>8.1f} {r['peak_mb']:>8.1f} "
-              f"{r['processes_at_peak']:>5}  {r['timings']}")  # fmt: skip
+              f"{r['processes_at_peak']:>5}  {roles(r)}; {r['timings']}")  # fmt: skip
     print(f"\npeak ratio {large['pages']} ÷ {small['pages']} pages: {result['ratio_large_to_small']} (target <= 1.3)")
     return result
 
