@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     pngs, pdf = png_pages(args.docs), pdf_bytes(args.pdf_pages, 1000)
     result: dict = {"benchmark": "throughput", "cpus": os.cpu_count(), "docs": args.docs, "pdf_pages": args.pdf_pages,
                     "vl_stub": {"latency_s": args.latency, "max_concurrent": args.vl_concurrency}}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="dw-tp-") as t, StubVLServer(latency=args.latency, max_concurrent=args.vl_concurrency) as stub:  # fmt: skip
+    stub = StubVLServer(latency=args.latency, max_concurrent=args.vl_concurrency)
+    with tempfile.TemporaryDirectory(prefix="dw-tp-") as t, stub:
         tmp = Path(t)
         env = stub_vl_env(stub.base_url, tmp / "pdx-cache")
         for part in args.parts:
@@ -197,11 +198,11 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def ratios(r: dict) -> None:
-    bare_of = {"stream": r.get("bare", {}).get("stream"), "pdf": r.get("bare", {}).get("pdf")}
-    rows = [("local stream", r.get("local", {}).get("stream"), "stream"), ("local pdf", r.get("local", {}).get("pdf"), "pdf"),
+    bare_of, local = r.get("bare", {}), r.get("local", {})
+    rows = [("local stream", local.get("stream"), "stream"), ("local pdf", local.get("pdf"), "pdf"),
             ("s3 stream", r.get("s3"), "stream")]  # fmt: skip
     r["ratios"] = {name: round(run["pages_per_s"] / bare_of[b]["pages_per_s"], 3)
-                   for name, run, b in rows if run and bare_of[b] and run.get("pages_per_s")}  # fmt: skip
+                   for name, run, b in rows if run and bare_of.get(b) and run.get("pages_per_s")}  # fmt: skip
 
 
 def table(r: dict) -> None:
@@ -209,7 +210,8 @@ def table(r: dict) -> None:
     for name, b in (("bare stream", "stream"), ("bare pdf", "pdf")):
         if row := r.get("bare", {}).get(b):
             print(f"{name:<22} {row['pages']:>5} {row['wall_s']:>7.2f} {row['pages_per_s']:>8.2f} {'':>7}")
-    for name, row in (("docwatch local stream", r.get("local", {}).get("stream")), ("docwatch local pdf", r.get("local", {}).get("pdf")),
+    local = r.get("local", {})
+    for name, row in (("docwatch local stream", local.get("stream")), ("docwatch local pdf", local.get("pdf")),
                       ("docwatch s3 stream", r.get("s3")), ("fixed-latency engine", r.get("efficiency"))):  # fmt: skip
         if row:
             ratio = r["ratios"].get(name.removeprefix("docwatch ").strip(), None)
