@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import PurePosixPath
 
 from processor.document import ErrorInfo
 from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
@@ -28,18 +27,30 @@ class Skip(StrEnum):
     GAVE_UP = "gave_up"  # every allowed attempt ended with its worker dead: now recorded as failed
 
 
-def output_dir(input_key: str) -> str:
-    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder)."""
-    return input_key.rstrip("/")
+def output_dir(input_key: str, *, keys_are_paths: bool = False) -> str:
+    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder).
+
+    ``keys_are_paths`` (a folder output): S3 keys may hold segments a path cannot ('', '.',
+    '..'), so 'a/./b.pdf', 'a//b.pdf' and 'a/b.pdf' would share one folder. Such a segment
+    gets a '%' in front, and so does one that already starts with '%': one-to-one and
+    reversible (``input_key_of_manifest``). An S3 output keeps the key as it is."""
+    key = input_key.rstrip("/")
+    return "/".join(map(_escape_segment, key.split("/"))) if keys_are_paths else key
 
 
-def manifest_key(input_key: str) -> str:
-    return f"{output_dir(input_key)}/{MANIFEST_NAME}"
+def manifest_key(input_key: str, *, keys_are_paths: bool = False) -> str:
+    return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{MANIFEST_NAME}"
 
 
-def input_key_of_manifest(key: str) -> str | None:
-    path = PurePosixPath(key)
-    return str(path.parent) if path.name == MANIFEST_NAME and str(path.parent) != "." else None
+def input_key_of_manifest(key: str, *, keys_are_paths: bool = False) -> str | None:
+    folder, _, name = key.rpartition("/")
+    if name != MANIFEST_NAME or not folder:
+        return None
+    return "/".join(s[1:] if s.startswith("%") else s for s in folder.split("/")) if keys_are_paths else folder
+
+
+def _escape_segment(segment: str) -> str:
+    return f"%{segment}" if segment in ("", ".", "..") or segment.startswith("%") else segment
 
 
 @dataclass
@@ -100,13 +111,13 @@ class Claims:
 
     def read(self, input_key: str) -> tuple[Manifest, str] | None:
         try:
-            data, etag = self.storage.get(manifest_key(input_key))
+            data, etag = self.storage.get(manifest_key(input_key, keys_are_paths=self.storage.keys_are_paths))
         except NotFound:
             return None
         return Manifest.from_bytes(data), etag
 
     def try_claim(self, item: ObjectInfo, source_uri: str) -> Claim | Skip:
-        key = manifest_key(item.key)
+        key = manifest_key(item.key, keys_are_paths=self.storage.keys_are_paths)
         current = self.read(item.key)
         now = utcnow()
         if current is None:

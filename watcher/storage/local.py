@@ -20,6 +20,7 @@ INTERNAL_DIR = ".docwatch"  # lock files live here, never listed
 
 class LocalStorage(Storage):
     atomic_uploads = False
+    keys_are_paths = True
 
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = Path(root).resolve()
@@ -82,6 +83,8 @@ class LocalStorage(Storage):
             return self._replace(path, data)
 
     def delete(self, key: str, etag: str | None = None) -> None:
+        # docwatch's own writes take the lock; another program's rename can still land
+        # between the comparison and the unlink (a window of microseconds, not a conversion).
         with self._lock(key):
             if etag is not None and (current := self.head(key)) is not None and current.etag != etag:
                 raise PreconditionFailed(f"{key} changed since it was read")
@@ -96,8 +99,22 @@ class LocalStorage(Storage):
             except OSError:
                 break  # not empty (or just refilled): it stays
 
-    def copy(self, key: str, dest_key: str) -> None:
-        with self._path(key).open("rb") as src:
+    def download(self, key: str, dest: Path) -> None:
+        """A private copy, streamed (the original may be replaced while it is converted)."""
+        try:
+            with self._path(key).open("rb") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(key) from exc
+
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
+        try:
+            src = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(key) from exc
+        with src:  # the open file is one version, whatever is renamed over its name meanwhile
+            if etag is not None and _etag(os.fstat(src.fileno())) != etag:
+                raise PreconditionFailed(f"{key} changed: not the version asked for")
             self._replace(self._path(dest_key), lambda f: shutil.copyfileobj(src, f))
 
     def check(self) -> None:
