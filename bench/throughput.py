@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pymupdf  # noqa: E402
 
 from bench.daemon_runs import of, stamp, stream_figures, wait_done  # noqa: E402
-from tests.daemon_harness import start_daemon, wait_for  # noqa: E402
+from tests.daemon_harness import start_daemon  # noqa: E402
 from tests.paddle_docs import make_pdf, stub_vl_env  # noqa: E402
 from tests.vl_stub_server import StubVLServer  # noqa: E402
 
