@@ -152,8 +152,6 @@ class Daemon:
         except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             bound.warning("document.releasing", reason=str(exc))
             return outcome.released(claim.manifest)
-        except NotFound:
-            error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
         except Exception as exc:  # noqa: BLE001 - every failure ends in the manifest
             error = error_info(exc)
             bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
@@ -162,7 +160,10 @@ class Daemon:
     def work(self, claim: Claim, item: ObjectInfo, spooled: Path, timings: dict[Stage, float], bound) -> Manifest:
         """fetch -> convert (resuming from page checkpoints) -> publish; the manifest to record."""
         with self._timed(timings, Stage.FETCH):
-            self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+            try:
+                self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+            except NotFound:  # only here does "not found" mean the input is gone
+                raise ConversionError(f"the input {item.key} disappeared before it could be read") from None
         with spooled.open("rb") as f:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         size = spooled.stat().st_size

