@@ -109,6 +109,7 @@ def measure(tmp: Path, pages: int, env: dict[str, str], interval: float, timeout
         "pages_done": final.get("pages"),
         "idle_mb": round(idle / MB, 1),
         "peak_mb": round(sampler.peak / MB, 1),
+        "growth_mb": round((sampler.peak - idle) / MB, 1),  # above the loaded, idle tree
         "processes_at_peak": len(sampler.at_peak),
         # (depth, MB): 0 the daemon, 1 its children (the engine host, a resource tracker), 2 page workers
         "peak_by_process_mb": [(depth, round(rss / MB, 1)) for depth, rss in sampler.at_peak],
@@ -141,9 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     if args.json:
         args.json.write_text(text)
-    print(f"\n{'pages':>5} {'pdf MB':>7} {'status':>10} {'idle MB':>8} {'peak MB':>8} {'procs':>5}  MB at peak by process; timings")
+    print(f"\n{'pages':>5} {'pdf MB':>7} {'status':>10} {'idle MB':>8} {'peak MB':>8} {'growth':>7} {'procs':>5}  MB at peak by process; timings")
     for r in runs:
-        print(f"{r['pages']:>5} {r['pdf_mb']:>7.2f} {r['status']:>10} {r['idle_mb']:>8.1f} {r['peak_mb']:>8.1f} "
+        print(f"{r['pages']:>5} {r['pdf_mb']:>7.2f} {r['status']:>10} {r['idle_mb']:>8.1f} {r['peak_mb']:>8.1f} {r['growth_mb']:>7.1f} "
               f"{r['processes_at_peak']:>5}  {roles(r)}; {r['timings']}")  # fmt: skip
     print(f"\npeak ratio {large['pages']} ÷ {small['pages']} pages: {result['ratio_large_to_small']} (target <= 1.3)")
     return result
