@@ -36,7 +36,8 @@ T = TypeVar("T")
 class Daemon:
     def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics):
         self.s, self.source, self.sink, self.engine, self.metrics = settings, source, sink, engine, metrics
-        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts)
+        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts,
+                             settings.max_lapses)
         self.done = DoneIndex(sink)
         moved = [settings.done_prefix, settings.failed_prefix]
         skip = [p for p, a in zip(moved, (settings.on_success, settings.on_failure)) if a is InputAction.MOVE]
