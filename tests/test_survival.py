@@ -96,7 +96,8 @@ def test_a_replica_cut_off_past_its_lease_cannot_spoil_its_successors_outputs(
         assert manifest(out, key).worker_id == "b"
         # A finishes converting meanwhile and publishes into the partition; wait until it has
         # heard back about everything it sent (its writes landed late, or were refused)
-        wait_for(lambda: bool(a.events("document.lease_lost") or a.events("document.fenced")), 180, [a, b])
+        # (every request of A's takes 25 s: its page checkpoints too, until it learns it lost)
+        wait_for(lambda: bool(a.events("document.lease_lost") or a.events("document.fenced")), 420, [a, b])
         pa.rates = FaultRates()
         time.sleep(3)
         m = manifest(out, key)

@@ -94,11 +94,13 @@ def convert_resuming(
     should_abort: Callable[[], bool],
     bound,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    still_ours: Callable[[], bool] = lambda: True,
 ) -> tuple[Document, int]:
     """Convert what no checkpoint holds yet, checkpointing each page as it arrives; the
     Document of every page, and how many came from checkpoints. ``progress`` hears (pages
     done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
-    store fault reading or writing them only costs that saving."""
+    store fault reading or writing them only costs that saving. Once the claim is no longer
+    ``still_ours``, nothing more is written (the document's folder belongs to another worker)."""
     try:
         resumed = checkpoints.load()
     except StorageError as exc:
@@ -116,7 +118,7 @@ def convert_resuming(
     def arrived(result: PageResult) -> None:
         kept = None
         try:
-            kept = checkpoints.save(result)
+            kept = checkpoints.save(result) if still_ours() else None
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         streamed[result.page.number] = kept or result  # figure bytes stay only if not stored

@@ -181,7 +181,8 @@ class Daemon:
         with self._timed(timings, Stage.CONVERT):
             doc, resumed = convert_resuming(self.engine, checkpoints, spooled, PurePosixPath(item.key).name,
                                             self._should_abort, bound,
-                                            progress=lambda done, total: self._progress(claim, done, total))
+                                            progress=lambda done, total: self._progress(claim, done, total),
+                                            still_ours=lambda: not claim.lost)
         bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                    resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
         if claim.lost:  # another worker owns the document now: never overwrite its outputs
