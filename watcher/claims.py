@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import PurePosixPath
-
-from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
+from watcher.layout import manifest_key
+from watcher.manifest import Lease, Manifest, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 
@@ -24,20 +23,6 @@ class Skip(StrEnum):
     BUSY = "busy"  # another worker holds an unexpired lease
     WAITING = "waiting"  # a retryable failure still in its back-off
     LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
-
-
-def output_dir(input_key: str) -> str:
-    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder)."""
-    return input_key.rstrip("/")
-
-
-def manifest_key(input_key: str) -> str:
-    return f"{output_dir(input_key)}/{MANIFEST_NAME}"
-
-
-def input_key_of_manifest(key: str) -> str | None:
-    path = PurePosixPath(key)
-    return str(path.parent) if path.name == MANIFEST_NAME and str(path.parent) != "." else None
 
 
 @dataclass

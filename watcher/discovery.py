@@ -9,26 +9,14 @@ folder also gets watchdog events, which only wake the poller early.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from watcher.layout import DONE_PREFIX, EPOCH_KEY, is_state_key, marker_key, marker_name, markers_of_key
 from watcher.storage import ObjectInfo, Storage
-
-STATE_PREFIX = "_docwatch/"
-DONE_PREFIX = f"{STATE_PREFIX}done/"
-EPOCH_KEY = f"{STATE_PREFIX}epoch"  # rewritten by `docwatch retry`: daemons then reload the index
-
-
-def _h(text: str, n: int) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def marker_name(item: ObjectInfo) -> str:
-    return f"{_h(item.key, 32)}.{_h(f'{item.etag}:{item.size}', 16)}"
 
 
 class DoneIndex:
@@ -60,12 +48,12 @@ class DoneIndex:
         self._names.add(marker_name(item))
 
     def mark(self, item: ObjectInfo) -> None:
-        self.output.put(f"{DONE_PREFIX}{marker_name(item)}", b"")
+        self.output.put(marker_key(item), b"")
         self._names.add(marker_name(item))
 
     def forget_key(self, key: str) -> None:
         """Drop the markers of every version of ``key`` (used by `docwatch retry`)."""
-        prefix = f"{DONE_PREFIX}{_h(key, 32)}."
+        prefix = markers_of_key(key)
         for o in list(self.output.list(prefix)):
             self.output.delete(o.key)
         self._names = {n for n in self._names if not n.startswith(prefix.removeprefix(DONE_PREFIX))}
@@ -83,7 +71,7 @@ class KeyFilter:
     skip_prefixes: list[str] = field(default_factory=list)
 
     def wanted(self, key: str) -> bool:
-        if key.startswith(STATE_PREFIX) or any(key.startswith(p) for p in self.skip_prefixes if p):
+        if is_state_key(key) or any(key.startswith(p) for p in self.skip_prefixes if p):
             return False
         parts = key.split("/")
         names = [parts[-1]] + [p for p in parts[:-1] if p not in ("", ".", "..")]

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import PurePosixPath
 
 from processor import Document, document_json, render_markdown
-from watcher.claims import output_dir
+from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import Storage
 

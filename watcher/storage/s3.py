@@ -36,12 +36,12 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ProtocolError
 
+from watcher.layout import PROBE_PREFIX
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
 
-INTERNAL_PREFIX = "_docwatch/"  # docwatch's own objects (probes; discovery's done markers)
 _PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
 # A dropped connection while a body streams is not covered by botocore's retries (the
 # response already "succeeded"), so reads of bodies retry on these themselves.
@@ -207,7 +207,7 @@ class S3Storage(Storage):
             return self._conditional
 
     def _probe(self) -> bool:
-        key = f"{INTERNAL_PREFIX}probe/{uuid.uuid4().hex}"
+        key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
         try:
             for data in (b"probe", b"probe again"):
                 try:

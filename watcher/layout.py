@@ -1,0 +1,69 @@
+"""The output store's layout, in one place.
+
+Under the output root:
+
+- ``<rel>/`` — the outputs of input ``<rel>`` (the input's name is the folder), with
+  ``<rel>/manifest.json`` last;
+- ``_docwatch/done/<key hash>.<version hash>`` — zero-byte markers of finished versions;
+- ``_docwatch/epoch`` — rewritten by `docwatch retry`, so daemons reload their done index;
+- ``_docwatch/probe/…`` — short-lived objects of the conditional-write probe;
+- ``.docwatch/`` — a local folder's lock files (never listed as objects).
+
+Nothing here reads or writes storage: these are names only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePosixPath
+from typing import Protocol
+
+STATE_PREFIX = "_docwatch/"  # docwatch's own objects; never an input, never listed as a document
+DONE_PREFIX = f"{STATE_PREFIX}done/"
+EPOCH_KEY = f"{STATE_PREFIX}epoch"
+PROBE_PREFIX = f"{STATE_PREFIX}probe/"
+MANIFEST_NAME = "manifest.json"
+LOCAL_STATE_DIR = ".docwatch"
+
+
+class Version(Protocol):
+    key: str
+    etag: str
+    size: int
+
+
+def _h(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def output_dir(input_key: str) -> str:
+    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/``."""
+    return input_key.rstrip("/")
+
+
+def manifest_key(input_key: str) -> str:
+    return f"{output_dir(input_key)}/{MANIFEST_NAME}"
+
+
+def input_key_of_manifest(key: str) -> str | None:
+    """The input a manifest key belongs to, or None when ``key`` is not a manifest."""
+    path = PurePosixPath(key)
+    return str(path.parent) if path.name == MANIFEST_NAME and str(path.parent) != "." else None
+
+
+def marker_name(item: Version) -> str:
+    """A finished version's marker name: fixed length whatever the key (S3 keys reach 1024 bytes)."""
+    return f"{_h(item.key, 32)}.{_h(f'{item.etag}:{item.size}', 16)}"
+
+
+def marker_key(item: Version) -> str:
+    return f"{DONE_PREFIX}{marker_name(item)}"
+
+
+def markers_of_key(input_key: str) -> str:
+    """The prefix shared by the markers of every version of ``input_key``."""
+    return f"{DONE_PREFIX}{_h(input_key, 32)}."
+
+
+def is_state_key(key: str) -> bool:
+    return key.startswith(STATE_PREFIX)
