@@ -9,10 +9,11 @@ import structlog
 
 from watcher.daemon import Daemon
 from watcher.engine_host import EngineHost
-from watcher.health import HealthServer
+from watcher.health import HealthServer, PostRoute
 from watcher.loops import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
+from watcher.sources import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
 
 log = structlog.get_logger("docwatch")
@@ -42,6 +43,16 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
     return source, sink
 
 
+def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
+    """The webhook source answers POST /events on the health port's server."""
+    from watcher.sources.webhook import PATH, Webhook
+
+    hooks = [src for src in sources.sources if isinstance(src, Webhook)]
+    if hooks and not s.health_port:
+        raise StartupError("the webhook (events.webhook_token) is served on the health port: set health_port")
+    return {PATH: hooks[0].handle} if hooks else {}
+
+
 def run_daemon(s: Settings, *, once: bool = False) -> int:
     try:
         source, sink = open_storages(s)
@@ -49,8 +60,14 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         log.error("startup.failed", error=str(exc))
         return 2
     metrics = Metrics()
+    try:
+        sources = build_sources(s, source, sink, metrics, once=once)
+        routes = event_routes(s, sources)
+    except (StartupError, StorageError) as exc:
+        log.error("startup.failed", error=str(exc))
+        return 2
     engine = EngineHost(s.convert_options(), timeout=s.document_timeout_seconds)
-    daemon = Daemon(s, source, sink, engine, metrics)
+    daemon = Daemon(s, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
@@ -61,7 +78,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
 
     health = None
     if s.health_port:
-        health = HealthServer(s.health_host, s.health_port, ready, metrics)
+        health = HealthServer(s.health_host, s.health_port, ready, metrics, post_routes=routes)
         health.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
@@ -78,8 +95,10 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         metrics.engine_ready.set(1)
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
+        sources.start()  # after the engine: a message is not held while models load
         daemon.run(once=once)
     finally:
+        sources.stop()
         engine.stop()
         if health:
             health.stop()

@@ -2,18 +2,17 @@
 
 A poll is one listing of the input root. Versions already finished are known from a
 small in-memory index, rebuilt at start from zero-byte marker objects under the output
-root (``_docwatch/done/``), so a poll never GETs or HEADs a finished document. A local
-folder also gets watchdog events, which only wake the poller early.
+root (``_docwatch/done/``), so a poll never GETs or HEADs a finished document. The
+sources (watcher.sources) decide when a listing runs and what else offers versions.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from watcher.layout import DONE_PREFIX, EPOCH_KEY, is_state_key, marker_key, marker_name, markers_of_key
 from watcher.storage import ObjectInfo, Storage
@@ -26,11 +25,13 @@ class DoneIndex:
         self.output = output
         self._names: set[str] = set()
         self._epoch: str | None = None
+        self.generation = 0  # counts loads: a reload (after `docwatch retry`) asks for a listing
 
     def load(self) -> int:
         head = self.output.head(EPOCH_KEY)
         self._epoch = head.etag if head else None
         self._names = {PurePosixPath(o.key).name for o in self.output.list(DONE_PREFIX)}
+        self.generation += 1
         return len(self._names)
 
     def reload_if_requeued(self) -> bool:
@@ -123,26 +124,3 @@ class Discovery:
             ready.append(item)
         self._first_seen, self.unsettled = seen, unsettled
         return sorted(ready, key=lambda o: (o.modified, o.key))
-
-
-class FolderEvents:
-    """watchdog on a local input folder: any event wakes the poller (the listing decides)."""
-
-    def __init__(self, root: Path, wake: threading.Event) -> None:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-        from watchdog.observers import Observer
-
-        class _Wake(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type not in ("opened", "closed_no_write"):
-                    wake.set()
-
-        self._observer = Observer()
-        self._observer.schedule(_Wake(), str(root), recursive=True)
-
-    def start(self) -> None:
-        self._observer.start()
-
-    def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=5)
