@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -110,9 +110,10 @@ def _time(v: Any) -> datetime | None:
     if not isinstance(v, str):
         return None
     try:
-        return datetime.fromisoformat(v.replace("Z", "+00:00"))
+        at = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # some S3-compatible stores omit the zone
 
 
 def newer(sequencer: str, than: str) -> bool:
