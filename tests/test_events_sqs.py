@@ -67,7 +67,7 @@ def event_daemon(daemons, moto: MotoS3, bucket: str, queue_url: str, worker: str
                 DOCWATCH_EVENTS__SQS_QUEUE_URL=queue_url, AWS_ENDPOINT_URL=moto.url,  # SQS finds moto as S3 does
                 DOCWATCH_EVENTS__SQS_WAIT_SECONDS="2", DOCWATCH_HEALTH_PORT=str(port),
                 DOCWATCH_HEALTH_HOST="127.0.0.1", **env)
-    wait_for(lambda: bool(d.events("index.loaded")), 120, [d])  # the listing at start has run
+    wait_for(lambda: bool(d.events("listing.reconciled")), 120, [d])  # the listing at start has run
     return d, port
 
 

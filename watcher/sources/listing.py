@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import structlog
+
 from watcher.discovery import Discovery, DoneIndex
 from watcher.sources.base import Source
 from watcher.storage import ObjectInfo
+
+log = structlog.get_logger("docwatch")
 
 
 class Listing(Source):
@@ -26,6 +30,8 @@ class Listing(Source):
         if self.every is not None and not self._due():
             return []
         items = self.discovery.poll()
+        if self.every is not None and (self._listed_at is None or time.monotonic() - self._listed_at >= self.every):
+            log.info("listing.reconciled", ready=len(items), unsettled=self.discovery.unsettled)
         self._listed_at, self._generation = time.monotonic(), self.done.generation
         return items
 
