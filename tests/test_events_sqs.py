@@ -182,3 +182,40 @@ def test_two_replicas_share_one_queue_exactly_once(moto_s3: MotoS3, s3_bucket: s
         m = manifest(out, key)
         assert m is not None and m.attempts == 1
     print("conversions per replica:", {d.worker: len(d.events(CONVERT_START)) for d in ds})
+
+
+def test_a_busy_daemon_hands_its_message_back(moto_s3: MotoS3, s3_bucket: str) -> None:
+    """In process: the source receives a message, the daemon does not ask for a visibility
+    period (a long document, a dead engine), so the message goes back to the queue for others."""
+    import threading
+
+    from watcher.discovery import DoneIndex, KeyFilter
+    from watcher.metrics import Metrics
+    from watcher.settings import EventsSettings, S3Settings
+    from watcher.sources.sqs import SqsSource
+
+    url, _ = new_queue(moto_s3)
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("waiting.pdf", b"%PDF-1.4 x")
+    info = inp.head("waiting.pdf")
+    assert info
+    sqs(moto_s3).send_message(QueueUrl=url, MessageBody=s3_body(s3_bucket, "waiting.pdf", info.etag, info.size, "01"))
+    settings = S3Settings(endpoint_url=moto_s3.url, addressing_style="path")
+    events = EventsSettings(sqs_queue_url=url, sqs_endpoint_url=moto_s3.url, sqs_wait_seconds=1, sqs_visibility_seconds=5)
+    done = DoneIndex(out)
+    done.refresh() if hasattr(done, "refresh") else done.load()
+    source = SqsSource(events, settings, inp, KeyFilter(["*"], []), done, Metrics())
+    source.start(threading.Event())
+    try:
+        wait_for(lambda: source.pending == 1, 30)
+        assert not queue_empty(moto_s3, url)  # held: in flight
+        wait_for(lambda: source.pending == 0, 30)  # not asked for 5 s: handed back
+        attrs = sqs(moto_s3).get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "1"  # visible again, at once
+        assert [i.key for i in source.poll()] == []  # the daemon asks again: it is taken anew
+        wait_for(lambda: source.pending == 1, 30)
+        (item,) = source.poll()
+        source.settled(item)
+        wait_for(lambda: queue_empty(moto_s3, url), 30)
+    finally:
+        source.stop()

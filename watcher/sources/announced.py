@@ -130,6 +130,15 @@ class Announced(Source):
         """``version`` is settled; ``tokens`` name the messages that announced it (a queue
         deletes a message once every version it announced is settled)."""
 
+    def forget(self, tokens: set[str]) -> None:
+        """The messages ``tokens`` were handed back: drop what only they announced."""
+        with self._lock:
+            for version, p in list(self._pending.items()):
+                if p.tokens and not (p.tokens - tokens):
+                    del self._pending[version]
+                else:
+                    p.tokens -= tokens
+
     @property
     def unsettled(self) -> int:
         return self._young

@@ -4,7 +4,9 @@ A message is deleted only once every version it announced is settled (claimed, f
 or recorded), so a replica that dies holding one leaves it to come back after the visibility
 timeout. While held, its visibility is extended. Messages are received only when the daemon
 has nothing from this queue in hand, so replicas sharing a queue share the work instead of
-one replica hoarding messages while it converts. A message that is not an S3 event in any
+one replica hoarding messages while it converts; a message the daemon has not asked for within
+a visibility period (it is busy with a long document, or its engine is down) is handed back
+for another replica. A message that is not an S3 event in any
 known format is logged once and deleted: it would never parse, and redriving it would only
 log it again ``maxReceiveCount`` times before the dead-letter queue took it (the dead-letter
 queue is for messages docwatch could not act on because storage failed, see deploy/).
@@ -57,6 +59,7 @@ class SqsSource(Announced):
         self._want = threading.Event()
         self._want.set()
         self._stopping = threading.Event()
+        self._polled_at = time.monotonic()  # when the daemon last asked for versions
         self._thread = threading.Thread(target=self._run, name="sqs", daemon=True)
 
     def check(self) -> None:
@@ -79,6 +82,7 @@ class SqsSource(Announced):
         self._change_visibility(held, 0)
 
     def poll(self):  # type: ignore[no-untyped-def]
+        self._polled_at = time.monotonic()
         items = super().poll()
         if not items and not self.pending:
             self._want.set()  # idle: take the next message
@@ -163,9 +167,18 @@ class SqsSource(Announced):
             log.warning("sqs.delete_failed", error_type=type(exc).__name__, error=str(exc))
 
     def _extend(self) -> None:
+        """Keep held messages hidden while the daemon gets to them; hand them back when it has
+        not asked for a whole visibility period."""
+        away = time.monotonic() - self._polled_at > self.cfg.sqs_visibility_seconds
         with self._held_lock:
-            held = dict(self._held)
-        self._change_visibility(held, self.cfg.sqs_visibility_seconds)
+            held = {mid: h for mid, h in self._held.items() if not h.resolving}
+            if away:
+                for mid in held:
+                    del self._held[mid]
+        if away and held:
+            self.forget(set(held))
+            log.info("sqs.handed_back", messages=len(held), detail="the daemon is busy; another replica may take them")
+        self._change_visibility(held, 0 if away else self.cfg.sqs_visibility_seconds)
         self._report_age()
 
     def _change_visibility(self, held: dict[str, Held], seconds: int) -> None:
