@@ -55,12 +55,12 @@ def event_costs(moto: MotoS3, samples: int) -> dict[str, float]:
     sqs = boto3.client("sqs", endpoint_url=moto.url, region_name="us-east-1")
     url = sqs.create_queue(QueueName=f"cost-{bucket}")["QueueUrl"]
     done = DoneIndex(sink)
-    done.load()
+    done.refresh()
     events = EventsSettings(sqs_queue_url=url, sqs_endpoint_url=moto.url, sqs_wait_seconds=0)
     src = SqsSource(events, settings, source, KeyFilter(include=["*"], exclude=[]), done, Metrics())
     client = src._client  # noqa: SLF001 - the source's own client, as the daemon uses it
 
-    head_cpu = per_call(done.reload_if_requeued, samples)
+    head_cpu = per_call(done.refresh, samples)
     idle_cpu = per_call(lambda: client.receive_message(QueueUrl=url, WaitTimeSeconds=0), samples)
     for i in range(samples):
         key = f"doc {i:04d}.pdf"

@@ -90,7 +90,7 @@ def measure(moto: MotoS3, n: int, polls: int) -> dict[str, object]:
     for _ in range(polls):
         t0, c0 = time.perf_counter(), time.thread_time()
         ready = discovery.poll()
-        done.reload_if_requeued()  # the daemon's loop does this once per poll too
+        done.refresh()  # the daemon's loop does this once per poll too
         runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": time.thread_time() - c0,
                      "requests": {**src_count.take(), **{f"out {k}": v for k, v in sink_count.take().items()}},
                      "ready": len(ready)})  # fmt: skip

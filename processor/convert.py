@@ -22,9 +22,11 @@ def convert(
     engine: Engine | None = None,
     name: str | None = None,
     progress: ProgressCallback | None = None,
+    opened: Callable[[int], None] | None = None,
 ) -> Document:
     """Convert a PDF or page image. Raises ``ConversionError`` when nothing can be converted;
-    a page that fails is recorded on the page and the rest of the document goes on."""
+    a page that fails is recorded on the page and the rest of the document goes on.
+    ``opened`` hears the page count once the input is open (before any page is converted)."""
     options = options or ConvertOptions()
     own_engine = engine is None
     engine = engine or create_engine(options)
@@ -32,6 +34,8 @@ def convert(
         if own_engine:
             engine.load()
         with open_source(src if isinstance(src, bytes) else Path(src), options, name=name) as source:
+            if opened:
+                opened(source.info.page_count)
             pages, assets = [], []
             for result in engine.pages(source):
                 pages.append(result.page)

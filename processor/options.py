@@ -72,6 +72,7 @@ class PaddleEngineOptions(BaseModel):
 
 class ConvertOptions(BaseModel):
     engine: EngineName = EngineName.CPU
+    engine_class: str | None = Field(None, description="module:Class of an Engine used instead of ``engine``")
     cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
     paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
     figure_dpi: int = Field(144, ge=36, le=600, description="DPI of figure crops written beside the Markdown")

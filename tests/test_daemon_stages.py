@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from processor import convert
-from processor.errors import EngineFailure
+from processor.errors import EngineFailure, EngineUnavailable
 from processor.options import ConvertOptions, CpuEngineOptions
 from watcher.daemon import Daemon
 from watcher.metrics import Metrics
@@ -83,3 +85,62 @@ def test_engine_failure_is_recorded_and_retried_until_the_limit(tmp_path: Path) 
     [(_, m, _)] = list(manifests(sink))
     assert m.status.value == "failed" and m.attempts == 2 and m.next_attempt_at is None and engine.calls == 2
     assert m.error.type == "EngineFailure" and m.error.message == "GPU fell off"
+
+
+class ClaimlessStorage(LocalStorage):
+    """Its first ``n`` manifest creations fail, as during a short output-store outage."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        super().__init__(root, create=True)
+        self.left = n
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        if key.endswith("manifest.json") and self.left > 0:
+            self.left -= 1
+            raise StorageError("503 ServiceUnavailable (injected)")
+        return super().put_if_absent(key, data, content_type)
+
+
+def test_a_version_that_met_storage_faults_is_deferred_then_tried_again(tmp_path: Path, monkeypatch) -> None:
+    """It was once set aside in memory after three faults: no manifest, never retried until a
+    restart. Now each fault defers it by a doubling back-off, and it is tried for good."""
+    import watcher.daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "_FAULT_BACKOFF", 0.1)
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Converted after the outage."])
+    sink = ClaimlessStorage(tmp_path / "out", n=5)
+    d = daemon(tmp_path, sink, InProcessEngine())
+    seen = 0
+    for _ in range(150):  # back-offs 0.1 + 0.2 + ... + 1.6 s
+        items = d.discover()
+        seen += len(items)
+        for item in items:
+            d.process_safely(item)
+        if list(manifests(sink)):
+            break
+        time.sleep(0.1)
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "succeeded" and sink.left == 0 and seen == 6
+    assert d.metrics.retries.labels("storage_fault")._value.get() == 5
+
+
+def test_stopping_during_a_stage_back_off_releases_the_document(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Never published."])
+    sink = FlakyStorage(tmp_path / "out", n=10)
+    d = daemon(tmp_path, sink, InProcessEngine())
+    threading.Timer(0.5, d.stop).start()  # SIGTERM while publish waits out its back-off
+    d.process(d.source.head("a.pdf"))
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "queued" and m.attempts == 0 and m.error is None
+
+
+def test_an_unavailable_engine_releases_the_document_without_counting_an_attempt(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["x"])
+    sink = LocalStorage(tmp_path / "out", create=True)
+    d = daemon(tmp_path, sink, InProcessEngine(fail=EngineUnavailable("the engine is down")))
+    d.process(d.source.head("a.pdf"))
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "queued" and m.attempts == 0 and m.error is None

@@ -203,7 +203,7 @@ def test_a_busy_daemon_hands_its_message_back(moto_s3: MotoS3, s3_bucket: str) -
     settings = S3Settings(endpoint_url=moto_s3.url, addressing_style="path")
     events = EventsSettings(sqs_queue_url=url, sqs_endpoint_url=moto_s3.url, sqs_wait_seconds=1, sqs_visibility_seconds=5)
     done = DoneIndex(out)
-    done.refresh() if hasattr(done, "refresh") else done.load()
+    done.refresh()
     source = SqsSource(events, settings, inp, KeyFilter(["*"], []), done, Metrics())
     source.start(threading.Event())
     try:

@@ -66,19 +66,22 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
-    engine = EngineHost(s.convert_options(), timeout=s.document_timeout_seconds)
+    engine = EngineHost(s.convert_options(), page_timeout=s.page_timeout_seconds,
+                        document_timeout=s.document_timeout_seconds, load_timeout=s.engine_load_timeout_seconds,
+                        dead_after=s.engine_dead_after_seconds)
     daemon = Daemon(s, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
         seen = daemon.storage_ok_at
         fresh = seen is not None and time.monotonic() - seen < max(3 * s.poll_interval, s.lease_seconds, 60)
-        detail = {"engine": "ready" if engine.ready.is_set() else "loading", "storage": "ok" if fresh else "unknown"}
+        state = "ready" if engine.ready.is_set() else "down" if engine.down_since is not None else "loading"
+        detail = {"engine": state, "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
 
     health = None
     if s.health_port:
-        health = HealthServer(s.health_host, s.health_port, ready, metrics, post_routes=routes)
+        health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
         health.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
@@ -86,9 +89,12 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
              health_port=health.port if health else None)
     engine.start()
     try:
+        loading_since = time.monotonic()
         while not engine.loaded.wait(0.5):
             if daemon.stopping.is_set():
                 return 0
+            if time.monotonic() - loading_since > s.engine_load_timeout_seconds:
+                engine.wait_loaded()  # past the bound: kills the child, records the timeout
         if engine.load_error:
             log.error("engine.load_failed", error_type=engine.load_error.type, error=engine.load_error.message)
             return 3

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from processor.document import ErrorInfo
 from watcher.layout import manifest_key
 from watcher.manifest import Lease, Manifest, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
@@ -23,6 +25,7 @@ class Skip(StrEnum):
     BUSY = "busy"  # another worker holds an unexpired lease
     WAITING = "waiting"  # a retryable failure still in its back-off
     LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
+    GAVE_UP = "gave_up"  # every allowed attempt ended with its worker dead: now recorded as failed
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Claims:
         previous, etag = current
         if (skip := self.why_not(previous, item, now)) is not None:
             return skip
+        if self._workers_died(previous, item):
+            return self._give_up(key, previous, etag, now)
         manifest = self._processing(previous, item, source_uri, now)
         try:
             etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json")
@@ -120,6 +125,26 @@ class Claims:
             if m.next_attempt_at and m.next_attempt_at > now:
                 return Skip.WAITING
         return None
+
+    def _workers_died(self, m: Manifest, item: ObjectInfo) -> bool:
+        """Still ``processing`` with an expired lease: the worker died mid-document (kill -9,
+        OOM, node lost). Each such death was an attempt; a document that keeps killing its
+        workers must not occupy the fleet for good."""
+        return m.status is Status.PROCESSING and m.same_version(item.size, item.etag) and m.attempts >= self.max_attempts
+
+    def _give_up(self, key: str, m: Manifest, etag: str, now: datetime) -> Skip:
+        error = ErrorInfo(
+            type="WorkerLost", retryable=False,
+            message=f"the worker processing this document died {m.attempts} times (last: {m.worker_id}); "
+            "it may exhaust memory or crash its worker. `docwatch retry` queues it again",
+        )
+        final = m.model_copy(update={"status": Status.FAILED, "lease": None, "error": error, "finished_at": now,
+                                     "next_attempt_at": None, "updated_at": now})
+        try:
+            self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
+        except PreconditionFailed:
+            return Skip.LOST_RACE
+        return Skip.GAVE_UP
 
     def _processing(self, previous: Manifest | None, item: ObjectInfo, uri: str, now: datetime) -> Manifest:
         same = previous is not None and previous.same_version(item.size, item.etag)

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import structlog
 
-from processor.errors import ConversionError, error_info
+from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
 from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import EngineHost, Interrupted
@@ -25,7 +25,8 @@ from watcher.sources import Sources, build_sources
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
 
 log = structlog.get_logger("docwatch")
-_MAX_STORAGE_FAULTS = 3
+_MAX_STORAGE_FAULTS = 3  # --once gives a version up after this many storage faults
+_FAULT_BACKOFF, _FAULT_BACKOFF_MAX = 2.0, 300.0  # seconds before a faulted version is tried again
 _STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling
 T = TypeVar("T")
 
@@ -42,21 +43,27 @@ class Daemon:
         self.wake = self.discovery.wake  # a source with news wakes the loop
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
-        self._faults: dict[tuple[str, str], int] = {}
+        self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
         self.storage_ok_at: float | None = None  # last listing or lease renewal that worked (readiness)
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
-        """Poll until stopped (``once``: until nothing is left to claim)."""
-        log.info("index.loaded", done_versions=self.done.load())
+        """Poll until stopped (``once``: until nothing is left to claim). Nothing outside one
+        document's own work can end the loop: a storage outage or a dead engine only pause it."""
         while not self.stopping.is_set():
-            self.done.reload_if_requeued()
+            if not self.engine.ready.is_set():  # down or reloading: claim nothing meanwhile
+                if once and self.engine.down_since is not None:
+                    return
+                self.engine.revive_if_due()
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
             worked = 0
             for item in self.discover():
-                if self.stopping.is_set():
+                if self.stopping.is_set() or not self.engine.ready.is_set():
                     break
                 worked += self.process_safely(item)
-            if once and not worked and not self.discovery.unsettled:
+            if once and not worked and not self.discovery.unsettled and not self._deferred_pending():
                 break
             if not worked:  # after real work, look again at once: more may have arrived
                 self.wake.wait(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
@@ -65,6 +72,8 @@ class Daemon:
     def discover(self) -> list[ObjectInfo]:
         try:
             with self._timed(None, Stage.DISCOVER):
+                if (loaded := self.done.refresh()) is not None:
+                    log.info("index.loaded", done_versions=loaded)
                 items = self.discovery.poll()
         except Exception as exc:  # storage down: keep the daemon up, try again next poll
             self.metrics.polls.labels("error").inc()
@@ -73,23 +82,30 @@ class Daemon:
         self.metrics.polls.labels("ok").inc()
         self._storage_answered()
         self.metrics.queue_depth.set(len(items))
-        return items
+        now = time.monotonic()
+        return [i for i in items if self._faults.get((i.key, i.etag), (0, 0.0))[1] <= now]
 
     def process_safely(self, item: ObjectInfo) -> bool:
         """A storage fault around one document (claim or record write) must not stop the daemon.
-        A version that keeps failing that way (e.g. its output keys are longer than the store
-        allows) is set aside in memory, so the log says it once, not every poll."""
+        The version is tried again after a back-off that doubles (capped), for as long as the
+        process lives: an outage of the output store delays documents and never parks them."""
         try:
-            return self.process(item)
+            worked = self.process(item)
         except Exception as exc:  # noqa: BLE001
             version = (item.key, item.etag)
-            self._faults[version] = self._faults.get(version, 0) + 1
-            gave_up = self._faults[version] >= _MAX_STORAGE_FAULTS
+            faults = self._faults.get(version, (0, 0.0))[0] + 1
+            delay = min(_FAULT_BACKOFF * 2 ** (faults - 1), _FAULT_BACKOFF_MAX)
+            self._faults[version] = (faults, time.monotonic() + delay)
+            self.metrics.retries.labels("storage_fault").inc()
             log.error("document.storage_fault", key=item.key, error_type=type(exc).__name__, error=str(exc),
-                      faults=self._faults[version], set_aside=gave_up)
-            if gave_up:
-                self.done.remember(item)
+                      faults=faults, retry_in=delay)
             return False
+        self._faults.pop((item.key, item.etag), None)
+        return worked
+
+    def _deferred_pending(self) -> bool:
+        """``--once``: versions still worth another try in this run."""
+        return any(faults < _MAX_STORAGE_FAULTS for faults, _ in self._faults.values())
 
     def process(self, item: ObjectInfo) -> bool:
         """Claim and work one input version; False when it was not ours to take."""
@@ -99,6 +115,11 @@ class Daemon:
         self.discovery.settled(item, claimed=not isinstance(claim, Skip))  # an event source lets go of it
         if isinstance(claim, Skip):
             self.metrics.skips.labels(claim.value).inc()
+            if claim is Skip.GAVE_UP:
+                self.metrics.documents.labels(Status.FAILED.value).inc()
+                log.error("document.failed", key=item.key, error_type="WorkerLost",
+                          error="its workers kept dying on it; recorded as failed")
+                self.done.mark(item)
             if claim is Skip.DONE:
                 self.done.remember(item)
             return False
@@ -136,7 +157,8 @@ class Daemon:
                 )
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
             return outcome.succeeded(m, doc, outputs, timings)
-        except Interrupted:
+        except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
+            bound.warning("document.releasing", reason=str(exc))
             return outcome.released(m)
         except NotFound:
             error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
@@ -198,8 +220,10 @@ class Daemon:
             except (NotFound, PreconditionFailed):
                 raise  # answers, not faults
             except Exception as exc:  # noqa: BLE001
-                if attempt == _STAGE_TRIES or self.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                if attempt == _STAGE_TRIES:
                     raise
+                if self.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                    raise Interrupted(f"stopping during the {stage.value} back-off") from exc
                 self.metrics.retries.labels("stage").inc()
                 bound.warning("stage.retry", stage=stage.value, attempt=attempt, error_type=type(exc).__name__,
                               error=str(exc))

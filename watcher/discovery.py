@@ -25,6 +25,7 @@ class DoneIndex:
         self.output = output
         self._names: set[str] = set()
         self._epoch: str | None = None
+        self._loaded = False
         self.generation = 0  # counts loads: a reload (after `docwatch retry`) asks for a listing
 
     def load(self) -> int:
@@ -34,12 +35,15 @@ class DoneIndex:
         self.generation += 1
         return len(self._names)
 
-    def reload_if_requeued(self) -> bool:
+    def refresh(self) -> int | None:
+        """Load the index the first time, and again whenever `docwatch retry` re-queued
+        documents (the epoch object changed). Returns the size when it (re)loaded."""
         head = self.output.head(EPOCH_KEY)
-        if (head.etag if head else None) == self._epoch:
-            return False
-        self.load()
-        return True
+        if self._loaded and (head.etag if head else None) == self._epoch:
+            return None
+        count = self.load()
+        self._loaded = True
+        return count
 
     def __contains__(self, item: ObjectInfo) -> bool:
         return marker_name(item) in self._names

@@ -1,4 +1,5 @@
-"""HTTP endpoint: /healthz (alive, always answers), /readyz (engine + storage), /metrics,
+"""HTTP endpoint: /healthz (alive: answers even mid-conversion; 503 once the engine has been
+down too long, so an orchestrator restarts the container), /readyz (engine + storage), /metrics,
 and POST routes other parts hand in (the event webhook)."""
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watcher.metrics import Metrics
 
 ReadyCheck = Callable[[], tuple[bool, dict[str, str]]]
+AliveCheck = Callable[[], bool]
 # (Authorization header, body) -> (status, JSON answer)
 PostRoute = Callable[[str | None, bytes], tuple[int, dict[str, object]]]
 _MAX_POST_BODY = 1024 * 1024
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, ready: ReadyCheck, metrics: Metrics,
+    def __init__(self, host: str, port: int, ready: ReadyCheck, alive: AliveCheck, metrics: Metrics,
                  post_routes: dict[str, PostRoute] | None = None) -> None:
-        handler = _with_post(_handler(ready, metrics), post_routes or {})
+        handler = _with_post(_handler(ready, alive, metrics), post_routes or {})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -35,12 +37,14 @@ class HealthServer:
         self._server.server_close()
 
 
-def _handler(ready: ReadyCheck, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+def _handler(ready: ReadyCheck, alive: AliveCheck, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, "application/json", json.dumps({"status": "alive"}).encode())
+                ok = alive()
+                body = json.dumps({"status": "alive" if ok else "engine down too long"}).encode()
+                self._send(200 if ok else 503, "application/json", body)
             elif path == "/readyz":
                 ok, detail = ready()
                 body = json.dumps({"status": "ready" if ok else "not ready", **detail}).encode()

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     engine: EngineName = Field(EngineName.CPU, description="cpu (embedded default), paddleocr-vl, or pp-structurev3")
     cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
     paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
+    engine_class: str | None = Field(
+        None, description="module:Class of an Engine subclass used instead of the named engine (plug-ins, tests)"
+    )
     figure_dpi: int = Field(144, description="DPI of figure crops written beside the Markdown")
     max_pages: int = Field(5000, description="documents with more pages fail with a clear error")
     max_image_pixels: int = Field(250_000_000, description="page images larger than this fail")
@@ -101,7 +104,18 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
     retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
-    document_timeout_seconds: float = Field(3600.0, gt=0, description="a conversion running longer is killed")
+    page_timeout_seconds: float = Field(
+        120.0, gt=0, description="time budget per page: a conversion running past pages x this is killed and retried"
+    )
+    document_timeout_seconds: float | None = Field(
+        None, gt=0, description="optional hard cap on one conversion, whatever its page count"
+    )
+    engine_load_timeout_seconds: float = Field(
+        900.0, gt=0, description="an engine (re)load taking longer is killed and counts as failed"
+    )
+    engine_dead_after_seconds: float = Field(
+        300.0, gt=0, description="after an engine restart fails, /healthz fails once it stays down this long"
+    )
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, time to finish the document in hand before releasing it"
     )
@@ -142,6 +156,7 @@ class Settings(BaseSettings):
     def convert_options(self) -> ConvertOptions:
         return ConvertOptions(
             engine=self.engine,
+            engine_class=self.engine_class,
             cpu=self.cpu,
             paddle=self.paddle,
             figure_dpi=self.figure_dpi,

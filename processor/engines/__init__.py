@@ -9,6 +9,8 @@ __all__ = ["Engine", "PageResult", "create_engine"]
 
 
 def create_engine(options: ConvertOptions) -> Engine:
+    if options.engine_class:
+        return _plugged_in(options.engine_class)(options)
     match options.engine:
         case EngineName.CPU:
             from processor.engines.cpu import CpuEngine
@@ -19,3 +21,14 @@ def create_engine(options: ConvertOptions) -> Engine:
 
             return PaddleEngine(options)
     raise ValueError(f"unknown engine {options.engine!r}; choose one of {[e.value for e in EngineName]}")
+
+
+def _plugged_in(spec: str) -> type[Engine]:
+    """``module:Class``: an Engine from outside this package (a plug-in, or a test engine)."""
+    from importlib import import_module
+
+    module, _, name = spec.partition(":")
+    cls = getattr(import_module(module), name, None) if module and name else None
+    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise ValueError(f"engine_class {spec!r} is not module:Class of an Engine subclass")
+    return cls
