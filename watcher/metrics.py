@@ -35,5 +35,6 @@ class Metrics:
             ["source"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=r,
         )
         self.event_age = Gauge(
-            "docwatch_event_oldest_age_seconds", "Age of the oldest event message in hand (0: none)", ["source"], registry=r
+            "docwatch_event_oldest_age_seconds", "Age of the oldest event message in hand or just received (queue lag)",
+            ["source"], registry=r,
         )

@@ -110,11 +110,13 @@ class SqsSource(Announced):
                 backoff = min(backoff * 2, 60)
                 continue
             backoff = 1.0
-            for message in r.get("Messages", []):
+            messages = r.get("Messages", [])
+            lag = max((time.time() - _sent_at(m) for m in messages), default=0.0)
+            for message in messages:
                 if self._stopping.is_set():
                     break  # not ours any more: it comes back after its visibility timeout
                 self._handle(message)
-            self._report_age()
+            self._report_age(lag)
             if self.pending:
                 self._want.clear()
 
@@ -127,9 +129,8 @@ class SqsSource(Announced):
             log.warning("event.malformed", source=self.name, message_id=mid, reason=str(exc), body=body[:_BODY_LOGGED])
             self._delete(receipt)
             return
-        sent = int(m.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
         with self._held_lock:
-            self._held[mid] = held = Held(receipt, sent)
+            self._held[mid] = held = Held(receipt, _sent_at(m))
         try:
             versions = self.accept(events, token=mid)
         except StorageError as exc:  # could not look at the object: the message comes back later
@@ -191,10 +192,15 @@ class SqsSource(Announced):
             except (ClientError, BotoCoreError) as exc:
                 log.warning("sqs.visibility_failed", error_type=type(exc).__name__, error=str(exc))
 
-    def _report_age(self) -> None:
+    def _report_age(self, received: float = 0.0) -> None:
+        """The oldest of: the messages in hand, and those just received (their queue lag)."""
         with self._held_lock:
-            oldest = min((h.sent_at for h in self._held.values()), default=None)
-        self.metrics.event_age.labels(self.name).set(0 if oldest is None else max(time.time() - oldest, 0))
+            held = max((time.time() - h.sent_at for h in self._held.values()), default=0.0)
+        self.metrics.event_age.labels(self.name).set(max(held, received, 0.0))
+
+
+def _sent_at(m: dict[str, Any]) -> float:
+    return int(m.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
 
 
 def sqs_client(events: EventsSettings, s3: S3Settings) -> Any:
