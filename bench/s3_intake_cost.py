@@ -80,7 +80,7 @@ def event_costs(moto: MotoS3, samples: int) -> dict[str, float]:
                                       MessageSystemAttributeNames=["SentTimestamp"])["Messages"]
         src._handle(m)  # noqa: SLF001 - parse, filter, HEAD
         (item,) = src.poll()
-        src.settled(item)  # claimed: the message is deleted
+        src.settled(item, claimed=True)  # the message is deleted
 
     event_cpu = per_call(one_event, samples)
     requests = (sum(counted.take().values()) + len(sqs_calls)) / samples

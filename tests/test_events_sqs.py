@@ -219,7 +219,40 @@ def test_a_busy_daemon_hands_its_message_back(moto_s3: MotoS3, s3_bucket: str) -
         assert [i.key for i in source.poll()] == []  # the daemon asks again: it is taken anew
         wait_for(lambda: source.pending == 1, 30)
         (item,) = source.poll()
-        source.settled(item)
+        source.settled(item, claimed=True)
         wait_for(lambda: queue_empty(moto_s3, url), 30)
+    finally:
+        source.stop()
+
+
+def test_a_version_not_ours_to_take_does_not_stall_the_queue(moto_s3: MotoS3, s3_bucket: str) -> None:
+    """In process: the daemon's claim finds a version busy or done elsewhere (no work, so it goes
+    back to sleep for its whole poll interval); the source must take the next message anyway."""
+    import threading
+
+    from watcher.discovery import DoneIndex, KeyFilter
+    from watcher.metrics import Metrics
+    from watcher.settings import EventsSettings, S3Settings
+    from watcher.sources.sqs import SqsSource
+
+    url, _ = new_queue(moto_s3)
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    settings = S3Settings(endpoint_url=moto_s3.url, addressing_style="path")
+    events = EventsSettings(sqs_queue_url=url, sqs_endpoint_url=moto_s3.url, sqs_wait_seconds=1)
+    done = DoneIndex(out)
+    done.refresh()
+    source = SqsSource(events, settings, inp, KeyFilter(["*"], []), done, Metrics())
+    for n, key in enumerate(["busy elsewhere.pdf", "next.pdf"]):
+        inp.put(key, b"%PDF-1.4 " + key.encode())
+        info = inp.head(key)
+        assert info
+        sqs(moto_s3).send_message(QueueUrl=url, MessageBody=s3_body(s3_bucket, key, info.etag, info.size, f"0{n}"))
+    source.start(threading.Event())
+    try:
+        wait_for(lambda: source.pending == 1, 30)
+        (first,) = source.poll()
+        source.settled(first, claimed=False)  # Skip: another replica has it; no poll follows for an hour
+        wait_for(lambda: source.pending == 1, 30)
+        assert [i.key for i in source.poll()] != [first.key]
     finally:
         source.stop()

@@ -53,7 +53,7 @@ class Sources:
     def settled(self, item: ObjectInfo, *, claimed: bool) -> None:
         """The daemon claimed ``item`` (or found it done, busy or waiting): sources let go of it."""
         offered = self._offered.pop(version_of(item), [])
-        announced = [(at, s.name) for s in offered if (at := s.settled(item)) is not None]
+        announced = [(at, s.name) for s in offered if (at := s.settled(item, claimed=claimed)) is not None]
         if claimed and offered:
             at, name = min(announced) if announced else (item.modified, offered[0].name)
             self.metrics.intake_latency.labels(name).observe(max((datetime.now(UTC) - at).total_seconds(), 0))

@@ -118,7 +118,7 @@ class Announced(Source):
             self._release(version, tokens)
         return sorted(ready, key=lambda o: (o.modified, o.key))
 
-    def settled(self, item: ObjectInfo) -> datetime | None:
+    def settled(self, item: ObjectInfo, *, claimed: bool) -> datetime | None:
         with self._lock:
             pending = self._pending.pop(version_of(item), None)
         if pending is None:

@@ -35,9 +35,10 @@ class Source(ABC):
     def poll(self) -> list[ObjectInfo]:
         """Versions ready to be claimed now. May raise StorageError (the daemon logs and counts it)."""
 
-    def settled(self, item: ObjectInfo) -> datetime | None:
-        """The daemon is done with ``item``'s version for now; returns when the source learnt
-        of it (the upload's event time), if it knows."""
+    def settled(self, item: ObjectInfo, *, claimed: bool) -> datetime | None:
+        """The daemon is done with ``item``'s version for now (``claimed``: by this daemon, which
+        now works on it; else it was done, busy elsewhere or waiting). Returns when the source
+        learnt of it (the upload's event time), if it knows."""
         return None
 
     @property

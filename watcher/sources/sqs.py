@@ -84,9 +84,20 @@ class SqsSource(Announced):
     def poll(self):  # type: ignore[no-untyped-def]
         self._polled_at = time.monotonic()
         items = super().poll()
-        if not items and not self.pending:
-            self._want.set()  # idle: take the next message
+        if not items:
+            self._want_if_idle()
         return items
+
+    def settled(self, item, *, claimed: bool):  # type: ignore[no-untyped-def]
+        at = super().settled(item, claimed=claimed)
+        if not claimed:  # not ours to work on: the daemon is idle, take the next message
+            self._want_if_idle()
+        return at  # claimed: the daemon converts now and asks again when done
+
+    def _want_if_idle(self) -> None:
+        with self._lock:  # the receiver clears under the same lock: no wake-up is lost
+            if not self._pending:
+                self._want.set()
 
     # -- the receiver thread -------------------------------------------------------
     def _run(self) -> None:
@@ -117,8 +128,9 @@ class SqsSource(Announced):
                     break  # not ours any more: it comes back after its visibility timeout
                 self._handle(message)
             self._report_age(lag)
-            if self.pending:
-                self._want.clear()
+            with self._lock:
+                if self._pending:
+                    self._want.clear()  # until the daemon has taken what is in hand
 
     def _handle(self, m: dict[str, Any]) -> None:
         mid, receipt, body = m["MessageId"], m["ReceiptHandle"], m.get("Body", "")
