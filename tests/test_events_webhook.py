@@ -86,3 +86,27 @@ def test_minio_webhook_brings_documents_in_and_wants_the_token(moto_s3: MotoS3, 
     assert metric(port, "docwatch_events_total", source="webhook", result="unauthorized") == 3
     assert metric(port, "docwatch_events_total", source="webhook", result="malformed") == 1
     assert TOKEN not in d.log.read_text(), "the token reached the log"
+
+
+def test_a_pending_document_deleted_before_conversion_is_dropped(moto_s3: MotoS3, s3_bucket: str) -> None:
+    """In process: uploaded, announced, deleted before the daemon got to it (it is still young:
+    min_age holds it back), then the removal is announced: nothing is left to convert."""
+    from pydantic import SecretStr
+
+    from watcher.discovery import DoneIndex, KeyFilter
+    from watcher.metrics import Metrics
+    from watcher.sources.webhook import Webhook
+
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    hook = Webhook(SecretStr(TOKEN), inp, KeyFilter(["*"], []), DoneIndex(out), Metrics(), min_age_seconds=3600)
+    inp.put("short lived.pdf", b"%PDF-1.4 x")
+    info = inp.head("short lived.pdf")
+    assert info
+    assert hook.handle(f"Bearer {TOKEN}", minio_payload(s3_bucket, "short lived.pdf", info.etag, info.size, "0A")) \
+        == (200, {"accepted": 1})
+    assert hook.poll() == [] and hook.pending == 1 and hook.unsettled == 1  # too young yet
+    inp.delete("short lived.pdf")
+    removed = json.loads(minio_payload(s3_bucket, "short lived.pdf", info.etag, info.size, "0B"))
+    removed["Records"][0]["eventName"] = "s3:ObjectRemoved:Delete"
+    assert hook.handle(f"Bearer {TOKEN}", json.dumps(removed).encode()) == (200, {"accepted": 0})
+    assert hook.pending == 0 and hook.poll() == []

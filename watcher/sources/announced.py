@@ -59,6 +59,8 @@ class Announced(Source):
                 self._count("ignored")
                 if key is not None and event.kind is EventKind.REMOVED:
                     log.info("event.object_removed", source=self.name, key=key)
+                    if self.storage.head(key) is None:  # still gone (not uploaded again since)
+                        self._drop_key(key)
                 continue
             item = self.storage.head(key)
             if item is None:  # deleted (or replaced and deleted) before we got to it: nothing to do
@@ -129,6 +131,13 @@ class Announced(Source):
     def _release(self, version: Version, tokens: set[str]) -> None:
         """``version`` is settled; ``tokens`` name the messages that announced it (a queue
         deletes a message once every version it announced is settled)."""
+
+    def _drop_key(self, key: str) -> None:
+        """A pending version was deleted before the daemon got to it: nothing to convert."""
+        with self._lock:
+            gone = [(v, self._pending.pop(v).tokens) for v in list(self._pending) if v[0] == key]
+        for version, tokens in gone:
+            self._release(version, tokens)
 
     def forget(self, tokens: set[str]) -> None:
         """The messages ``tokens`` were handed back: drop what only they announced."""
