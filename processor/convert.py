@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-from processor.document import Document, Page, PageMethod
-from processor.engines import Engine, create_engine
+from processor.document import Document, PageMethod, PageStatus
+from processor.engines import Engine, PageResult, create_engine
 from processor.errors import CorruptInput
 from processor.options import ConvertOptions
 from processor.source import open_source
 
 _NOTHING = (PageMethod.BLANK, PageMethod.NONE)
-ProgressCallback = Callable[[Page, int], None]  # (page just done, total pages)
+_RETRY_BACKOFF = 2.0  # seconds before a page with a retryable failure is tried again; doubles
+ProgressCallback = Callable[[PageResult, int], None]  # (page just done, with its figures; total pages)
 
 
 def convert(
@@ -23,10 +25,15 @@ def convert(
     name: str | None = None,
     progress: ProgressCallback | None = None,
     opened: Callable[[int], None] | None = None,
+    skip: Collection[int] = (),
 ) -> Document:
     """Convert a PDF or page image. Raises ``ConversionError`` when nothing can be converted;
-    a page that fails is recorded on the page and the rest of the document goes on.
-    ``opened`` hears the page count once the input is open (before any page is converted)."""
+    a page that fails is recorded on the page and the rest of the document goes on. A page
+    whose failure may pass (a VL server's 503, a timeout) is tried again, up to
+    ``options.page_retries`` times, before it is left failed.
+
+    ``opened`` hears the page count once the input is open; ``skip`` names pages already
+    converted by an earlier attempt (resuming): the Document then holds only the others."""
     options = options or ConvertOptions()
     own_engine = engine is None
     engine = engine or create_engine(options)
@@ -34,17 +41,31 @@ def convert(
         if own_engine:
             engine.load()
         with open_source(src if isinstance(src, bytes) else Path(src), options, name=name) as source:
+            total = source.info.page_count
             if opened:
-                opened(source.info.page_count)
-            pages, assets = [], []
-            for result in engine.pages(source):
-                pages.append(result.page)
-                assets.extend(result.assets)
-                if progress:
-                    progress(result.page, source.info.page_count)
-            if source.info.repaired and all(p.method in _NOTHING for p in pages):
+                opened(total)
+            results: dict[int, PageResult] = {}
+            todo: Collection[int] | None = [n for n in range(1, total + 1) if n not in skip] if skip else None
+            for attempt in range(options.page_retries + 1):
+                if attempt:
+                    time.sleep(_RETRY_BACKOFF * 2 ** (attempt - 1))
+                for result in engine.pages(source, only=todo):
+                    results[result.page.number] = result
+                    if progress:
+                        progress(result, total)
+                todo = [n for n, r in results.items() if _may_pass(r)]
+                if not todo:
+                    break
+            pages = [results[n].page for n in sorted(results)]
+            if source.info.repaired and all(p.method in _NOTHING for p in pages) and not skip:
                 raise CorruptInput("the PDF is damaged (truncated?); repairing it recovered no content")
+            assets = [a for n in sorted(results) for a in results[n].assets]
             return Document(source=source.info, engine=engine.info, pages=pages, assets=assets)
     finally:
         if own_engine:
             engine.close()
+
+
+def _may_pass(result: PageResult) -> bool:
+    page = result.page
+    return page.status is PageStatus.FAILED and page.error is not None and page.error.retryable

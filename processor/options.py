@@ -78,3 +78,4 @@ class ConvertOptions(BaseModel):
     figure_dpi: int = Field(144, ge=36, le=600, description="DPI of figure crops written beside the Markdown")
     max_pages: int = Field(5000, ge=1, description="refuse documents with more pages")
     max_image_pixels: int = Field(250_000_000, ge=1, description="refuse page images larger than this")
+    page_retries: int = Field(2, ge=0, description="tries again for a page whose failure may pass (VL server 503, timeout)")

@@ -9,8 +9,8 @@ trigger what real engines do on bad days:
 - ``HANG-ENGINE``: the engine stops answering.
 
 A JSON file named by ``DOCWATCH_FAKE_ENGINE_CONTROL`` changes how loading goes, read at each
-load: ``{"load": "ok" | "fail" | "hang"}`` — so a test can let the first load succeed and
-the reload after a crash fail.
+load: ``{"load": "ok" | "fail" | "hang" | "first-only"}`` — so a test can let the first load
+succeed and the reload after a crash fail (``first-only`` does both by itself).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from processor.engines.base import PageResult
@@ -42,14 +42,18 @@ def _text(result: PageResult) -> str:
 class FaultyEngine(CpuEngine):
     def load(self) -> None:
         mode = _control().get("load", "ok")
+        if mode == "first-only":
+            marker = Path(os.environ["DOCWATCH_FAKE_ENGINE_CONTROL"] + ".loaded")
+            mode = "fail" if marker.exists() else "ok"
+            marker.touch()
         if mode == "fail":
             raise EngineUnavailable("fake engine: loading refused (as when GPU memory is still held)")
         if mode == "hang":
             time.sleep(3600)
         super().load()
 
-    def pages(self, source: Source) -> Iterator[PageResult]:
-        for result in super().pages(source):
+    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
+        for result in super().pages(source, only):
             text = _text(result)
             if "KILL-ENGINE" in text:
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -68,3 +68,17 @@ def make_png(lines: list[str], width: int = 900, height: int = 300, fontsize: in
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def stub_vl_env(server_url: str, cache_dir: Path, **extra: str) -> dict[str, str]:
+    """Daemon settings for the real PaddleOCR-VL pipeline on CPU, its VL model served by the stub."""
+    return {
+        "DOCWATCH_ENGINE": "paddleocr-vl",
+        "DOCWATCH_PADDLE__DEVICE": "cpu",
+        "DOCWATCH_PADDLE__USE_LAYOUT_DETECTION": "false",
+        "DOCWATCH_PADDLE__VL_REC_BACKEND": "vllm-server",
+        "DOCWATCH_PADDLE__VL_REC_SERVER_URL": server_url,
+        "DOCWATCH_PADDLE__PIPELINE_VERSION": "v1.5",
+        "DOCWATCH_PADDLE__CACHE_DIR": str(cache_dir),
+        **extra,
+    }

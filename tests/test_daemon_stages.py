@@ -24,11 +24,13 @@ class InProcessEngine:
         self.calls = 0
         self.fail = fail
 
-    def convert(self, data: bytes, name: str, **_: object):
+    def convert(self, data: bytes, name: str, *, skip=(), on_page=lambda r: None, **_: object):
         self.calls += 1
         if self.fail:
             raise self.fail
-        return convert(data, ConvertOptions(cpu=CpuEngineOptions(page_workers=1)), name=name)
+        options = ConvertOptions(cpu=CpuEngineOptions(page_workers=1))
+        doc = convert(data, options, name=name, skip=skip, progress=lambda r, n: on_page(r))
+        return doc.model_copy(update={"pages": [], "assets": []})  # pages went to on_page, as from the child
 
 
 class FlakyStorage(LocalStorage):
@@ -38,11 +40,11 @@ class FlakyStorage(LocalStorage):
         super().__init__(root, create=True)
         self.left = n
 
-    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
-        if key.endswith(".md") and self.left > 0:
+    def _replace(self, path: Path, content) -> str:  # every write of any kind ends here
+        if path.name.endswith(".md") and self.left > 0:
             self.left -= 1
             raise StorageError("503 SlowDown (injected)")
-        return super().put(key, data, content_type)
+        return super()._replace(path, content)
 
 
 def daemon(tmp_path: Path, sink: LocalStorage, engine: InProcessEngine, **settings: object) -> Daemon:

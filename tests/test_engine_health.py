@@ -128,3 +128,44 @@ def test_page_budget_kills_a_hung_page_but_not_a_long_document(tmp_path, dirs):
         assert done["status"] == "succeeded" and done["pages"]["done"] == 4
     finally:
         assert d.stop() == 0
+
+
+def test_once_ends_with_exit_3_when_the_engine_cannot_come_back(tmp_path, dirs):
+    inp, out = dirs
+    env = {**control(tmp_path, load="first-only"), "DOCWATCH_MAX_ATTEMPTS": "1"}
+    make_text_pdf(inp / "poison.pdf", ["KILL-ENGINE"])
+    make_text_pdf(inp / "later.pdf", ["Left for the next run."])
+    d = start_daemon(tmp_path, str(inp), str(out), once=True, extra_env=env)
+    assert d.wait_exit(timeout=120) == 3
+    assert d.count("engine.down") == 1
+
+
+def test_kill_9_mid_document_the_successor_converts_only_the_rest(tmp_path, dirs):
+    """Pages are checkpointed as they leave the engine; a daemon killed a third of the way
+    through leaves them for whoever takes the document over."""
+    import pymupdf
+
+    inp, out = dirs
+    make_scanned_pdf(tmp_path / "one.pdf")
+    doc, page = pymupdf.open(), pymupdf.open(tmp_path / "one.pdf")
+    for _ in range(12):
+        doc.insert_pdf(page)
+    doc.save(inp / "scan.pdf")
+    env = {"DOCWATCH_LEASE_SECONDS": "5"}
+    first = start_daemon(tmp_path, str(inp), str(out), name="first", extra_env=env)
+    # progress shows in the manifest while it works (written with each lease renewal)
+    wait_for(lambda: (m := manifest(out, "scan.pdf")) and m["status"] == "processing" and m["pages"]["done"] >= 4,
+             timeout=180, what="a third of the pages in the manifest")
+    assert manifest(out, "scan.pdf")["pages"]["total"] == 12
+    first.stop(signal.SIGKILL)
+    done_before = first.count("page.converted", status="ok")
+    heir = start_daemon(tmp_path, str(inp), str(out), name="heir", extra_env=env)
+    try:
+        m = wait_status(out, "scan.pdf", timeout=240)
+    finally:
+        assert heir.stop() == 0
+    assert m["status"] == "succeeded" and m["pages"]["done"] == 12 and m["attempts"] == 2
+    [converted] = [e for e in heir.events() if e.get("event") == "document.converted"]
+    assert converted["resumed_pages"] >= done_before >= 4
+    assert done_before + heir.count("page.converted", status="ok") <= 12 + 1  # + the page in flight
+    assert not (out / "scan.pdf" / "pages").exists()

@@ -13,7 +13,7 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from tests.daemon_harness import start_daemon, wait_for, wait_status
-from tests.paddle_docs import PAGE_TEXTS, make_pdf
+from tests.paddle_docs import PAGE_TEXTS, make_pdf, stub_vl_env
 from tests.vl_stub_server import StubVLServer
 
 pytestmark = [
@@ -31,15 +31,7 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "двуязычный отчёт.pdf").write_bytes(make_pdf())
     with StubVLServer() as stub:
-        env = {
-            "DOCWATCH_ENGINE": "paddleocr-vl",
-            "DOCWATCH_PADDLE__DEVICE": "cpu",
-            "DOCWATCH_PADDLE__USE_LAYOUT_DETECTION": "false",
-            "DOCWATCH_PADDLE__VL_REC_BACKEND": "vllm-server",
-            "DOCWATCH_PADDLE__VL_REC_SERVER_URL": stub.base_url,
-            "DOCWATCH_PADDLE__PIPELINE_VERSION": "v1.5",
-            "DOCWATCH_PADDLE__CACHE_DIR": str(tmp_path / "pdx-cache"),
-        }
+        env = stub_vl_env(stub.base_url, tmp_path / "pdx-cache")
         d = start_daemon(tmp_path, str(tmp_path / "in"), str(tmp_path / "out"), extra_env=env)
         try:
             m = wait_status(tmp_path / "out", "двуязычный отчёт.pdf", timeout=240)

@@ -166,7 +166,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_publish_removes_what_an_earlier_version_wrote_and_this_one_did_not(tmp_path: Path) -> None:
     from processor.document import (Asset, BBox, Block, BlockType, Document, EngineInfo, ImageRef, InputFormat,
                                     Page, PageUnit, SourceInfo)
-    from watcher.publish import publish
+    from watcher.publish import publish, remove_stale
 
     def doc(figures: int) -> Document:
         blocks = [Block(type=BlockType.FIGURE, bbox=BBox(x0=0, y0=0, x1=1, y1=1), order=i,
@@ -182,4 +182,56 @@ def test_publish_removes_what_an_earlier_version_wrote_and_this_one_did_not(tmp_
     assert "![figure](images/p1_1.png)" in (tmp_path / "a.pdf/a.md").read_text()
     second = publish(store, "a.pdf", doc(1), first)
     assert {o.key for o in second} == {"a.pdf/a.md", "a.pdf/a.json", "a.pdf/images/p1_0.png"}
+    assert remove_stale(store, first, second) == ["a.pdf/images/p1_1.png"]  # after the manifest, in the daemon
     assert sorted(o.key for o in store.list("a.pdf")) == sorted(o.key for o in second)
+
+
+def test_publish_is_fenced_by_the_versions_it_last_knew(tmp_path: Path) -> None:
+    """A late writer meets keys changed since its claim: it overwrites them only if it can
+    prove it still holds the claim; otherwise it stops and leaves them as they are."""
+    import pytest
+
+    from processor.document import Document, EngineInfo, InputFormat, Page, PageUnit, SourceInfo
+    from watcher.manifest import OutputRecord
+    from watcher.publish import Fenced, publish, remove_stale
+
+    src = SourceInfo(name="a.pdf", format=InputFormat.PDF, size=1, sha256="0" * 64, page_count=1)
+    doc = Document(source=src, engine=EngineInfo(name="t", version="1"),
+                   pages=[Page(number=1, width=1, height=1, unit=PageUnit.POINT)])
+    store = LocalStorage(tmp_path, create=True)
+    known = publish(store, "a.pdf", doc)  # what a worker's previous manifest lists
+    store.put("a.pdf/a.md", b"the successor's Markdown")  # another worker published since
+    with pytest.raises(Fenced):
+        publish(store, "a.pdf", doc, known, prove=lambda: False)
+    assert (tmp_path / "a.pdf/a.md").read_bytes() == b"the successor's Markdown"
+    proofs = []
+    mine = publish(store, "a.pdf", doc, known, prove=lambda: proofs.append(1) or True)
+    assert proofs == [1] and (tmp_path / "a.pdf/a.md").read_bytes() != b"the successor's Markdown"
+    assert all(store.head(o.key).etag == o.etag for o in mine)
+    listed = store.put("a.pdf/gone.png", b"a figure the new version no longer has")
+    store.put("a.pdf/gone.png", b"rewritten since")  # a newer version of a stale key stays
+    stale = OutputRecord(key="a.pdf/gone.png", bytes=1, sha256="", etag=listed)
+    assert remove_stale(store, [stale], mine) == [] and (tmp_path / "a.pdf/gone.png").exists()
+
+
+def test_checkpoints_keep_whole_pages_of_one_input_version(tmp_path: Path) -> None:
+    from processor.document import Asset, ErrorInfo, Page, PageStatus, PageUnit
+    from processor.engines import PageResult
+    from watcher.checkpoints import Checkpoints
+
+    store = LocalStorage(tmp_path, create=True)
+    v1, v2 = Checkpoints(store, "a.pdf", "1" * 64), Checkpoints(store, "a.pdf", "2" * 64)
+    page = Page(number=3, width=1, height=1, unit=PageUnit.POINT)
+    assert v1.save(PageResult(page, [Asset(path="images/p3_1.png", data=b"png")]))
+    passing = page.model_copy(update={"number": 4, "status": PageStatus.FAILED,
+                                      "error": ErrorInfo(type="APIStatusError", message="503", retryable=True)})
+    assert not v1.save(PageResult(passing))  # may pass next time: done again, not kept
+    final = passing.model_copy(update={"number": 5, "error": ErrorInfo(type="CorruptPage", message="x")})
+    assert v1.save(PageResult(final))  # will not pass: kept
+    loaded = v1.load()
+    assert sorted(loaded) == [3, 5] and loaded[3].assets[0].data == b"png"
+    assert v2.load() == {}  # another version of the input never sees them
+    store.delete("a.pdf/pages/" + "1" * 16 + "/images/p3_1.png")  # half a page: done again
+    assert sorted(v1.load()) == [5]
+    v2.clear()  # clears every version of the input
+    assert v1.load() == {} and not (tmp_path / "a.pdf").exists()

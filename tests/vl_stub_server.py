@@ -80,6 +80,9 @@ class StubVLServer:
         self.languages = languages
         self.requests: list[dict] = []  # {"prompt", "model", "image_bytes", "body_keys", "answer"} each
         self.reject_if: Callable[[str], bool] | None = None  # answer 400 when this says so of the text
+        # a bad day, decided per request from the recognised text: "503" / "429" (an error
+        # answer, as a busy vLLM gives), "stall:<seconds>" (answer that much later), or None
+        self.fault: Callable[[str], str | None] | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -152,6 +155,12 @@ class StubVLServer:
                     if server.reject_if is not None and server.reject_if(text):
                         self._send(400, {"error": {"message": "rejected by the stub", "type": "invalid_request"}})
                         return
+                    fault = server.fault(text) if server.fault is not None else None
+                    if fault in ("503", "429"):
+                        self._send(int(fault), {"error": {"message": f"stub says {fault}", "type": "overloaded"}})
+                        return
+                    if fault and fault.startswith("stall:"):
+                        time.sleep(float(fault.split(":", 1)[1]))
                 except Exception as exc:  # the client sees a 500 like from a real server
                     self._send(500, {"error": {"message": str(exc), "type": "stub_error"}})
                     return

@@ -73,8 +73,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
-        seen = daemon.storage_ok_at
-        fresh = seen is not None and time.monotonic() - seen < max(3 * s.poll_interval, s.lease_seconds, 60)
+        fresh = daemon.storage_ok(within=max(3 * s.poll_interval, s.lease_seconds, 60))
         state = "ready" if engine.ready.is_set() else "down" if engine.down_since is not None else "loading"
         detail = {"engine": state, "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
@@ -103,6 +102,9 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
                  version=engine.info.version if engine.info else None)
         sources.start()  # after the engine: a message is not held while models load
         daemon.run(once=once)
+        if engine.down_since is not None:  # --once ended by an engine that could not come back
+            log.error("engine.down", error=engine.load_error.message if engine.load_error else None)
+            return 3
     finally:
         sources.stop()
         engine.stop()

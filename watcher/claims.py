@@ -39,6 +39,7 @@ class Claim:
     lease_seconds: float
     previous: Manifest | None = None  # what the manifest said before this claim
     lost: bool = False
+    renew_faulted: bool = False  # the last renewal met a storage fault (the lease is still ours)
 
     def renew(self) -> bool:
         """False only when the lease is lost. A storage fault is not a loss: the lease stays
@@ -49,9 +50,12 @@ class Claim:
             update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
         )
         try:
-            return self._write(self.manifest.model_copy(update={"lease": lease}))
+            kept = self._write(self.manifest.model_copy(update={"lease": lease}))
         except StorageError:
+            self.renew_faulted = True
             return not self.lost
+        self.renew_faulted = False
+        return kept
 
     def finish(self, manifest: Manifest) -> bool:
         """Write the final manifest (succeeded/failed/queued) and drop the lease."""
@@ -159,6 +163,8 @@ class Claims:
             lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
             created_at=previous.created_at if previous else now,
             started_at=now,
+            # what is in the store now: publishing fences against these versions
+            outputs=previous.outputs if previous else [],
         )
 
 

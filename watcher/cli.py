@@ -40,7 +40,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with Progress(transient=False) as bar:
         task = bar.add_task(f"converting {src.name}", total=None)
         try:
-            doc = convert(src, s.convert_options(), progress=lambda p, n: bar.update(task, total=n, advance=1))
+            doc = convert(src, s.convert_options(), progress=lambda r, n: bar.update(task, total=n, advance=1))
         except ConversionError as exc:
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1

@@ -14,15 +14,16 @@ import structlog
 
 from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
+from watcher.checkpoints import Checkpoints, convert_resuming
 from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import EngineHost, Interrupted
 from watcher.lease import kept_alive
-from watcher.manifest import Manifest, Stage, Status
+from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
-from watcher.publish import publish
+from watcher.publish import Fenced, publish, remove_stale
 from watcher.settings import InputAction, Settings
 from watcher.sources import Sources, build_sources
-from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 log = structlog.get_logger("docwatch")
 _MAX_STORAGE_FAULTS = 3  # --once gives a version up after this many storage faults
@@ -44,7 +45,9 @@ class Daemon:
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
         self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
-        self.storage_ok_at: float | None = None  # last listing or lease renewal that worked (readiness)
+        # readiness: the last listing or lease renewal that worked, and the last that did not
+        self.storage_ok_at: float | None = None
+        self.storage_failed_at: float | None = None
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -77,6 +80,7 @@ class Daemon:
                 items = self.discovery.poll()
         except Exception as exc:  # storage down: keep the daemon up, try again next poll
             self.metrics.polls.labels("error").inc()
+            self.storage_failed_at = time.monotonic()
             log.error("poll.failed", error=str(exc), error_type=type(exc).__name__)
             return []
         self.metrics.polls.labels("ok").inc()
@@ -125,7 +129,8 @@ class Daemon:
             return False
         bound = log.bind(key=item.key, attempt=claim.manifest.attempts, worker=self.s.worker_id)
         bound.info("document.claimed", size=item.size)
-        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered):
+        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered,
+                        on_fault=self._storage_failed):
             manifest = self.attempt(claim, item, timings, bound)
         with self._timed(timings, Stage.RECORD), self._manifest_lock:
             recorded = claim.finish(manifest)
@@ -146,17 +151,25 @@ class Daemon:
                 return outcome.unchanged(m, prev, timings)
             bound.info("document.convert.start", bytes=len(data))
             with self._timed(timings, Stage.CONVERT):
-                doc = self.engine.convert(data, PurePosixPath(item.key).name, should_abort=self._should_abort)
+                doc, resumed = convert_resuming(self.engine, Checkpoints(self.sink, item.key, sha256), data,
+                                                PurePosixPath(item.key).name, self._should_abort, bound,
+                                                progress=lambda done, total: self._progress(claim, done, total))
             bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
-                       seconds=round(timings[Stage.CONVERT], 3))
+                       resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
             if claim.lost:  # another worker owns the document now: never overwrite its outputs
                 return m
+            if (passing := outcome.passing_failures(doc)) and m.attempts < self.s.max_attempts:
+                return outcome.failed(m, passing, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
             with self._timed(timings, Stage.PUBLISH):
                 outputs = self._retried(
-                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, prev.outputs if prev else None), bound
+                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, m.outputs, lambda: self._prove(claim)),
+                    bound,
                 )
             bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
             return outcome.succeeded(m, doc, outputs, timings)
+        except Fenced as exc:
+            bound.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
+            return m
         except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             bound.warning("document.releasing", reason=str(exc))
             return outcome.released(m)
@@ -192,7 +205,31 @@ class Daemon:
             **({"error_type": m.error.type, "error": m.error.message} if m.error else {}),
         )
         self.done.mark(item)
+        if m.status is Status.SUCCEEDED:
+            self._tidy(item.key, claim.previous.outputs if claim.previous else [], m, bound)
         self.after(item, m.status)
+
+    def _tidy(self, key: str, previous: list[OutputRecord], m: Manifest, bound) -> None:
+        """After success: outputs the new version no longer has, and the page checkpoints."""
+        try:
+            if removed := remove_stale(self.sink, previous, m.outputs):
+                bound.info("outputs.removed_stale", keys=removed)
+            Checkpoints(self.sink, key, m.source.sha256 or "").clear()
+        except Exception as exc:  # noqa: BLE001 - a leftover file is untidy, not wrong: the manifest is the truth
+            bound.warning("outputs.tidy_failed", error=str(exc))
+
+    def _progress(self, claim: Claim, done: int, total: int) -> None:
+        """Pages done so far: written with the next lease renewal, so `docwatch status` shows it."""
+        with self._manifest_lock:
+            claim.manifest.pages = PagesSummary(total=total, done=done)
+
+    def _prove(self, claim: Claim) -> bool:
+        """Renew the lease now: True only if the store confirms the claim is still ours."""
+        with self._manifest_lock:
+            kept = claim.renew()
+        if kept and claim.renew_faulted:
+            raise StorageError("the claim could not be confirmed before overwriting an output")
+        return kept
 
     def after(self, item: ObjectInfo, status: Status) -> None:
         """Move the input away once its manifest is written, if configured."""
@@ -231,6 +268,14 @@ class Daemon:
 
     def _storage_answered(self) -> None:
         self.storage_ok_at = time.monotonic()
+
+    def _storage_failed(self) -> None:
+        self.storage_failed_at = time.monotonic()
+
+    def storage_ok(self, within: float) -> bool:
+        """Readiness: storage answered within ``within`` seconds, and its latest answer was not a fault."""
+        ok, failed = self.storage_ok_at, self.storage_failed_at
+        return ok is not None and time.monotonic() - ok < within and (failed is None or ok > failed)
 
     # -- stopping ----------------------------------------------------------------
     def stop(self) -> None:

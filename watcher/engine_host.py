@@ -13,12 +13,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
 
 import structlog
 
 from processor.document import Document, EngineInfo, ErrorInfo
+from processor.engines import PageResult
 from processor.errors import ConversionError, EngineFailure, EngineUnavailable, error_info
 from processor.options import ConvertOptions
 
@@ -78,11 +79,13 @@ def _serve(conn: Connection, options: ConvertOptions, parent_pid: int) -> None:
         if request is None:
             engine.close()
             return
-        data, name = request
+        data, name, skip = request
         try:
-            doc = convert(data, options, engine=engine, name=name, opened=lambda n: conn.send(("opened", n)),
-                          progress=lambda p, n: conn.send(("page", p.number)))
-            conn.send(("done", doc))
+            # each page leaves as soon as it is done (the daemon checkpoints it); the
+            # Document that ends the conversion then carries no pages of its own
+            doc = convert(data, options, engine=engine, name=name, skip=skip,
+                          opened=lambda n: conn.send(("opened", n)), progress=lambda r, n: conn.send(("page", r)))
+            conn.send(("done", doc.model_copy(update={"pages": [], "assets": []})))
         except BaseException as exc:  # noqa: BLE001
             conn.send(("error", error_info(exc)))
 
@@ -161,14 +164,18 @@ class EngineHost:
         data: bytes,
         name: str,
         *,
-        on_page: Callable[[int], None] | None = None,
+        skip: Collection[int] = (),
+        on_page: Callable[[PageResult], None] = lambda result: None,
+        on_opened: Callable[[int], None] = lambda pages: None,
         should_abort: Callable[[], bool] = lambda: False,
     ) -> Document:
+        """Convert all pages but those in ``skip``. Each page goes to ``on_page`` as it is done;
+        the Document returned holds the source and engine, not the pages."""
         if not self.ready.is_set():
             raise EngineUnavailable(self.load_error.message if self.load_error else "the engine is not loaded")
         with self._lock:
             assert self._conn is not None
-            self._conn.send((data, name))
+            self._conn.send((data, name, frozenset(skip)))
             started = time.monotonic()
             deadline = started + self.page_timeout  # until the page count is known
             while True:
@@ -188,11 +195,12 @@ class EngineHost:
                     self._restart()
                     raise EngineFailure(f"engine process died (exit code {code}) while converting") from None
                 if kind == "opened":
+                    on_opened(payload)
                     # the budget: page_timeout per page, capped by the optional document timeout
                     deadline = started + self.page_timeout * max(payload, 1)
                     if self.document_timeout:
                         deadline = min(deadline, started + self.document_timeout)
-                elif kind == "page" and on_page:
+                elif kind == "page":
                     on_page(payload)
                 elif kind == "done":
                     return payload

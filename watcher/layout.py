@@ -4,6 +4,7 @@ Under the output root:
 
 - ``<rel>/`` — the outputs of input ``<rel>`` (the input's name is the folder), with
   ``<rel>/manifest.json`` last;
+- ``<rel>/pages/<sha256[:16]>/`` — page checkpoints of one input version while it converts;
 - ``_docwatch/done/<key hash>.<version hash>`` — zero-byte markers of finished versions;
 - ``_docwatch/epoch`` — rewritten by `docwatch retry`, so daemons reload their done index;
 - ``_docwatch/probe/…`` — short-lived objects of the conditional-write probe;
@@ -23,6 +24,7 @@ DONE_PREFIX = f"{STATE_PREFIX}done/"
 EPOCH_KEY = f"{STATE_PREFIX}epoch"
 PROBE_PREFIX = f"{STATE_PREFIX}probe/"
 MANIFEST_NAME = "manifest.json"
+CHECKPOINT_FOLDER = "pages"
 LOCAL_STATE_DIR = ".docwatch"
 
 
@@ -43,6 +45,16 @@ def output_dir(input_key: str) -> str:
 
 def manifest_key(input_key: str) -> str:
     return f"{output_dir(input_key)}/{MANIFEST_NAME}"
+
+
+def checkpoints_root(input_key: str) -> str:
+    """Page checkpoints of every version of ``input_key``."""
+    return f"{output_dir(input_key)}/{CHECKPOINT_FOLDER}/"
+
+
+def checkpoints_of(input_key: str, sha256: str) -> str:
+    """Page checkpoints of the input version with these bytes."""
+    return f"{checkpoints_root(input_key)}{sha256[:16]}/"
 
 
 def input_key_of_manifest(key: str) -> str | None:

@@ -16,7 +16,11 @@ log = structlog.get_logger("docwatch.lease")
 
 @contextmanager
 def kept_alive(
-    claim: Claim, lock: threading.Lock, metrics: Metrics, on_renewed: Callable[[], None] = lambda: None
+    claim: Claim,
+    lock: threading.Lock,
+    metrics: Metrics,
+    on_renewed: Callable[[], None] = lambda: None,
+    on_fault: Callable[[], None] = lambda: None,
 ) -> Iterator[None]:
     """Renew every third of the lease. ``lock`` serialises renewals with the worker's own
     manifest writes, since both compare-and-swap the same object."""
@@ -26,8 +30,11 @@ def kept_alive(
         while not stop.wait(claim.lease_seconds / 3):
             with lock:
                 ok = claim.renew()
-            metrics.lease_renewals.labels("ok" if ok else "lost").inc()
-            if ok:
+            faulted = ok and claim.renew_faulted
+            metrics.lease_renewals.labels("fault" if faulted else "ok" if ok else "lost").inc()
+            if faulted:
+                on_fault()
+            elif ok:
                 on_renewed()
             if not ok:
                 log.warning("lease.lost", key=claim.manifest.source.key)

@@ -66,6 +66,7 @@ class OutputRecord(BaseModel):
     key: str = Field(description="output key relative to the output root")
     bytes: int
     sha256: str
+    etag: str | None = Field(None, description="the stored version written (fences later writers)")
 
 
 class Manifest(BaseModel):

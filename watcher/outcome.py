@@ -69,3 +69,17 @@ def released(m: Manifest) -> Manifest:
     """Handed back on shutdown: queued again, and this attempt does not count."""
     return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None})
 
+
+
+def passing_failures(doc: Document) -> ErrorInfo | None:
+    """Pages that failed for a reason that may pass (a VL server's 503, a timeout) after their
+    retries within the attempt: the document is not done. The next attempt, after the usual
+    back-off, converts only them (the rest are checkpointed). On the last attempt they stay
+    failed pages of a succeeded document: retrying did not change them."""
+    passing = [p for p in doc.failed_pages if p.error and p.error.retryable]
+    if not passing:
+        return None
+    numbers = ", ".join(str(p.number) for p in passing)
+    return ErrorInfo(type="PagesIncomplete", retryable=True,
+                     message=f"pages {numbers} failed for a reason that may pass ({passing[0].error.message}); "
+                     "the next attempt converts only the pages not done yet")

@@ -1,14 +1,32 @@
-"""Write a converted document's outputs: Markdown, JSON, figure images (the manifest comes last)."""
+"""Write a converted document's outputs: Markdown, JSON, figure images (the manifest comes last).
+
+Fencing: a worker cut off from the store past its lease may still be sending writes when its
+successor has finished; those late writes must not replace the successor's outputs. So every
+output write is conditional on the version of the key this worker last knew (the etags the
+previous manifest recorded; absent keys must still be absent). A write that finds the key
+changed overwrites it only after the worker proves it still holds the claim, by a
+compare-and-swap of the manifest; a worker that cannot prove it stops (``Fenced``). The store
+evaluates each condition when the request arrives, so a late write from a lost worker meets a
+changed key and is refused there. Outputs the new version no longer has are removed only
+after its manifest is written, and only in the version that manifest listed.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from processor import Document, document_json, render_markdown
 from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
-from watcher.storage import Storage
+from watcher.storage import PreconditionFailed, Storage
+
+_TRIES = 4  # a key that changes under a worker proven to hold the claim is contended; give up
+
+
+class Fenced(Exception):
+    """This worker no longer holds the claim: another one owns the document's outputs now."""
 
 
 def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
@@ -24,14 +42,50 @@ def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
 
 
 def publish(
-    storage: Storage, input_key: str, doc: Document, previous: list[OutputRecord] | None = None
+    storage: Storage,
+    input_key: str,
+    doc: Document,
+    known: list[OutputRecord] | None = None,
+    prove: Callable[[], bool] = lambda: True,
 ) -> list[OutputRecord]:
-    """Write every output; then remove what an earlier version wrote and this one did not
-    (e.g. a figure the new version no longer has), so the folder holds one version."""
+    """Write every output, each conditional on its last known version (``known``: the outputs
+    the previous manifest lists). ``prove`` re-asserts the claim (False: it is lost)."""
+    etags = {o.key: o.etag for o in known or [] if o.etag}
     records = []
     for key, data, ctype in output_files(input_key, doc):
-        storage.put(key, data, content_type=ctype)
-        records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
-    for stale in {o.key for o in previous or []} - {r.key for r in records}:
-        storage.delete(stale)
+        etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove)
+        records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag))
     return records
+
+
+def _fenced_write(
+    storage: Storage, key: str, data: bytes, ctype: str, expected: str | None, prove: Callable[[], bool]
+) -> str:
+    for _ in range(_TRIES):
+        try:
+            if expected is None:
+                return storage.put_if_absent(key, data, content_type=ctype)
+            return storage.compare_and_swap(key, data, expected, content_type=ctype)
+        except PreconditionFailed:
+            # Written since: by a worker that lost its claim, or an attempt that died mid-publish.
+            if not prove():
+                raise Fenced(key) from None
+            current = storage.head(key)
+            expected = current.etag if current else None
+    raise Fenced(f"{key} kept changing while this worker held the claim")
+
+
+def remove_stale(storage: Storage, previous: list[OutputRecord], current: list[OutputRecord]) -> list[str]:
+    """After the new manifest is written: remove what the previous version wrote and this one
+    did not (e.g. a figure it no longer has), each only in the version that was listed."""
+    keep = {r.key for r in current}
+    removed = []
+    for old in previous:
+        if old.key in keep:
+            continue
+        try:
+            storage.delete(old.key, etag=old.etag)
+            removed.append(old.key)
+        except PreconditionFailed:
+            pass  # rewritten since: not ours to remove
+    return removed

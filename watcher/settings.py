@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     figure_dpi: int = Field(144, description="DPI of figure crops written beside the Markdown")
     max_pages: int = Field(5000, description="documents with more pages fail with a clear error")
     max_image_pixels: int = Field(250_000_000, description="page images larger than this fail")
+    page_retries: int = Field(
+        2, ge=0, description="a page whose failure may pass (VL server 503/429, a timeout) is tried again this often"
+    )
 
     poll_interval: float = Field(
         10.0, gt=0, description="seconds between listings (local: safety re-scan; events on: between re-queue checks)"
@@ -162,6 +165,7 @@ class Settings(BaseSettings):
             figure_dpi=self.figure_dpi,
             max_pages=self.max_pages,
             max_image_pixels=self.max_image_pixels,
+            page_retries=self.page_retries,
         )
 
 

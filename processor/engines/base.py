@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from processor.document import Asset, EngineInfo, Page
 from processor.options import ConvertOptions
@@ -24,8 +24,9 @@ class Engine(ABC):
     """Turns an opened source into pages.
 
     ``load`` does the heavy, once-per-process work (models, worker pools) and may be
-    slow; ``pages`` must yield every page of the source, in order, and never raise for
-    a single bad page: it yields that page with status ``failed`` and an error instead.
+    slow; ``pages`` must yield every page of the source (or those numbered in ``only``),
+    in order, and never raise for a single bad page: it yields that page with status
+    ``failed`` and an error instead (``retryable`` when trying it again may help).
     """
 
     def __init__(self, options: ConvertOptions) -> None:
@@ -39,7 +40,7 @@ class Engine(ABC):
     def load(self) -> None: ...
 
     @abstractmethod
-    def pages(self, source: Source) -> Iterator[PageResult]: ...
+    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]: ...
 
     def warm_up(self) -> None:
         """Convert one small generated page, so the first real document pays no start-up cost

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata
@@ -72,8 +72,9 @@ def _failed(number: int, task: PageTask, exc: BaseException) -> PageResult:
     from processor.errors import error_info
 
     unit = PageUnit.PIXEL if task.is_image else PageUnit.POINT
-    return PageResult(Page(number=number, width=0, height=0, unit=unit, status=PageStatus.FAILED,
-                           error=error_info(exc)))
+    # Same bytes, same code, same result: trying a CPU page again cannot change its failure.
+    error = error_info(exc).model_copy(update={"retryable": False})
+    return PageResult(Page(number=number, width=0, height=0, unit=unit, status=PageStatus.FAILED, error=error))
 
 
 # ------------------------------------------------------------------ engine
@@ -129,25 +130,25 @@ class CpuEngine(Engine):
             furniture_signatures=signatures,
         )
 
-    def pages(self, source: Source) -> Iterator[PageResult]:
+    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
         signatures = repeated_signatures(source.doc) if source.is_pdf else frozenset()
-        n = source.info.page_count
+        indices = [i for i in range(source.info.page_count) if only is None or i + 1 in only]
         if self._pool is None:
             # One worker (or load() not called): run in this process, no spooling, no IPC.
-            for i in range(n):
+            for i in indices:
                 yield process_page(source.doc, self._task(source, i, signatures))
             return
         with tempfile.NamedTemporaryFile(prefix="docwatch-", suffix=f".{source.info.format.value}") as spool:
             spool.write(source.data)
             spool.flush()
-            yield from self._pooled(source, spool.name, n, signatures)
+            yield from self._pooled(source, spool.name, indices, signatures)
 
-    def _pooled(self, source: Source, path: str, n: int, signatures: frozenset[str]) -> Iterator[PageResult]:
+    def _pooled(self, source: Source, path: str, indices: list[int], signatures: frozenset[str]) -> Iterator[PageResult]:
         window = self._workers * _WINDOW_PER_WORKER
         in_flight: deque[tuple[PageTask, Future[PageResult]]] = deque()
         fmt = source.info.format.value
         try:
-            yield from self._drain(source, path, n, signatures, window, in_flight, fmt)
+            yield from self._drain(source, path, indices, signatures, window, in_flight, fmt)
         finally:
             # The consumer may stop early (generator closed): drop what has not started.
             for _, future in in_flight:
@@ -157,16 +158,16 @@ class CpuEngine(Engine):
         self,
         source: Source,
         path: str,
-        n: int,
+        indices: list[int],
         signatures: frozenset[str],
         window: int,
         in_flight: deque[tuple[PageTask, Future[PageResult]]],
         fmt: str,
     ) -> Iterator[PageResult]:
-        next_index = 0
+        next_index, n = 0, len(indices)
         while next_index < n or in_flight:
             while next_index < n and len(in_flight) < window:
-                task = self._task(source, next_index, signatures)
+                task = self._task(source, indices[next_index], signatures)
                 in_flight.append((task, self._submit(source.info.sha256, path, fmt, task)))
                 next_index += 1
             task, future = in_flight.popleft()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -227,13 +227,13 @@ class PaddleEngine(Engine):
         self.ready = False
 
     # ------------------------------------------------------------------ pages
-    def pages(self, source: Source) -> Iterator[PageResult]:
+    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
         self.load()
         merge = self.p.merge_pages and self._supports_merge
         kept: list[Record | PageResult] = []
-        count = source.info.page_count
-        for start in range(0, count, self.p.page_batch_size):
-            batch = [self._render(source, i) for i in range(start, min(start + self.p.page_batch_size, count))]
+        indices = [i for i in range(source.info.page_count) if only is None or i + 1 in only]
+        for start in range(0, len(indices), self.p.page_batch_size):
+            batch = [self._render(source, i) for i in indices[start : start + self.p.page_batch_size]]
             for item in self._convert_batch(source, batch):
                 if merge:
                     kept.append(item)

@@ -63,8 +63,9 @@ class Storage(ABC):
         """Replace the object only if its etag is still ``etag``; raises PreconditionFailed."""
 
     @abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove the object; a missing object is not an error."""
+    def delete(self, key: str, etag: str | None = None) -> None:
+        """Remove the object; a missing object is not an error. With ``etag``, only that
+        version: a newer one raises PreconditionFailed and stays."""
 
     @abstractmethod
     def copy(self, key: str, dest_key: str) -> None: ...

@@ -80,9 +80,20 @@ class LocalStorage(Storage):
                 raise PreconditionFailed(f"{key} changed since it was read")
             return self._replace(path, data)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, etag: str | None = None) -> None:
         with self._lock(key):
-            self._path(key).unlink(missing_ok=True)
+            if etag is not None and (current := self.head(key)) is not None and current.etag != etag:
+                raise PreconditionFailed(f"{key} changed since it was read")
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+        # folders left empty go too (an object store has no folders to leave behind)
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or just refilled): it stays
 
     def copy(self, key: str, dest_key: str) -> None:
         with self._path(key).open("rb") as src:

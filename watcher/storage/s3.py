@@ -160,10 +160,13 @@ class S3Storage(Storage):
     def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
         return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, etag: str | None = None) -> None:
+        cond = {"IfMatch": _quote(etag)} if etag else {}
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key), **cond)
         except ClientError as exc:
+            if cond and _status(exc) == 412:
+                raise PreconditionFailed(f"{key}: changed") from exc
             if _status(exc) != 404 or _code(exc) == "NoSuchBucket":
                 raise self._error(exc, "delete", key) from exc
         except BotoCoreError as exc:

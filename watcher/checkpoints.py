@@ -1,0 +1,116 @@
+"""Page checkpoints: each converted page, kept in the output store as soon as it arrives, so
+the next attempt at the same input version (after a kill -9, a release, a timeout, an engine
+crash, or pages that failed for a passing reason; on any replica) converts only the pages
+that have none.
+
+Layout: ``<out>/<rel>/pages/<sha256[:16]>/p000001.json`` (the Page and the paths of its
+figures) beside the figures themselves. The folder is named by the input's sha256, so
+checkpoints of another version of the input are never mixed in. The page file is written
+after its figures: a page file present means a whole page. Removed once the document is
+published.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from processor.document import Asset, Document, Page, PageStatus
+from processor.engines import PageResult
+from watcher.layout import checkpoints_of, checkpoints_root
+from watcher.storage import NotFound, Storage, StorageError
+
+if TYPE_CHECKING:
+    from watcher.engine_host import EngineHost
+
+
+def _worth_keeping(result: PageResult) -> bool:
+    """A page that failed for a reason that may pass is done again next time, not kept."""
+    page = result.page
+    return not (page.status is PageStatus.FAILED and page.error is not None and page.error.retryable)
+
+
+class Checkpoints:
+    def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
+        self.storage = storage
+        self.root = checkpoints_root(input_key)
+        self.prefix = checkpoints_of(input_key, sha256)
+
+    def load(self) -> dict[int, PageResult]:
+        """Every whole page checkpointed for this input version, by page number."""
+        found: dict[int, PageResult] = {}
+        for info in self.storage.list(self.prefix):
+            name = PurePosixPath(info.key).name
+            if info.key.count("/") != self.prefix.count("/") or not name.endswith(".json"):
+                continue  # figures live below; only page files name pages
+            try:
+                record = json.loads(self.storage.get(info.key)[0])
+                page = Page.model_validate(record["page"])
+                assets = [Asset(path=p, data=self.storage.get(self.prefix + p)[0]) for p in record["assets"]]
+            except (NotFound, ValueError, KeyError):
+                continue  # half a checkpoint (a figure missing): convert that page again
+            found[page.number] = PageResult(page, assets)
+        return found
+
+    def save(self, result: PageResult) -> bool:
+        """Keep one page (figures first, then the page file). False when not worth keeping."""
+        if not _worth_keeping(result):
+            return False
+        for asset in result.assets:
+            self.storage.put(self.prefix + asset.path, asset.data, content_type=asset.mime)
+        record = {"page": result.page.model_dump(mode="json"), "assets": [a.path for a in result.assets]}
+        self.storage.put(f"{self.prefix}p{result.page.number:06d}.json", json.dumps(record).encode(),
+                         content_type="application/json")
+        return True
+
+    def clear(self) -> None:
+        """Drop the checkpoints of every version of this input (the document is published)."""
+        for info in list(self.storage.list(self.root)):
+            self.storage.delete(info.key)
+
+
+def convert_resuming(
+    engine: EngineHost,
+    checkpoints: Checkpoints,
+    data: bytes,
+    name: str,
+    should_abort: Callable[[], bool],
+    bound,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[Document, int]:
+    """Convert what no checkpoint holds yet, checkpointing each page as it arrives; the
+    Document of every page, and how many came from checkpoints. ``progress`` hears (pages
+    done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
+    store fault reading or writing them only costs that saving."""
+    try:
+        resumed = checkpoints.load()
+    except StorageError as exc:
+        bound.warning("checkpoints.unreadable", error=str(exc))
+        resumed = {}
+    streamed: dict[int, PageResult] = {}
+    ok = {n for n, r in resumed.items() if r.page.status is PageStatus.OK}
+    total = 0
+
+    def opened(pages: int) -> None:
+        nonlocal total
+        total = pages
+        progress(len(ok), total)
+
+    def arrived(result: PageResult) -> None:
+        streamed[result.page.number] = result
+        try:
+            checkpoints.save(result)
+        except StorageError as exc:
+            bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
+        bound.info("page.converted", page=result.page.number, status=result.page.status.value)
+        (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
+        progress(len(ok), total)
+
+    header = engine.convert(data, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
+                            should_abort=should_abort)
+    results = {**resumed, **streamed}
+    pages = [results[n].page for n in sorted(results)]
+    assets = [a for n in sorted(results) for a in results[n].assets]
+    return header.model_copy(update={"pages": pages, "assets": assets}), len(resumed)
