@@ -26,6 +26,7 @@ def convert(
     progress: ProgressCallback | None = None,
     opened: Callable[[int], None] | None = None,
     skip: Collection[int] = (),
+    keep_assets: bool = True,
 ) -> Document:
     """Convert a PDF or page image. Raises ``ConversionError`` when nothing can be converted;
     a page that fails is recorded on the page and the rest of the document goes on. A page
@@ -33,7 +34,8 @@ def convert(
     ``options.page_retries`` times, before it is left failed.
 
     ``opened`` hears the page count once the input is open; ``skip`` names pages already
-    converted by an earlier attempt (resuming): the Document then holds only the others."""
+    converted by an earlier attempt (resuming): the Document then holds only the others.
+    ``keep_assets=False``: figures go to ``progress`` only, so memory does not grow with pages."""
     options = options or ConvertOptions()
     own_engine = engine is None
     engine = engine or create_engine(options)
@@ -50,9 +52,9 @@ def convert(
                 if attempt:
                     time.sleep(_RETRY_BACKOFF * 2 ** (attempt - 1))
                 for result in engine.pages(source, only=todo):
-                    results[result.page.number] = result
                     if progress:
                         progress(result, total)
+                    results[result.page.number] = result if keep_assets else PageResult(result.page)
                 todo = [n for n, r in results.items() if _may_pass(r)]
                 if not todo:
                     break

@@ -329,3 +329,26 @@ def test_sigterm_finishes_the_document_in_hand_within_the_grace_period(tmp_path:
     assert m["status"] == "succeeded" and m["pages"]["done"] == 3
     assert "после сигнала" in (out / "finish me.pdf" / "finish me.md").read_text()
     assert manifest(out, "zz never started.pdf") is None  # no new work after the signal
+
+
+def test_figures_reach_the_outputs_through_their_checkpoints(tmp_path: Path, dirs) -> None:
+    """Figure bytes leave the engine with their page, are kept in the page checkpoint and read
+    back from there one by one at publish time (memory does not grow with the page count)."""
+    from tests.docs import make_figure_pdf
+
+    inp, out = dirs
+    make_figure_pdf(inp / "figures.pdf")
+    d = start_daemon(tmp_path, str(inp), str(out))
+    try:
+        m = wait_status(out, "figures.pdf")
+    finally:
+        assert d.stop() == 0
+    assert m["status"] == "succeeded"
+    figures = [o for o in m["outputs"] if "/images/" in o["key"]]
+    assert figures, m["outputs"]
+    md = (out / "figures.pdf" / "figures.md").read_text()
+    for o in figures:
+        data = (out / o["key"]).read_bytes()
+        assert data.startswith(b"\x89PNG") and hashlib.sha256(data).hexdigest() == o["sha256"]
+        assert o["key"].split("figures.pdf/", 1)[1] in md
+    assert not (out / "figures.pdf" / "pages").exists()

@@ -24,12 +24,12 @@ class InProcessEngine:
         self.calls = 0
         self.fail = fail
 
-    def convert(self, data: bytes, name: str, *, skip=(), on_page=lambda r: None, **_: object):
+    def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, **_: object):
         self.calls += 1
         if self.fail:
             raise self.fail
         options = ConvertOptions(cpu=CpuEngineOptions(page_workers=1))
-        doc = convert(data, options, name=name, skip=skip, progress=lambda r, n: on_page(r))
+        doc = convert(spooled, options, name=name, skip=skip, progress=lambda r, n: on_page(r))
         return doc.model_copy(update={"pages": [], "assets": []})  # pages went to on_page, as from the child
 
 

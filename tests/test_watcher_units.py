@@ -222,14 +222,15 @@ def test_checkpoints_keep_whole_pages_of_one_input_version(tmp_path: Path) -> No
     store = LocalStorage(tmp_path, create=True)
     v1, v2 = Checkpoints(store, "a.pdf", "1" * 64), Checkpoints(store, "a.pdf", "2" * 64)
     page = Page(number=3, width=1, height=1, unit=PageUnit.POINT)
-    assert v1.save(PageResult(page, [Asset(path="images/p3_1.png", data=b"png")]))
+    kept = v1.save(PageResult(page, [Asset(path="images/p3_1.png", data=b"png")]))
+    assert kept and kept.assets[0].data == b"" and v1.figure(kept.assets[0]) == b"png"  # bytes left in the store
     passing = page.model_copy(update={"number": 4, "status": PageStatus.FAILED,
                                       "error": ErrorInfo(type="APIStatusError", message="503", retryable=True)})
-    assert not v1.save(PageResult(passing))  # may pass next time: done again, not kept
+    assert v1.save(PageResult(passing)) is None  # may pass next time: done again, not kept
     final = passing.model_copy(update={"number": 5, "error": ErrorInfo(type="CorruptPage", message="x")})
     assert v1.save(PageResult(final))  # will not pass: kept
     loaded = v1.load()
-    assert sorted(loaded) == [3, 5] and loaded[3].assets[0].data == b"png"
+    assert sorted(loaded) == [3, 5] and v1.figure(loaded[3].assets[0]) == b"png"
     assert v2.load() == {}  # another version of the input never sees them
     store.delete("a.pdf/pages/" + "1" * 16 + "/images/p3_1.png")  # half a page: done again
     assert sorted(v1.load()) == [5]

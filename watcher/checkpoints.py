@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from processor.document import Asset, Document, Page, PageStatus
@@ -24,6 +24,11 @@ from watcher.storage import NotFound, Storage, StorageError
 
 if TYPE_CHECKING:
     from watcher.engine_host import EngineHost
+
+
+def _stored(path: str, mime: str) -> Asset:
+    """A figure whose bytes are in the checkpoint, not in memory (empty ``data``)."""
+    return Asset(path=path, data=b"", mime=mime)
 
 
 def _worth_keeping(result: PageResult) -> bool:
@@ -39,31 +44,39 @@ class Checkpoints:
         self.prefix = checkpoints_of(input_key, sha256)
 
     def load(self) -> dict[int, PageResult]:
-        """Every whole page checkpointed for this input version, by page number."""
+        """Every whole page checkpointed for this input version, by page number; their figures
+        stay in the store (see ``figure``)."""
+        keys = {info.key for info in self.storage.list(self.prefix)}
         found: dict[int, PageResult] = {}
-        for info in self.storage.list(self.prefix):
-            name = PurePosixPath(info.key).name
-            if info.key.count("/") != self.prefix.count("/") or not name.endswith(".json"):
+        for key in sorted(keys):
+            if key.count("/") != self.prefix.count("/") or not key.endswith(".json"):
                 continue  # figures live below; only page files name pages
             try:
-                record = json.loads(self.storage.get(info.key)[0])
+                record = json.loads(self.storage.get(key)[0])
                 page = Page.model_validate(record["page"])
-                assets = [Asset(path=p, data=self.storage.get(self.prefix + p)[0]) for p in record["assets"]]
             except (NotFound, ValueError, KeyError):
+                continue
+            if any(self.prefix + path not in keys for path in record["assets"]):
                 continue  # half a checkpoint (a figure missing): convert that page again
-            found[page.number] = PageResult(page, assets)
+            found[page.number] = PageResult(page, [_stored(path, mime) for path, mime in record["assets"].items()])
         return found
 
-    def save(self, result: PageResult) -> bool:
-        """Keep one page (figures first, then the page file). False when not worth keeping."""
+    def save(self, result: PageResult) -> PageResult | None:
+        """Keep one page (figures first, then the page file); None when it is not worth keeping.
+        Returns the page with its figures left in the store, so memory does not grow with
+        the page count."""
         if not _worth_keeping(result):
-            return False
+            return None
         for asset in result.assets:
             self.storage.put(self.prefix + asset.path, asset.data, content_type=asset.mime)
-        record = {"page": result.page.model_dump(mode="json"), "assets": [a.path for a in result.assets]}
+        record = {"page": result.page.model_dump(mode="json"), "assets": {a.path: a.mime for a in result.assets}}
         self.storage.put(f"{self.prefix}p{result.page.number:06d}.json", json.dumps(record).encode(),
                          content_type="application/json")
-        return True
+        return PageResult(result.page, [_stored(a.path, a.mime) for a in result.assets])
+
+    def figure(self, asset: Asset) -> bytes:
+        """A figure's bytes: in hand, or read back from its checkpoint."""
+        return asset.data if asset.data else self.storage.get(self.prefix + asset.path)[0]
 
     def clear(self) -> None:
         """Drop the checkpoints of every version of this input (the document is published)."""
@@ -74,7 +87,7 @@ class Checkpoints:
 def convert_resuming(
     engine: EngineHost,
     checkpoints: Checkpoints,
-    data: bytes,
+    spooled: Path,
     name: str,
     should_abort: Callable[[], bool],
     bound,
@@ -99,16 +112,17 @@ def convert_resuming(
         progress(len(ok), total)
 
     def arrived(result: PageResult) -> None:
-        streamed[result.page.number] = result
+        kept = None
         try:
-            checkpoints.save(result)
+            kept = checkpoints.save(result)
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
+        streamed[result.page.number] = kept or result  # figure bytes stay only if not stored
         bound.info("page.converted", page=result.page.number, status=result.page.status.value)
         (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
         progress(len(ok), total)
 
-    header = engine.convert(data, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
+    header = engine.convert(spooled, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
                             should_abort=should_abort)
     results = {**resumed, **streamed}
     pages = [results[n].page for n in sorted(results)]

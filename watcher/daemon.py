@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import structlog
@@ -138,48 +139,56 @@ class Daemon:
         return True
 
     def attempt(self, claim: Claim, item: ObjectInfo, timings: dict[Stage, float], bound) -> Manifest:
-        m = claim.manifest
+        """``work``, with every way it can end turned into the manifest to record."""
         try:
-            with self._timed(timings, Stage.FETCH):
-                data, _ = self._retried(Stage.FETCH, lambda: self.source.get(item.key), bound)
-            sha256 = hashlib.sha256(data).hexdigest()
-            bound.info("document.fetched", bytes=len(data), seconds=round(timings[Stage.FETCH], 3))
-            m = m.model_copy(update={"source": m.source.model_copy(update={"sha256": sha256})})
-            prev = claim.previous
-            if prev and prev.status is Status.SUCCEEDED and prev.source.sha256 == sha256:
-                bound.info("document.unchanged", sha256=sha256)
-                return outcome.unchanged(m, prev, timings)
-            bound.info("document.convert.start", bytes=len(data))
-            with self._timed(timings, Stage.CONVERT):
-                doc, resumed = convert_resuming(self.engine, Checkpoints(self.sink, item.key, sha256), data,
-                                                PurePosixPath(item.key).name, self._should_abort, bound,
-                                                progress=lambda done, total: self._progress(claim, done, total))
-            bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
-                       resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
-            if claim.lost:  # another worker owns the document now: never overwrite its outputs
-                return m
-            if (passing := outcome.passing_failures(doc)) and m.attempts < self.s.max_attempts:
-                return outcome.failed(m, passing, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
-            with self._timed(timings, Stage.PUBLISH):
-                outputs = self._retried(
-                    Stage.PUBLISH, lambda: publish(self.sink, item.key, doc, m.outputs, lambda: self._prove(claim)),
-                    bound,
-                )
-            bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
-            return outcome.succeeded(m, doc, outputs, timings)
+            # the input is spooled to a file, never held whole in memory or sent over a pipe
+            with tempfile.TemporaryDirectory(prefix="docwatch-") as spool:
+                return self.work(claim, item, Path(spool) / "input", timings, bound)
         except Fenced as exc:
             bound.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
-            return m
+            return claim.manifest
         except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             bound.warning("document.releasing", reason=str(exc))
-            return outcome.released(m)
+            return outcome.released(claim.manifest)
         except NotFound:
             error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
-            return outcome.failed(m, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
         except Exception as exc:  # noqa: BLE001 - every failure ends in the manifest
             error = error_info(exc)
             bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
-            return outcome.failed(m, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
+        return outcome.failed(claim.manifest, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
+
+    def work(self, claim: Claim, item: ObjectInfo, spooled: Path, timings: dict[Stage, float], bound) -> Manifest:
+        """fetch -> convert (resuming from page checkpoints) -> publish; the manifest to record."""
+        with self._timed(timings, Stage.FETCH):
+            self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+        with spooled.open("rb") as f:
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        size = spooled.stat().st_size
+        bound.info("document.fetched", bytes=size, seconds=round(timings[Stage.FETCH], 3))
+        with self._manifest_lock:  # from now on every manifest of this attempt names the bytes
+            claim.manifest = m = claim.manifest.model_copy(
+                update={"source": claim.manifest.source.model_copy(update={"sha256": sha256})})
+        prev = claim.previous
+        if prev and prev.status is Status.SUCCEEDED and prev.source.sha256 == sha256:
+            bound.info("document.unchanged", sha256=sha256)
+            return outcome.unchanged(m, prev, timings)
+        bound.info("document.convert.start", bytes=size)
+        checkpoints = Checkpoints(self.sink, item.key, sha256)
+        with self._timed(timings, Stage.CONVERT):
+            doc, resumed = convert_resuming(self.engine, checkpoints, spooled, PurePosixPath(item.key).name,
+                                            self._should_abort, bound,
+                                            progress=lambda done, total: self._progress(claim, done, total))
+        bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
+                   resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
+        if claim.lost:  # another worker owns the document now: never overwrite its outputs
+            return m
+        if (passing := outcome.passing_failures(doc)) and m.attempts < self.s.max_attempts:
+            return outcome.failed(m, passing, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
+        with self._timed(timings, Stage.PUBLISH):
+            outputs = self._retried(Stage.PUBLISH, lambda: publish(
+                self.sink, item.key, doc, m.outputs, lambda: self._prove(claim), checkpoints.figure), bound)
+        bound.info("document.published", outputs=len(outputs), seconds=round(timings[Stage.PUBLISH], 3))
+        return outcome.succeeded(m, doc, outputs, timings)
 
     def record(self, item: ObjectInfo, claim: Claim, recorded: bool, bound) -> None:
         m = claim.manifest

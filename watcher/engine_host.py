@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import structlog
 
@@ -79,11 +80,11 @@ def _serve(conn: Connection, options: ConvertOptions, parent_pid: int) -> None:
         if request is None:
             engine.close()
             return
-        data, name, skip = request
+        path, name, skip = request
         try:
             # each page leaves as soon as it is done (the daemon checkpoints it); the
             # Document that ends the conversion then carries no pages of its own
-            doc = convert(data, options, engine=engine, name=name, skip=skip,
+            doc = convert(Path(path), options, engine=engine, name=name, skip=skip, keep_assets=False,
                           opened=lambda n: conn.send(("opened", n)), progress=lambda r, n: conn.send(("page", r)))
             conn.send(("done", doc.model_copy(update={"pages": [], "assets": []})))
         except BaseException as exc:  # noqa: BLE001
@@ -161,7 +162,7 @@ class EngineHost:
 
     def convert(
         self,
-        data: bytes,
+        spooled: Path,
         name: str,
         *,
         skip: Collection[int] = (),
@@ -169,13 +170,14 @@ class EngineHost:
         on_opened: Callable[[int], None] = lambda pages: None,
         should_abort: Callable[[], bool] = lambda: False,
     ) -> Document:
-        """Convert all pages but those in ``skip``. Each page goes to ``on_page`` as it is done;
-        the Document returned holds the source and engine, not the pages."""
+        """Convert the file ``spooled`` (the child reads it: no input crosses the pipe), all
+        pages but those in ``skip``. Each page goes to ``on_page`` as it is done; the Document
+        returned holds the source and engine, not the pages."""
         if not self.ready.is_set():
             raise EngineUnavailable(self.load_error.message if self.load_error else "the engine is not loaded")
         with self._lock:
             assert self._conn is not None
-            self._conn.send((data, name, frozenset(skip)))
+            self._conn.send((str(spooled), name, frozenset(skip)))
             started = time.monotonic()
             deadline = started + self.page_timeout  # until the page count is known
             while True:

@@ -14,10 +14,11 @@ after its manifest is written, and only in the version that manifest listed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 
 from processor import Document, document_json, render_markdown
+from processor.document import Asset
 from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import PreconditionFailed, Storage
@@ -29,16 +30,17 @@ class Fenced(Exception):
     """This worker no longer holds the claim: another one owns the document's outputs now."""
 
 
-def output_files(input_key: str, doc: Document) -> list[tuple[str, bytes, str]]:
-    """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``."""
+def output_files(
+    input_key: str, doc: Document, figure: Callable[[Asset], bytes] = lambda a: a.data
+) -> Iterator[tuple[str, bytes, str]]:
+    """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``; one at a
+    time, so figures kept in the store (``figure`` reads them) are in memory one by one."""
     base = output_dir(input_key)
     stem = PurePosixPath(input_key).stem or "document"
-    files = [
-        (f"{base}/{stem}.md", render_markdown(doc).encode(), "text/markdown; charset=utf-8"),
-        (f"{base}/{stem}.json", document_json(doc).encode(), "application/json"),
-    ]
-    files += [(f"{base}/{asset.path}", asset.data, asset.mime) for asset in doc.assets]
-    return files
+    yield f"{base}/{stem}.md", render_markdown(doc).encode(), "text/markdown; charset=utf-8"
+    yield f"{base}/{stem}.json", document_json(doc).encode(), "application/json"
+    for asset in doc.assets:
+        yield f"{base}/{asset.path}", figure(asset), asset.mime
 
 
 def publish(
@@ -47,12 +49,13 @@ def publish(
     doc: Document,
     known: list[OutputRecord] | None = None,
     prove: Callable[[], bool] = lambda: True,
+    figure: Callable[[Asset], bytes] = lambda a: a.data,
 ) -> list[OutputRecord]:
     """Write every output, each conditional on its last known version (``known``: the outputs
     the previous manifest lists). ``prove`` re-asserts the claim (False: it is lost)."""
     etags = {o.key: o.etag for o in known or [] if o.etag}
     records = []
-    for key, data, ctype in output_files(input_key, doc):
+    for key, data, ctype in output_files(input_key, doc, figure):
         etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove)
         records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag))
     return records

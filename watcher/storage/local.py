@@ -95,6 +95,14 @@ class LocalStorage(Storage):
             except OSError:
                 break  # not empty (or just refilled): it stays
 
+    def download(self, key: str, dest: Path) -> None:
+        """A private copy, streamed (the original may be replaced while it is converted)."""
+        try:
+            with self._path(key).open("rb") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(key) from exc
+
     def copy(self, key: str, dest_key: str) -> None:
         with self._path(key).open("rb") as src:
             self._replace(self._path(dest_key), lambda f: shutil.copyfileobj(src, f))
