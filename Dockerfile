@@ -25,6 +25,7 @@ FROM ${CPU_BASE_IMAGE} AS cpu
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core \
+        libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

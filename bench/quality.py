@@ -2,6 +2,7 @@
 
 usage: python bench/quality.py [--corpus ../shared/bench/corpus] [--out DIR] [--json FILE]
                                [--tools cpu,pymupdf4llm,tesseract] [--only SUBSTR]
+                               [--cache DIR | --no-cache]
 
 Every tool writes ``<case>.md`` and ``_timing.json`` into ``OUT/<tool>/``; the predictions are
 scored with the corpus' own ``score.py`` (imported from the corpus' parent directory), so the
@@ -11,6 +12,7 @@ numbers are the scorer's, not ours.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -117,10 +119,39 @@ TOOLS: dict[str, tuple[str, Callable[[], tuple[Converter, Callable[[], None]]]]]
 
 
 # ------------------------------------------------------------------ run + score
-def run_tool(name: str, cases: list[Path], out: Path) -> dict[str, float]:
+# The other tools do not change between our runs: their outputs are kept here, keyed by the
+# tool's label and the input's sha256, and reused (the OCR runs take minutes).
+BASELINES = frozenset({"pymupdf4llm", "tesseract"})
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "docwatch-quality"
+
+
+def _cache_key(name: str, case: Path) -> str:
+    digest = hashlib.sha256(case_input(case).read_bytes()).hexdigest()[:16]
+    label = "".join(ch if ch.isalnum() else "_" for ch in TOOLS[name][0])
+    return f"{label}/{case.name}-{digest}"
+
+
+def run_tool(name: str, cases: list[Path], out: Path, cache: Path | None = None) -> dict[str, float]:
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    todo = []
+    for case in cases:
+        hit = cache / f"{_cache_key(name, case)}.json" if cache and name in BASELINES else None
+        if hit is not None and hit.exists():
+            saved = json.loads(hit.read_text(encoding="utf-8"))
+            (out / f"{case.name}.md").write_text(saved["markdown"], encoding="utf-8")
+            timing[case.name] = saved["seconds"]
+        else:
+            todo.append(case)
+    if todo:
+        timing.update(_run(name, todo, out, cache if name in BASELINES else None))
+    (out / "_timing.json").write_text(json.dumps(timing, indent=1))
+    return timing
+
+
+def _run(name: str, cases: list[Path], out: Path, cache: Path | None) -> dict[str, float]:
     make = TOOLS[name][1]
     convert, close = make()
-    out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
     try:
         for case in cases:
@@ -132,9 +163,12 @@ def run_tool(name: str, cases: list[Path], out: Path) -> dict[str, float]:
                 md = ""
             timing[case.name] = time.perf_counter() - t0
             (out / f"{case.name}.md").write_text(md, encoding="utf-8")
+            if cache is not None:
+                entry = cache / f"{_cache_key(name, case)}.json"
+                entry.parent.mkdir(parents=True, exist_ok=True)
+                entry.write_text(json.dumps({"markdown": md, "seconds": timing[case.name]}), encoding="utf-8")
     finally:
         close()
-    (out / "_timing.json").write_text(json.dumps(timing, indent=1))
     return timing
 
 
@@ -206,6 +240,9 @@ def main(argv: list[str] | None = None) -> list[ToolSummary]:
     ap.add_argument("--json", type=Path, help="write summaries and per-case scores here")
     ap.add_argument("--tools", default="cpu,pymupdf4llm,tesseract")
     ap.add_argument("--only", help="only cases whose id contains this substring")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                    help=f"where the baseline tools' outputs are kept and reused (default {DEFAULT_CACHE})")
+    ap.add_argument("--no-cache", action="store_true", help="run the baseline tools again")
     a = ap.parse_args(argv)
     corpus = a.corpus.resolve()
     scorer = load_scorer(corpus)
@@ -220,7 +257,7 @@ def main(argv: list[str] | None = None) -> list[ToolSummary]:
     summaries = []
     for tool in tools:
         print(f"running {tool} on {len(cases)} cases -> {out / tool}", file=sys.stderr)
-        timing = run_tool(tool, cases, out / tool)
+        timing = run_tool(tool, cases, out / tool, None if a.no_cache else a.cache)
         summaries.append(summarise(tool, score_dir(scorer, cases, out / tool, timing)))
     print_tables(summaries)
     if a.json:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from processor.redact import redact_urls
 
 SCHEMA_VERSION = "1.0"
 
@@ -122,6 +124,11 @@ class ErrorInfo(BaseModel):
     message: str
     retryable: bool = False
 
+    @field_validator("message")
+    @classmethod
+    def _no_url_credentials(cls, message: str) -> str:  # errors quote URLs (VL server, endpoint)
+        return redact_urls(message)
+
 
 class Page(BaseModel):
     number: int = Field(ge=1, description="1-based page number in the source")
@@ -160,6 +167,11 @@ class EngineInfo(BaseModel):
     name: str
     version: str
     options: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _no_url_credentials(cls, options: dict) -> dict:  # recorded in every manifest and log
+        return {k: redact_urls(v) if isinstance(v, str) else v for k, v in options.items()}
 
 
 class Asset(BaseModel):

@@ -12,7 +12,9 @@ RNG with configurable rates, answered with a fault:
 - ``slow``: forwarded after ``slow_seconds``;
 - ``denied``: 403 AccessDenied, not forwarded (what a too-narrow IAM policy answers);
 - ``conflict``: 409 ConditionalRequestConflict, not forwarded (PUTs only; S3's answer while
-  another conditional write to the same key is in flight).
+  another conditional write to the same key is in flight);
+- ``abort_uploads`` (a count, not a rate): a multipart upload is aborted upstream before its
+  second part, which is answered as S3 does then: 404 NoSuchUpload.
 
 It also counts requests per method, which the poll-cost benchmark uses.
 """
@@ -28,7 +30,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 FAULTS = ("error500", "slowdown", "reset_before", "reset_after", "truncate", "slow", "denied", "conflict")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te", "upgrade"}
@@ -89,6 +91,9 @@ class FaultProxy:
         self.strip_headers: set[str] = set()
         # Faults for the next requests, in order, before the RNG decides (deterministic tests).
         self.script: deque[str | None] = deque()
+        # This many multipart uploads are aborted upstream just before their second part is
+        # forwarded (what a lifecycle rule or another tool's cleanup does): S3 answers NoSuchUpload.
+        self.abort_uploads = 0
         proxy = self
 
         class Handler(_Handler):
@@ -156,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reset()
         if fault == "slow":
             time.sleep(proxy.rates.slow_seconds)
+        if self._maybe_abort_upload():
+            message = "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+            return self._reply(404, s3_error_xml("NoSuchUpload", message))
         try:
             status, headers, payload = self._forward(body)
         except OSError:
@@ -176,6 +184,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return self._reset()
         self.wfile.write(payload)
+
+    def _maybe_abort_upload(self) -> bool:
+        """Abort the upload upstream; the part then gets S3's answer, 404 NoSuchUpload (moto
+        itself answers 500 for a part of an aborted upload)."""
+        proxy = self.owner
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        if self.command != "PUT" or query.get("partNumber") != ["2"] or "uploadId" not in query:
+            return False
+        with proxy.rng_lock:
+            if proxy.abort_uploads <= 0:
+                return False
+            proxy.abort_uploads -= 1
+        conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=30)
+        try:
+            conn.request("DELETE", f"{url.path}?{urlencode({'uploadId': query['uploadId'][0]})}",
+                         headers={"Host": self.headers.get("Host", "")})
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        with proxy.stats.lock:
+            proxy.stats.faults["abort_upload"] += 1
+        return True
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

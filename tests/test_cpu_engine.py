@@ -18,9 +18,10 @@ from rapidfuzz.distance import Levenshtein
 
 from processor import ConvertOptions, convert, render_markdown
 from processor.document import BlockType, Document, PageMethod, PageStatus, PageUnit
-from processor.engines import cpu_page
+from processor.engines.cpu import page as cpu_page
 from processor.engines.cpu import CpuEngine
-from processor.engines.cpu_text_layer import judge_text_layer
+from processor.engines.cpu.text_layer import judge_text_layer
+from tests.docs_hard import make_broken_font_pdf
 from tests.docs import (
     make_blank_pdf,
     make_figure_pdf,
@@ -187,10 +188,11 @@ def test_judge_text_layer_refuses_garbage(tmp_path):
         page = pdf[0]
         assert judge_text_layer(page, page.get_text()).usable
         assert not judge_text_layer(page, "").usable
-        assert not judge_text_layer(page, "\ufffd\ufffd ab \ufffd" * 20).usable
-        assert not judge_text_layer(page, "\ue001\ue002\ue003 \ue004" * 20).usable
-        # cp1251 Russian read as Latin-1: "Ïðèâåò, ìèð" instead of "Привет, мир"
-        assert not judge_text_layer(page, "Привет, мир. ".encode("cp1251").decode("latin-1") * 10).usable
+    broken = make_broken_font_pdf(tmp_path / "b.pdf", broken=("Book", "Bold"))
+    with pymupdf.open(broken.path) as pdf:
+        page = pdf[0]
+        verdict = judge_text_layer(page, page.get_text())
+        assert not verdict.usable and "garbage" in verdict.reason
 
 
 def test_blank_pages_are_blank_and_fast(tmp_path, options, engine):

@@ -146,3 +146,24 @@ def test_an_unavailable_engine_releases_the_document_without_counting_an_attempt
     d.process(d.source.head("a.pdf"))
     [(_, m, _)] = list(manifests(sink))
     assert m.status.value == "queued" and m.attempts == 0 and m.error is None
+
+
+class ForgetfulStorage(LocalStorage):
+    """Loses checkpointed figures (as a store could between a write and its read-back)."""
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        if "/pages/" in key and "/images/" in key:
+            return "lost"
+        return super().put(key, data, content_type)
+
+
+def test_a_figure_missing_at_publish_is_a_retryable_fault_not_a_vanished_input(tmp_path: Path) -> None:
+    from tests.docs import make_figure_pdf
+
+    (tmp_path / "in").mkdir()
+    make_figure_pdf(tmp_path / "in" / "a.pdf")
+    sink = ForgetfulStorage(tmp_path / "out", create=True)
+    d = daemon(tmp_path, sink, InProcessEngine(), max_attempts=2)
+    d.process(d.source.head("a.pdf"))
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "failed" and m.error.retryable and "disappeared" not in m.error.message

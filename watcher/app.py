@@ -36,9 +36,9 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
         sink.check()
     if not s.single_replica and not sink.supports_conditional_writes():
         raise StartupError(
-            f"{sink.uri} does not honour conditional writes (If-None-Match / If-Match), so claims "
-            "cannot stop two replicas from taking the same document. Run exactly one replica and "
-            "set DOCWATCH_SINGLE_REPLICA=true, or use a store that supports conditional writes."
+            f"{sink.uri} does not honour conditional writes ({sink.conditional_writes_problem}), so "
+            "claims cannot stop two replicas from taking the same document. Run exactly one replica "
+            "and set DOCWATCH_SINGLE_REPLICA=true, or use a store that supports conditional writes."
         )
     return source, sink
 
@@ -80,7 +80,12 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
 
     health = None
     if s.health_port:
-        health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
+        try:
+            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
+        except OSError as exc:  # in use, or an address this host does not have
+            log.error("startup.failed", error=f"cannot serve the health endpoint on {s.health_host}:{s.health_port}: "
+                      f"{exc.strerror or exc} (set DOCWATCH_HEALTH_PORT to a free port, or 0 to turn it off)")
+            return 2
         health.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())

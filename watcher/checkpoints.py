@@ -40,8 +40,8 @@ def _worth_keeping(result: PageResult) -> bool:
 class Checkpoints:
     def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
         self.storage = storage
-        self.root = checkpoints_root(input_key)
-        self.prefix = checkpoints_of(input_key, sha256)
+        self.root = checkpoints_root(input_key, keys_are_paths=storage.keys_are_paths)
+        self.prefix = checkpoints_of(input_key, sha256, keys_are_paths=storage.keys_are_paths)
 
     def load(self) -> dict[int, PageResult]:
         """Every whole page checkpointed for this input version, by page number; their figures

@@ -86,13 +86,13 @@ class Claims:
 
     def read(self, input_key: str) -> tuple[Manifest, str] | None:
         try:
-            data, etag = self.storage.get(manifest_key(input_key))
+            data, etag = self.storage.get(manifest_key(input_key, keys_are_paths=self.storage.keys_are_paths))
         except NotFound:
             return None
         return Manifest.from_bytes(data), etag
 
     def try_claim(self, item: ObjectInfo, source_uri: str) -> Claim | Skip:
-        key = manifest_key(item.key)
+        key = manifest_key(item.key, keys_are_paths=self.storage.keys_are_paths)
         current = self.read(item.key)
         now = utcnow()
         if current is None:

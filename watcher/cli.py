@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from processor.options import EngineName
+from processor.redact import redact_urls
 from watcher.logs import configure_logging
 from watcher.settings import Settings, load_settings
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ValidationError as exc:
-        print(f"error: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"error: invalid settings:\n{redact_urls(str(exc))}", file=sys.stderr)
         return 2
 
 

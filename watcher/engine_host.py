@@ -61,6 +61,9 @@ def _serve(conn: Connection, options: ConvertOptions, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _kill_group)
     _term_when_parent_dies(parent_pid)
+    from watcher.logs import configure_child_logging
+
+    configure_child_logging()  # stdout is the JSON log: PyMuPDF and library logging too
     from processor.convert import convert
     from processor.engines import create_engine
 

@@ -16,7 +16,6 @@ Nothing here reads or writes storage: these are names only.
 from __future__ import annotations
 
 import hashlib
-from pathlib import PurePosixPath
 from typing import Protocol
 
 STATE_PREFIX = "_docwatch/"  # docwatch's own objects; never an input, never listed as a document
@@ -38,29 +37,41 @@ def _h(text: str, n: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def output_dir(input_key: str) -> str:
-    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/``."""
-    return input_key.rstrip("/")
+def output_dir(input_key: str, *, keys_are_paths: bool = False) -> str:
+    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder).
+
+    ``keys_are_paths`` (a folder output): S3 keys may hold segments a path cannot ('', '.',
+    '..'), so 'a/./b.pdf', 'a//b.pdf' and 'a/b.pdf' would share one folder. Such a segment
+    gets a '%' in front, and so does one that already starts with '%': one-to-one and
+    reversible (``input_key_of_manifest``). An S3 output keeps the key as it is."""
+    key = input_key.rstrip("/")
+    return "/".join(map(_escape_segment, key.split("/"))) if keys_are_paths else key
 
 
-def manifest_key(input_key: str) -> str:
-    return f"{output_dir(input_key)}/{MANIFEST_NAME}"
+def manifest_key(input_key: str, *, keys_are_paths: bool = False) -> str:
+    return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{MANIFEST_NAME}"
 
 
-def checkpoints_root(input_key: str) -> str:
+def checkpoints_root(input_key: str, *, keys_are_paths: bool = False) -> str:
     """Page checkpoints of every version of ``input_key``."""
-    return f"{output_dir(input_key)}/{CHECKPOINT_FOLDER}/"
+    return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{CHECKPOINT_FOLDER}/"
 
 
-def checkpoints_of(input_key: str, sha256: str) -> str:
+def checkpoints_of(input_key: str, sha256: str, *, keys_are_paths: bool = False) -> str:
     """Page checkpoints of the input version with these bytes."""
-    return f"{checkpoints_root(input_key)}{sha256[:16]}/"
+    return f"{checkpoints_root(input_key, keys_are_paths=keys_are_paths)}{sha256[:16]}/"
 
 
-def input_key_of_manifest(key: str) -> str | None:
+def input_key_of_manifest(key: str, *, keys_are_paths: bool = False) -> str | None:
     """The input a manifest key belongs to, or None when ``key`` is not a manifest."""
-    path = PurePosixPath(key)
-    return str(path.parent) if path.name == MANIFEST_NAME and str(path.parent) != "." else None
+    folder, _, name = key.rpartition("/")
+    if name != MANIFEST_NAME or not folder:
+        return None
+    return "/".join(s[1:] if s.startswith("%") else s for s in folder.split("/")) if keys_are_paths else folder
+
+
+def _escape_segment(segment: str) -> str:
+    return f"%{segment}" if segment in ("", ".", "..") or segment.startswith("%") else segment
 
 
 def marker_name(item: Version) -> str:

@@ -31,11 +31,15 @@ class Fenced(Exception):
 
 
 def output_files(
-    input_key: str, doc: Document, figure: Callable[[Asset], bytes] = lambda a: a.data
+    input_key: str,
+    doc: Document,
+    figure: Callable[[Asset], bytes] = lambda a: a.data,
+    *,
+    keys_are_paths: bool = False,
 ) -> Iterator[tuple[str, bytes, str]]:
     """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``; one at a
     time, so figures kept in the store (``figure`` reads them) are in memory one by one."""
-    base = output_dir(input_key)
+    base = output_dir(input_key, keys_are_paths=keys_are_paths)
     stem = PurePosixPath(input_key).stem or "document"
     yield f"{base}/{stem}.md", render_markdown(doc).encode(), "text/markdown; charset=utf-8"
     yield f"{base}/{stem}.json", document_json(doc).encode(), "application/json"
@@ -55,7 +59,7 @@ def publish(
     the previous manifest lists). ``prove`` re-asserts the claim (False: it is lost)."""
     etags = {o.key: o.etag for o in known or [] if o.etag}
     records = []
-    for key, data, ctype in output_files(input_key, doc, figure):
+    for key, data, ctype in output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths):
         etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove)
         records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag))
     return records

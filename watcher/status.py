@@ -15,7 +15,8 @@ from watcher.storage import NotFound, PreconditionFailed, Storage
 def manifests(storage: Storage) -> Iterator[tuple[str, Manifest, str]]:
     """(manifest key, manifest, etag) for every document under the output root."""
     for obj in storage.list():
-        if is_state_key(obj.key) or input_key_of_manifest(obj.key) is None:
+        input_key = input_key_of_manifest(obj.key, keys_are_paths=storage.keys_are_paths)
+        if is_state_key(obj.key) or input_key is None:
             continue
         try:
             data, etag = storage.get(obj.key)

@@ -38,6 +38,11 @@ class Storage(ABC):
     uri: str
     # True where an object appears whole at once (S3); a folder shows files while they are written.
     atomic_uploads: bool = True
+    # True where a key is a file path ('a/./b' and 'a//b' are 'a/b'; '..' is refused), so
+    # output keys derived from S3 input keys must be escaped (watcher.claims.output_dir).
+    keys_are_paths: bool = False
+    # Set by supports_conditional_writes() when the answer is no: what the store got wrong.
+    conditional_writes_problem: str | None = None
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -68,7 +73,9 @@ class Storage(ABC):
         version: a newer one raises PreconditionFailed and stays."""
 
     @abstractmethod
-    def copy(self, key: str, dest_key: str) -> None: ...
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
+        """Copy the object to ``dest_key``; with ``etag``, only that version (else
+        PreconditionFailed)."""
 
     @abstractmethod
     def check(self) -> None:

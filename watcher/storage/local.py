@@ -19,6 +19,7 @@ from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Stora
 
 class LocalStorage(Storage):
     atomic_uploads = False
+    keys_are_paths = True
 
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = Path(root).resolve()
@@ -81,6 +82,8 @@ class LocalStorage(Storage):
             return self._replace(path, data)
 
     def delete(self, key: str, etag: str | None = None) -> None:
+        # docwatch's own writes take the lock; another program's rename can still land
+        # between the comparison and the unlink (a window of microseconds, not a conversion).
         with self._lock(key):
             if etag is not None and (current := self.head(key)) is not None and current.etag != etag:
                 raise PreconditionFailed(f"{key} changed since it was read")
@@ -103,8 +106,14 @@ class LocalStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound(key) from exc
 
-    def copy(self, key: str, dest_key: str) -> None:
-        with self._path(key).open("rb") as src:
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
+        try:
+            src = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(key) from exc
+        with src:  # the open file is one version, whatever is renamed over its name meanwhile
+            if etag is not None and _etag(os.fstat(src.fileno())) != etag:
+                raise PreconditionFailed(f"{key} changed: not the version asked for")
             self._replace(self._path(dest_key), lambda f: shutil.copyfileobj(src, f))
 
     def check(self) -> None:

@@ -36,7 +36,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ProtocolError
 
-from watcher.layout import PROBE_PREFIX
+from processor.redact import redact_urls
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 if TYPE_CHECKING:
@@ -161,7 +161,17 @@ class S3Storage(Storage):
         return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
 
     def delete(self, key: str, etag: str | None = None) -> None:
-        cond = {"IfMatch": _quote(etag)} if etag else {}
+        cond: dict[str, str] = {}
+        if etag:
+            # DeleteObject with If-Match (S3 answers 412 for another version). A store that
+            # ignores the header still gets the HEAD just before: then only a write landing
+            # between the two requests (milliseconds) could be deleted.
+            current = self.head(key)
+            if current is None:
+                return
+            if current.etag != etag:
+                raise PreconditionFailed(f"{key} changed: not the version asked for")
+            cond = {"IfMatch": _quote(etag)}
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key), **cond)
         except ClientError as exc:
@@ -172,15 +182,19 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise self._error(exc, "delete", key) from exc
 
-    def copy(self, key: str, dest_key: str) -> None:
-        # The managed copy does a single CopyObject below 5 GiB and UploadPartCopy above.
+    def copy(self, key: str, dest_key: str, *, etag: str | None = None) -> None:
+        # The managed copy does a single CopyObject below 5 GiB and UploadPartCopy above;
+        # x-amz-copy-source-if-match goes on each, so only that version is ever copied.
         from boto3.s3.transfer import TransferConfig
 
         source = {"Bucket": self.bucket, "Key": self._key(key)}
         config = TransferConfig(multipart_threshold=max(self._threshold, 5 * 1024**3 - 1))
+        extra = {"CopySourceIfMatch": _quote(etag)} if etag is not None else None
         try:
-            self._client.copy(source, self.bucket, self._key(dest_key), Config=config)
+            self._client.copy(source, self.bucket, self._key(dest_key), ExtraArgs=extra, Config=config)
         except ClientError as exc:
+            if extra and _status(exc) == 412:
+                raise PreconditionFailed(f"{key} changed: not the version asked for") from exc
             raise self._error(exc, "copy", key) from exc
         except BotoCoreError as exc:
             raise self._error(exc, "copy", key) from exc
@@ -202,31 +216,15 @@ class S3Storage(Storage):
             raise self._error(exc, "check", "") from exc
 
     def supports_conditional_writes(self) -> bool:
-        """Probed once: create a key twice with If-None-Match; the second must get 412.
+        """Probed once (watcher.storage.s3_probe); what failed is kept in ``conditional_writes_problem``.
         Raises StorageError when the store could not be asked (the answer is not cached)."""
         with self._probe_lock:
             if self._conditional is None:
-                self._conditional = self._probe()
-            return self._conditional
+                from watcher.storage.s3_probe import probe_conditional_writes
 
-    def _probe(self) -> bool:
-        key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
-        try:
-            for data in (b"probe", b"probe again"):
-                try:
-                    self.put_if_absent(key, data)
-                except PreconditionFailed:
-                    return data == b"probe again"
-                except StorageError as exc:
-                    if exc.__cause__ is None or _transient(exc.__cause__):
-                        raise  # no answer yet: neither yes nor no
-                    return False  # refused, e.g. 501 NotImplemented for If-None-Match
-            return False  # the header was ignored: the second create overwrote the first
-        finally:
-            try:
-                self.delete(key)
-            except StorageError:
-                pass  # a leftover probe is harmless: discovery skips _docwatch/
+                self.conditional_writes_problem = probe_conditional_writes(self)
+                self._conditional = self.conditional_writes_problem is None
+            return self._conditional
 
     # -- internals -------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -316,7 +314,7 @@ class S3Storage(Storage):
 
     def _error(self, exc: Exception, op: str, key: str) -> StorageError:
         where = f"s3://{self.bucket}/{self.prefix}{key}"
-        endpoint = self._client.meta.endpoint_url
+        endpoint = redact_urls(str(self._client.meta.endpoint_url))
         if isinstance(exc, NoCredentialsError):
             return StorageError(
                 "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
@@ -335,11 +333,13 @@ class S3Storage(Storage):
                     f"access denied to {where} ({op}): the credentials need s3:ListBucket, "
                     "s3:GetObject, s3:PutObject and s3:DeleteObject on it"
                 )
+            if code == "NoSuchUpload":  # a 404, but about our multipart upload, not the object
+                return StorageError(f"S3 {op} {where} failed: the multipart upload was aborted under it (NoSuchUpload)")
             if status == 404:
                 return NotFound(key)
             message = exc.response.get("Error", {}).get("Message", "")
             return StorageError(f"S3 {op} {where} failed: {code} {message}".strip())
-        return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {exc}")
+        return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {redact_urls(str(exc))}")
 
 
 def _make_client(settings: S3Settings, max_attempts: int) -> Any:

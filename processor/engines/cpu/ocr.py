@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu_layout import Line, TextBlock, union
-from processor.engines.cpu_raster import encode_png
+from processor.engines.cpu.layout import Line, TextBlock, union
+from processor.engines.cpu.raster import encode_png
 
 # Tesseract is most accurate with body text around 25-35 px high; low-resolution page images
 # are scaled up towards this many pixels on their long side before OCR.
@@ -28,6 +28,7 @@ class PageImage:
 
     pixmap: pymupdf.Pixmap
     to_page: float  # page units per pixel
+    dpi: int = 300  # what Tesseract is told: its size heuristics (what is a letter, a speck) use it
 
     @property
     def gray(self) -> np.ndarray:
@@ -53,9 +54,10 @@ def render(page: pymupdf.Page, dpi: int, is_image: bool) -> PageImage:
             scale = 1.0
         zoom = size[0] * scale / page.rect.width
         pm = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
-        return PageImage(pm, to_page=1.0 / scale)
+        # scaled to about an A4 page at 300 DPI, whatever the image's own resolution was
+        return PageImage(pm, to_page=1.0 / scale, dpi=300)
     pm = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
-    return PageImage(pm, to_page=72.0 / dpi)
+    return PageImage(pm, to_page=72.0 / dpi, dpi=dpi)
 
 
 def is_blank(page: pymupdf.Page) -> bool:
@@ -97,12 +99,16 @@ def run_tesseract(
     psm: int = 3,
     offset: tuple[int, int] = (0, 0),
     timeout: float = 300,
+    dpi: int = 300,
 ) -> list[OcrWord]:
-    """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel."""
+    """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel.
+
+    Binarisation is Sauvola's (adaptive, ``thresholding_method=2``): the default global Otsu
+    threshold turns light grey text white when the page also has black text."""
     png = encode_png(gray)
-    dpi = str(round(72 / to_page)) if to_page < 1 else "300"
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", dpi, "tsv"]
+    cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", str(dpi),
+           "-c", "thresholding_method=2", "tsv"]
     out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
@@ -191,7 +197,7 @@ def mean_confidence(words: list[OcrWord]) -> float:
 
 
 def upright(
-    gray: np.ndarray, words: list[OcrWord], to_page: float, languages: str
+    gray: np.ndarray, words: list[OcrWord], to_page: float, languages: str, dpi: int = 300
 ) -> tuple[np.ndarray, list[OcrWord], int]:
     """A page scanned sideways or upside down reads as low-confidence garbage (upright text
     averages 85-95). Only then ask Tesseract's orientation detector, turn the image, and keep
@@ -213,7 +219,7 @@ def upright(
     if turn not in (90, 180, 270):
         return gray, words, 0
     turned = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
-    again = run_tesseract(turned, to_page, languages)
+    again = run_tesseract(turned, to_page, languages, dpi=dpi)
     if mean_confidence(again) > mean_confidence(words) + 10:
         return turned, again, turn
     return gray, words, 0
@@ -246,9 +252,10 @@ def fix_urls(text: str) -> str:
     return text
 
 
-def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
+def words_to_blocks(words: list[OcrWord], pictures: list[tuple[float, float, float, float]] = ()) -> list[TextBlock]:
     """Tesseract's paragraphs become blocks, cut where the line height jumps (a heading
-    set in a bigger size is often glued to the paragraph below it)."""
+    set in a bigger size is often glued to the paragraph below it). ``pictures`` (regions
+    the layout model labels figures) are where picture texture is read as symbol soup."""
     lines: dict[tuple[int, int, int], list[OcrWord]] = {}
     for w in words:
         if w.conf < 0 and not w.text.strip():
@@ -259,7 +266,8 @@ def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
         if len(ws) > 1 and ws[0].text in _OCR_BULLETS:
             ws[0].text = "•"
         text = fix_urls(" ".join(w.text for w in ws))
-        if _is_noise(ws):
+        box = union([w.bbox for w in ws])
+        if _is_noise(ws, any(_inside(box, p) for p in pictures)):
             continue
         heights = sorted(w.bbox[3] - w.bbox[1] for w in ws)
         size = heights[len(heights) // 2]
@@ -277,11 +285,21 @@ def words_to_blocks(words: list[OcrWord]) -> list[TextBlock]:
     return blocks
 
 
-def _is_noise(words: list[OcrWord]) -> bool:
-    """Specks, rules and picture texture read as text: short, low-confidence, few letters."""
+def _inside(box, region) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
+
+
+def _is_noise(words: list[OcrWord], in_picture: bool) -> bool:
+    """Specks, rules and picture texture read as text: no letters; or low confidence and
+    a few characters; or, inside a picture, low confidence and mostly symbols. Outside
+    pictures a low-confidence line with letters is kept: it is hard-to-read text (code,
+    a faint scan), and losing it costs more than a stray line."""
     text = "".join(w.text for w in words)
     letters = sum(ch.isalnum() for ch in text)
     mean_conf = sum(w.conf for w in words) / len(words)
     if letters == 0:
         return True
-    return mean_conf < 40 and (letters < 4 or letters / max(1, len(text)) < 0.5)
+    if mean_conf >= 40:
+        return False
+    return letters < 4 or (in_picture and letters / max(1, len(text)) < 0.5)

@@ -12,8 +12,11 @@ import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
-from processor.engines.cpu_figures import crop_figures, picture_regions, vector_and_image_figures
-from processor.engines.cpu_layout import (
+from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
+from processor.engines.cpu.layout_model import detect
+from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
+from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
+from processor.engines.cpu.layout import (
     FURNITURE_BAND,
     PageGeometry,
     PlacedBlock,
@@ -23,7 +26,7 @@ from processor.engines.cpu_layout import (
     signature,
     to_blocks,
 )
-from processor.engines.cpu_ocr import (
+from processor.engines.cpu.ocr import (
     fix_scripts,
     is_blank,
     native_pixel_size,
@@ -33,8 +36,8 @@ from processor.engines.cpu_ocr import (
     upright,
     words_to_blocks,
 )
-from processor.engines.cpu_raster import glyph_height
-from processor.engines.cpu_tables import (
+from processor.engines.cpu.raster import glyph_height
+from processor.engines.cpu.tables import (
     TableGrid,
     cell_mosaic,
     detect_rulings,
@@ -43,7 +46,8 @@ from processor.engines.cpu_tables import (
     find_tables,
     grid_html,
 )
-from processor.engines.cpu_text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
+from processor.engines.cpu.regions import reocr_untrusted
+from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
@@ -91,9 +95,10 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     if not text.strip() and is_blank(page):
         return PageResult(Page(**base, method=PageMethod.BLANK))
     geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
-    verdict = judge_text_layer(page, text) if not task.is_image else None
+    data = read_rawdict(page) if not task.is_image and len(text.strip()) >= 20 else None
+    verdict = judge_text_layer(page, text, data) if not task.is_image else None
     if verdict and verdict.usable and not task.force_ocr:
-        placed, assets = _text_layer_page(page, geo, task)
+        placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
@@ -103,22 +108,32 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw), assets)
 
 
-def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> tuple[list[PlacedBlock], list[Asset]]:
-    # A /Rotate'd page is laid out in its unrotated space, where its text runs left to right
-    # (and where the table finder works); boxes are turned into the shown page's space after.
+def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
+                     data: dict | None) -> tuple[list[PlacedBlock], list[Asset]]:
+    # A /Rotate'd page is laid out in the frame where its text runs left to right (and where
+    # the table finder works). Mostly that is its unrotated space, and boxes are turned into
+    # the shown page's space after; a page whose content was drawn turned, so that /Rotate
+    # sets it upright (slides exported in portrait), is laid out on an upright copy instead.
     rotation = page.rotation
+    turn = _text_direction(page)
+    if rotation and turn:
+        # the page alone, unrotated, drawn turned onto an upright page (two scratch PDFs:
+        # a page cannot show a page of its own document)
+        with pymupdf.open() as single, pymupdf.open() as scratch:
+            single.insert_pdf(page.parent, from_page=page.number, to_page=page.number)
+            flat = single[0]
+            flat.set_rotation(0)
+            w, h = (flat.rect.height, flat.rect.width) if turn in (90, 270) else (flat.rect.width, flat.rect.height)
+            upright_page = scratch.new_page(width=w, height=h)
+            upright_page.show_pdf_page(upright_page.rect, single, 0, rotate=turn)
+            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0)
+            return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
     if rotation:
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
-        data = read_rawdict(page)
-        tables = find_tables(page, table_spans(data))
-        table_rects = [t.bbox for t in tables]
-        blocks = text_blocks(page, exclude=table_rects, data=data)
-        placed = classify(blocks, geo, first_page=page.number == 0)
-        placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
-        placed.extend(vector_and_image_figures(page, table_rects))
-        placed = in_reading_order(placed, geo.width)
+        # the text read for the verdict is reused unless the page was turned for layout
+        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data)
     finally:
         if rotation:
             page.set_rotation(rotation)
@@ -129,27 +144,72 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> t
     return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
 
 
+def _text_direction(page: pymupdf.Page) -> int:
+    """The direction most characters run in the page's unrotated space, in degrees (0: left
+    to right, 90: top to bottom, ...): the turn that sets the text upright."""
+    counts: dict[int, int] = {}
+    for b in page.get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+        for ln in b.get("lines", []):
+            dx, dy = ln["dir"]
+            angle = 0 if dx > 0.7 else 90 if dy > 0.7 else 180 if dx < -0.7 else 270 if dy < -0.7 else 0
+            counts[angle] = counts.get(angle, 0) + sum(len(sp["text"]) for sp in ln["spans"])
+    return max(counts, key=lambda a: counts[a]) if counts else 0
+
+
+def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool,
+             data: dict | None = None) -> list[PlacedBlock]:
+    data = data if data is not None else read_rawdict(page)
+    tables = find_tables(page, table_spans(data))
+    table_rects = [t.bbox for t in tables]
+    blocks = text_blocks(page, exclude=table_rects, data=data)
+    blocks = reocr_untrusted(page, blocks, task.ocr_dpi, task.ocr_languages)
+    placed = classify(blocks, geo, first_page=first_page)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(vector_and_image_figures(page, table_rects))
+    return in_reading_order(placed, geo.width)
+
+
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
-    words = run_tesseract(gray, image.to_page, task.ocr_languages)
-    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages)
+    words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
+    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
-    rulings, cleaned = detect_rulings(gray, image.to_page, glyph_height(gray))
+    glyph = glyph_height(gray)
+    banded = banded_tables(find_bands(gray, glyph), glyph)
+    if banded:  # shaded table rows: read again, each band on its own and inverted when dark
+        k = image.to_page
+        bands = [b for group in banded for b in group]
+        band_rects = [(b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k) for b in bands]
+        words = [w for w in words if not any(overlap_ratio(w.bbox, r) > 0.5 for r in band_rects)]
+        words += read_bands(gray, bands, k, task.ocr_languages)
+    rulings, cleaned = detect_rulings(gray, image.to_page, glyph)
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
+    # Cell text is read again from the table alone with the rulings erased: glyphs
+    # touching a rule are misread, and the page-level segmentation mixes cells up.
+    for table in tables:
+        _reread_cells(cleaned, image.to_page, table, task)
+    regions = detect(gray, image.to_page)
+    candidates = [r.bbox for r in regions if r.label == "table"]
+    candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
+    candidates += [group_rect(g, image.to_page) for g in banded]
+    for region in candidates:
+        if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
+            continue
+        grid = grid_from_words(boxes, region)
+        if grid is not None:
+            tables.append(grid)
     if tables:
-        # Cell text is read again from the table alone with the rulings erased: glyphs
-        # touching a rule are misread, and the page-level segmentation mixes cells up.
-        for table in tables:
-            _reread_cells(cleaned, image.to_page, table, task)
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
-    pictures = picture_regions(gray, image.to_page, [w.bbox for w in words if w.conf >= 60],
-                               [t.bbox for t in tables])
-    placed = classify(words_to_blocks(words), geo, first_page=page.number == 0)
+    titles = [r.bbox for r in regions if r.label == "title"]
+    read = [w.bbox for w in words if w.conf >= 60]
+    pictures = [r.bbox for r in regions if r.label == "figure" and not _mostly_text(r.bbox, read)
+                and not any(overlap_ratio(t.bbox, r.bbox) > 0.5 for t in tables)]
+    placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)
@@ -157,6 +217,14 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
             pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
     return placed
+
+
+def _mostly_text(rect, words: list) -> bool:
+    """A "figure" the model sees in a boxed code listing or a tinted note is text that OCR read:
+    a picture's labels cover far less of it. Its words stay text either way; this only keeps
+    a needless crop out."""
+    area = max(1e-6, (rect[2] - rect[0]) * (rect[3] - rect[1]))
+    return sum(overlap_ratio(w, rect) * (w[2] - w[0]) * (w[3] - w[1]) for w in words) > 0.3 * area
 
 
 def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> None:

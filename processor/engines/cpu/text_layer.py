@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import pymupdf
 
-from processor.engines.cpu_layout import Line, Rect, TextBlock, overlap_ratio, union
-from processor.engines.cpu_tables import Span
+from processor.engines.cpu.layout import Line, Rect, TextBlock, overlap_ratio, union
+from processor.engines.cpu.tables import Span
+from processor.engines.cpu.trust import SpanTrust, page_untrusted_share, tally_fonts, untrusted_chars
 
 # Fonts flag bits in PyMuPDF span["flags"].
 _BOLD, _MONO = 16, 8
@@ -22,35 +22,26 @@ class TextLayerVerdict:
     chars: int
 
 
-def _is_bad_char(ch: str) -> bool:
-    cp = ord(ch)
-    return ch == "\ufffd" or 0xE000 <= cp <= 0xF8FF or (unicodedata.category(ch) == "Cc" and ch not in "\n\t\r")
+def judge_text_layer(page: pymupdf.Page, text: str, data: dict | None = None) -> TextLayerVerdict:
+    """Decide whether the page's own text can stand in for OCR, as a whole.
 
-
-def judge_text_layer(page: pymupdf.Page, text: str) -> TextLayerVerdict:
-    """Decide whether the page's own text can stand in for OCR.
-
-    Refused when there is (almost) no text, when the text is mojibake (fonts without a
-    Unicode map give U+FFFD/private-use code points, or Cyrillic shows up as Latin-1 accented
-    letters), or when the text covers only a small part of a page that is mostly a picture
-    (a scan with a stamp or a page number in real text).
+    Refused when there is (almost) no text, when most of it comes from fonts whose Unicode
+    map is broken (see ``trust``: then one OCR pass over the page is cheaper than many
+    regions), when it is mostly symbols, or when it covers only a small part of a page that
+    is mostly a picture (a scan with a stamp or a page number in real text). A page that
+    passes may still have untrusted regions: those are read by OCR one by one.
     """
     visible = [ch for ch in text if not ch.isspace()]
     n = len(visible)
     if n < 20:
         return TextLayerVerdict(False, "no text layer", n)
-    bad = sum(_is_bad_char(ch) for ch in visible)
-    if bad / n > 0.03:
-        return TextLayerVerdict(False, f"garbage text layer ({bad} unmapped chars)", n)
+    data = data if data is not None else read_rawdict(page)
+    share = page_untrusted_share(data, tally_fonts(data))
+    if share > 0.5:
+        return TextLayerVerdict(False, f"garbage text layer ({share:.0%} of characters untrusted)", n)
     letters = [ch for ch in visible if ch.isalpha()]
-    if letters:
-        # cp1251 Cyrillic decoded as Latin-1 gives runs of "Ð", "Ñ", "Ã", "å"...; real text
-        # in any language we OCR has few of them.
-        latin1 = sum(0xC0 <= ord(ch) <= 0x24F for ch in letters)
-        if latin1 / len(letters) > 0.3:
-            return TextLayerVerdict(False, "mojibake text layer", n)
-        if len(letters) / n < 0.25:
-            return TextLayerVerdict(False, "text layer is mostly symbols", n)
+    if letters and len(letters) / n < 0.25:
+        return TextLayerVerdict(False, "text layer is mostly symbols", n)
     page_area = max(1.0, page.rect.width * page.rect.height)
     images = [pymupdf.Rect(info["bbox"]) & page.rect for info in page.get_image_info()]
     image_area = sum(r.width * r.height for r in images if not r.is_empty)
@@ -91,12 +82,13 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], data: dict | None = Non
     """The page's text blocks (PyMuPDF's own grouping), skipping lines inside ``exclude``
     (tables, which are rendered separately)."""
     data = data if data is not None else read_rawdict(page)
+    trust = tally_fonts(data)
     blocks: list[TextBlock] = []
     for raw in data["blocks"]:
         if raw.get("type") != 0:
             continue
         pieces = [
-            _make_line(seg)
+            _make_line(seg, trust)
             for rl in raw["lines"]
             if abs(rl["dir"][1]) <= 0.5  # vertical text (margins, rotated labels) is not body text
             for seg in _row_segments(rl["spans"])
@@ -107,7 +99,23 @@ def text_blocks(page: pymupdf.Page, exclude: list[Rect], data: dict | None = Non
             blocks.extend(TextBlock(lines=[ln], bbox=ln.bbox) for ln in lines)
         else:
             blocks.extend(_split_block(lines))
-    return _attach_drop_caps(blocks)
+    return _join_code_lines(_attach_drop_caps(blocks))
+
+
+def _join_code_lines(blocks: list[TextBlock]) -> list[TextBlock]:
+    """Some generators put every line of a listing in a block of its own; monospaced blocks
+    that follow one another at line spacing and share a left edge are one listing."""
+    out: list[TextBlock] = []
+    for b in blocks:
+        prev = out[-1] if out else None
+        if prev is not None and all(ln.mono for ln in prev.lines + b.lines):
+            size = max(ln.size for ln in b.lines)
+            gap = b.bbox[1] - prev.bbox[3]
+            if -0.2 * size < gap < 1.0 * size and abs(b.bbox[0] - prev.bbox[0]) < 2 * size:
+                out[-1] = TextBlock(lines=prev.lines + b.lines, bbox=union([prev.bbox, b.bbox]))
+                continue
+        out.append(b)
+    return out
 
 
 def _row_segments(spans: list[dict]) -> list[list[dict]]:
@@ -125,7 +133,7 @@ def _row_segments(spans: list[dict]) -> list[list[dict]]:
     return segments
 
 
-def _make_line(spans: list[dict]) -> Line | None:
+def _make_line(spans: list[dict], trust: SpanTrust) -> Line | None:
     real = [s for s in spans if s["text"].strip()]
     if not real:
         return None
@@ -134,7 +142,8 @@ def _make_line(spans: list[dict]) -> Line | None:
     main = max(real, key=lambda s: len(s["text"]))
     bold = all(s["flags"] & _BOLD or "bold" in s["font"].lower() for s in real)
     mono = all(s["flags"] & _MONO or "mono" in s["font"].lower() or "courier" in s["font"].lower() for s in real)
-    return Line(text=text, bbox=union([tuple(s["bbox"]) for s in spans]), size=main["size"], bold=bold, mono=mono)
+    return Line(text=text, bbox=union([tuple(s["bbox"]) for s in spans]), size=main["size"], bold=bold, mono=mono,
+                untrusted=untrusted_chars(spans, trust)[0])
 
 
 def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
@@ -218,5 +227,6 @@ def _merge_same_row(lines: list[Line]) -> list[Line]:
             size=main.size,
             bold=all(x.bold for x in row),
             mono=all(x.mono for x in row),
+            untrusted=sum(x.untrusted for x in row),
         ))
     return merged

@@ -20,6 +20,7 @@ class PixelSegment:
     y0: int
     x1: int
     y1: int
+    pixels: int = 0
 
 
 def encode_png(gray: np.ndarray) -> bytes:
@@ -51,12 +52,15 @@ def _merge_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_thic
             if s < a.x1 and e > a.x0:
                 a.y1 = r + 1
                 a.x0, a.x1 = min(a.x0, s), max(a.x1, e)
+                a.pixels += e - s
                 break
         else:
-            seg = PixelSegment(s, r, e, r + 1)
+            seg = PixelSegment(s, r, e, r + 1, e - s)
             segs.append(seg)
             active.append(seg)
-    return [s for s in segs if s.y1 - s.y0 <= max_thickness]
+    # thickness as ink per unit of length: a rule scanned at a slight tilt spans many rows
+    # but stays thin; a filled box is thick everywhere
+    return [s for s in segs if s.pixels / max(1, s.x1 - s.x0) <= max_thickness]
 
 
 def rule_segments(gray: np.ndarray, min_h: int, min_v: int, max_thickness: float) -> tuple[
@@ -84,59 +88,3 @@ def glyph_height(gray: np.ndarray) -> float:
     _, starts, ends = _long_runs(sample.T, 4)
     lengths = (ends - starts)[(ends - starts) < gray.shape[0] / 20]
     return float(np.percentile(lengths, 80)) if lengths.size else 20.0
-
-
-@dataclass
-class Blob:
-    """A connected region of a mask: its bounding box [x0, x1) x [y0, y1) and pixel count."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    pixels: int
-
-
-def blobs(mask: np.ndarray) -> list[Blob]:
-    """Connected regions (4-connected, row runs joined by union-find): enough for the coarse,
-    downscaled masks the figure finder uses."""
-    rows, starts, ends = _long_runs(mask, 1)
-    n = len(rows)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_of = rows.tolist()
-    st, en = starts.tolist(), ends.tolist()
-    prev_lo = prev_hi = 0  # runs of the previous row: indices [prev_lo, prev_hi)
-    i = 0
-    while i < n:
-        j = i
-        while j < n and row_of[j] == row_of[i]:
-            j += 1
-        if prev_hi > prev_lo and row_of[prev_lo] == row_of[i] - 1:
-            k = prev_lo
-            for a in range(i, j):  # both rows' runs are sorted by start: a two-pointer sweep
-                while k < prev_hi and en[k] <= st[a]:
-                    k += 1
-                m = k
-                while m < prev_hi and st[m] < en[a]:
-                    parent[find(a)] = find(m)
-                    m += 1
-        prev_lo, prev_hi = i, j
-        i = j
-    out: dict[int, Blob] = {}
-    for a in range(n):
-        r = find(a)
-        b = out.get(r)
-        if b is None:
-            out[r] = Blob(st[a], row_of[a], en[a], row_of[a] + 1, en[a] - st[a])
-        else:
-            b.x0, b.x1 = min(b.x0, st[a]), max(b.x1, en[a])
-            b.y0, b.y1 = min(b.y0, row_of[a]), max(b.y1, row_of[a] + 1)
-            b.pixels += en[a] - st[a]
-    return list(out.values())

@@ -36,6 +36,7 @@ class Line:
     size: float
     bold: bool = False
     mono: bool = False
+    untrusted: int = 0  # characters from a text layer whose Unicode map is broken (see trust)
 
 
 @dataclass
@@ -46,6 +47,11 @@ class TextBlock:
     @property
     def text(self) -> str:
         return join_lines([ln.text for ln in self.lines])
+
+    @property
+    def untrusted_share(self) -> float:
+        total = sum(sum(not ch.isspace() for ch in ln.text) for ln in self.lines)
+        return sum(ln.untrusted for ln in self.lines) / total if total else 0.0
 
 
 @dataclass
@@ -124,7 +130,9 @@ def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockTyp
     thin = y1 <= band or y0 >= geo.height - band
     small = max(ln.size for ln in block.lines) <= body * 1.02
     repeated = signature(text) in geo.furniture_signatures
-    if repeated or (thin and (small or bool(_DIGITS_RE.search(text)))):
+    # a numbered heading ("2 BASIC PRINCIPLES") in the top band is set larger than body text
+    numbered = bool(_DIGITS_RE.search(text)) and max(ln.size for ln in block.lines) <= body * 1.15
+    if repeated or (thin and (small or numbered)):
         return BlockType.HEADER if in_top else BlockType.FOOTER
     return None
 
@@ -191,20 +199,25 @@ def list_item_text(text: str) -> str | None:
     return None
 
 
-def _is_heading(block: TextBlock, body: float) -> bool:
+def _is_heading(block: TextBlock, body: float, by_size: bool = True) -> bool:
     text = block.text
     letters = sum(ch.isalpha() for ch in text)
     if len(block.lines) > 3 or len(text) > 160 or letters < 3 or letters < 0.5 * len(text.replace(" ", "")):
         return False  # OCR specks and formula pieces are tall but are not headings
     size = max(ln.size for ln in block.lines)
-    if size >= body * 1.18:
+    if size >= body * 1.18 or not by_size:
         return True
     bold = all(ln.bold for ln in block.lines)
     return bold and size >= body * 0.95 and len(text) < 100 and not text.rstrip().endswith((".", ",", ";", ":"))
 
 
-def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> list[PlacedBlock]:
-    """Turn a page's text blocks into typed blocks (reading order is assigned later)."""
+def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
+             titles: list[Rect] | None = None) -> list[PlacedBlock]:
+    """Turn a page's text blocks into typed blocks (reading order is assigned later).
+
+    A heading needs evidence: on a text-layer page its font (size, weight); on a page image,
+    where line heights are measured from noisy word boxes, ``titles``: the regions the layout
+    model labels as titles (the size then only sets the level)."""
     body = body_size(blocks)
     placed: list[PlacedBlock] = []
     edges = _edge_furniture(blocks, body)
@@ -220,7 +233,8 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool) -> li
             code = "\n".join(ln.text.rstrip() for ln in block.lines)
             placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code))
             continue
-        if _is_heading(block, body):
+        evidence = titles is None or any(overlap_ratio(block.bbox, t) >= 0.5 for t in titles)
+        if evidence and _is_heading(block, body, by_size=titles is None):
             # Levels from the size relative to body text, so they agree from page to page.
             ratio = max(ln.size for ln in block.lines) / body
             level = 1 if ratio >= 1.6 else 2 if ratio >= 1.3 else 3

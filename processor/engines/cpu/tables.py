@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu_layout import Rect, join_lines, overlap_ratio
-from processor.engines.cpu_raster import erase, rule_segments
+from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio
+from processor.engines.cpu.raster import erase, rule_segments
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,12 @@ def _plausible(grid: TableGrid) -> bool:
     filled = [c for c in grid.cells if c.text.strip()]
     if len(filled) < 3:
         return False
+    # A drawing frame around the whole page (an ESKD sheet with its title block) or a box
+    # around prose is one big cell with a few small ones beside it: a frame, not a table.
+    area = max(1e-6, (grid.bbox[2] - grid.bbox[0]) * (grid.bbox[3] - grid.bbox[1]))
+    biggest = max(((c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]) for c in grid.cells if c.bbox), default=0.0)
+    if biggest / area > 0.6:
+        return False
     # A frame around prose split into fake cells leaves most of them empty.
     return len(filled) / max(1, len(grid.cells)) > 0.3
 
@@ -106,6 +112,8 @@ def find_tables(page: pymupdf.Page, spans: list[Span]) -> list[TableGrid]:
     """Ruled tables from the text layer; text-aligned detection is too eager on prose.
     Cell text comes from ``spans`` in content-stream order: PyMuPDF's own extraction sorts
     glyphs by position, which shuffles text that overlaps a neighbouring cell."""
+    if not _may_hold_a_grid(page):
+        return []
     try:
         found = page.find_tables(strategy="lines")
     except Exception as exc:  # a detector failure must not cost the page its text
@@ -127,18 +135,40 @@ def find_tables(page: pymupdf.Page, spans: list[Span]) -> list[TableGrid]:
     return grids
 
 
+def _may_hold_a_grid(page: pymupdf.Page) -> bool:
+    """The "lines" strategy builds cells from vector edges only, so a table needs horizontal
+    and vertical edges (or rectangles). Pages with just a rule or two (under a running head,
+    above footnotes) are skipped: the finder's glyph pass costs more than the rest of the page."""
+    horizontal = vertical = 0
+    for drawing in page.get_cdrawings():
+        for item in drawing["items"]:
+            if item[0] in ("re", "qu"):
+                return True
+            if item[0] == "l":
+                (ax, ay), (bx, by) = item[1], item[2]
+                horizontal += abs(ay - by) < 1
+                vertical += abs(ax - bx) < 1
+    return horizontal >= 2 and vertical >= 2
+
+
 def _cell_text(spans: list[Span], split: set[int], cell: Rect) -> str:
     """Whole spans that sit mostly in the cell; spans in ``split`` (no cell holds most of
     them: a row typed as one line) glyph by glyph."""
     lines: dict[int, list[str]] = {}
+    where: dict[int, Rect] = {}
     for sp in spans:
         if id(sp) in split:
             part = _glyphs_in(sp, cell)
             if part.strip():
                 lines.setdefault(sp.line, []).append(part)
+                where.setdefault(sp.line, sp.bbox)
         elif overlap_ratio(sp.bbox, cell) >= 0.6:
             lines.setdefault(sp.line, []).append(sp.text)
-    return join_lines(["".join(parts) for parts in lines.values()])
+            where.setdefault(sp.line, sp.bbox)
+    # lines in reading order: a cell's words written out of order in the content stream
+    # ("columnvii" before the "no" left of it on the same row) are read left to right
+    order = _reading_text([(where[k], str(k)) for k in lines]).split()
+    return join_lines(["".join(lines[int(k)]) for k in order])
 
 
 def _glyphs_in(span: Span, cell: Rect) -> str:

@@ -1,14 +1,12 @@
-"""Figures: embedded pictures and vector drawings on text-layer pages, picture regions on
-page images, and their PNG crops."""
+"""Figures: embedded pictures and vector drawings on text-layer pages, and the PNG crops of
+every figure (on page images the layout model finds them: see ``layout_model``)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pymupdf
 
 from processor.document import Asset, BlockType
-from processor.engines.cpu_layout import FURNITURE_BAND, PlacedBlock, Rect, overlap_ratio
-from processor.engines.cpu_raster import blobs
+from processor.engines.cpu.layout import FURNITURE_BAND, PlacedBlock, Rect, overlap_ratio
 
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 
@@ -59,35 +57,3 @@ def crop_figures(page: pymupdf.Page, placed: list[PlacedBlock], dpi: int, to_poi
         pb.image_size = (pm.width, pm.height)
         assets.append(Asset(path=pb.image_path, data=pm.tobytes("png")))
     return assets
-
-
-def picture_regions(gray: np.ndarray, to_page: float, words: list[Rect], avoid: list[Rect]) -> list[Rect]:
-    """Photos and drawings on a page image: large, dense regions of ink that no confidently
-    read word covers, found on a ~250 px thumbnail. Text inside them stays text."""
-    h, w = gray.shape
-    f = max(1, max(h, w) // 250)
-    small = gray[: h - h % f, : w - w % f].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
-    mask = small < 230
-    k = 1.0 / (to_page * f)  # page units -> thumbnail pixels
-    # words are padded so the gaps between lines of a paragraph are not left as "ink"
-    boxes = [(r, (r[3] - r[1]) * 0.6) for r in words] + [(r, 0.0) for r in avoid]
-    for (x0, y0, x1, y1), pad in boxes:
-        ys, ye = max(0, int((y0 - pad) * k)), int((y1 + pad) * k) + 1
-        xs, xe = max(0, int((x0 - pad) * k)), int((x1 + pad) * k) + 1
-        mask[ys:ye, xs:xe] = False
-    th, tw = mask.shape
-    out: list[Rect] = []
-    for b in blobs(mask):
-        bw, bh = b.x1 - b.x0, b.y1 - b.y0
-        area = bw * bh
-        if area < 0.015 * th * tw or area > 0.9 * th * tw or min(bw / tw, bh / th) < 0.04:
-            continue
-        if b.pixels / area < 0.2:
-            continue  # specks and stray lines spread over a big box
-        s = to_page * f
-        rect = (b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s)
-        text = sum(overlap_ratio(r, rect) * (r[2] - r[0]) * (r[3] - r[1]) for r in words)
-        if text > 0.12 * (rect[2] - rect[0]) * (rect[3] - rect[1]):
-            continue  # a tinted box or banner behind text, not a picture
-        out.append(rect)
-    return out
