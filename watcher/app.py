@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import structlog
@@ -43,6 +44,23 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
     return source, sink
 
 
+def open_storages_patiently(s: Settings, stopping: threading.Event) -> tuple[Storage, Storage] | None:
+    """A store that is there but failing (5xx, dropped connections) is an outage, not a
+    mistake: wait for it, saying so, rather than exit and crash-loop. A wrong bucket, URL or
+    credentials still end the start at once. None when stopped while waiting."""
+    wait = 2.0
+    while True:
+        try:
+            return open_storages(s)
+        except StorageError as exc:
+            if not exc.transient:
+                raise
+            log.warning("startup.storage_unavailable", error=str(exc), retry_in=wait)
+        if stopping.wait(wait):
+            return None
+        wait = min(wait * 2, 60.0)
+
+
 def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
     """The webhook source answers POST /events on the health port's server."""
     from watcher.sources.webhook import PATH, Webhook
@@ -54,11 +72,18 @@ def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
 
 
 def run_daemon(s: Settings, *, once: bool = False) -> int:
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # until the daemon takes them over
+        signal.signal(sig, lambda *_: stopping.set())
+    log.info("startup.checking_storage", input=s.input, output=s.output)
     try:
-        source, sink = open_storages(s)
+        opened = open_storages_patiently(s, stopping)
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
+    if opened is None:
+        return 0
+    source, sink = opened
     metrics = Metrics()
     try:
         sources = build_sources(s, source, sink, metrics, once=once)

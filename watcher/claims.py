@@ -78,11 +78,14 @@ class Claim:
 
 
 class Claims:
-    def __init__(self, storage: Storage, worker_id: str, lease_seconds: float, max_attempts: int) -> None:
+    def __init__(
+        self, storage: Storage, worker_id: str, lease_seconds: float, max_attempts: int, max_lapses: int = 5
+    ) -> None:
         self.storage = storage
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.max_lapses = max_lapses
 
     def read(self, input_key: str) -> tuple[Manifest, str] | None:
         try:
@@ -131,19 +134,22 @@ class Claims:
         return None
 
     def _workers_died(self, m: Manifest, item: ObjectInfo) -> bool:
-        """Still ``processing`` with an expired lease: the worker died mid-document (kill -9,
-        OOM, node lost). Each such death was an attempt; a document that keeps killing its
-        workers must not occupy the fleet for good."""
-        return m.status is Status.PROCESSING and m.same_version(item.size, item.etag) and m.attempts >= self.max_attempts
+        """Still ``processing`` with an expired lease: the attempt lapsed, its worker killed
+        (kill -9, OOM, node lost) or cut off from the store. Lapses are counted apart from
+        attempts and allowed more often (``max_lapses``: a partition or two node losses must not
+        fail a healthy document), but a document that keeps killing its workers must not
+        occupy the fleet for good."""
+        lapsed = m.status is Status.PROCESSING and m.same_version(item.size, item.etag)
+        return lapsed and m.lapses + 1 >= self.max_lapses
 
     def _give_up(self, key: str, m: Manifest, etag: str, now: datetime) -> Skip:
         error = ErrorInfo(
             type="WorkerLost", retryable=False,
-            message=f"the worker processing this document died {m.attempts} times (last: {m.worker_id}); "
-            "it may exhaust memory or crash its worker. `docwatch retry` queues it again",
+            message=f"{m.lapses + 1} attempts at this document ended without a result, their workers killed "
+            f"(e.g. out of memory) or cut off from the store (last: {m.worker_id}). `docwatch retry` queues it again",
         )
         final = m.model_copy(update={"status": Status.FAILED, "lease": None, "error": error, "finished_at": now,
-                                     "next_attempt_at": None, "updated_at": now})
+                                     "next_attempt_at": None, "updated_at": now, "lapses": m.lapses + 1})
         try:
             self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
         except PreconditionFailed:
@@ -155,10 +161,12 @@ class Claims:
         source = SourceRecord(key=item.key, uri=uri, size=item.size, etag=item.etag, mtime=item.modified)
         if previous is not None and same:
             source.sha256 = previous.source.sha256
+        lapsed = same and previous is not None and previous.status is Status.PROCESSING
         return Manifest(
             source=source,
             status=Status.PROCESSING,
             attempts=(previous.attempts if same and previous else 0) + 1,
+            lapses=(previous.lapses if same and previous else 0) + int(lapsed),
             worker_id=self.worker_id,
             lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
             created_at=previous.created_at if previous else now,

@@ -37,7 +37,8 @@ class Daemon:
     def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics,
                  sources: Sources | None = None):
         self.s, self.source, self.sink, self.engine, self.metrics = settings, source, sink, engine, metrics
-        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts)
+        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts,
+                             settings.max_lapses)
         # where input versions come from (app.py builds them; the listing alone when not given)
         self.discovery = sources or build_sources(settings, source, sink, metrics)
         self.done = self.discovery.done

@@ -74,6 +74,7 @@ class Manifest(BaseModel):
     source: SourceRecord
     status: Status = Status.QUEUED
     attempts: int = 0
+    lapses: int = Field(0, description="attempts that ended with the lease running out: worker killed or cut off")
     worker_id: str | None = None
     lease: Lease | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
+    max_lapses: int = Field(
+        5, ge=1, description="attempts that may end with the worker killed or cut off before the document fails (WorkerLost)"
+    )
     retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
     page_timeout_seconds: float = Field(
         120.0, gt=0, description="time budget per page: a conversion running past pages x this is killed and retried"

@@ -313,6 +313,11 @@ class S3Storage(Storage):
         raise AssertionError("unreachable")
 
     def _error(self, exc: Exception, op: str, key: str) -> StorageError:
+        error = self._described(exc, op, key)
+        error.transient = _transient(exc)
+        return error
+
+    def _described(self, exc: Exception, op: str, key: str) -> StorageError:
         where = f"s3://{self.bucket}/{self.prefix}{key}"
         endpoint = redact_urls(str(self._client.meta.endpoint_url))
         if isinstance(exc, NoCredentialsError):
