@@ -11,8 +11,9 @@ import pytest
 
 from processor import json_schema
 from processor.document import ErrorInfo
-from watcher.claims import Claim, Claims, Skip, manifest_key
+from watcher.claims import Claim, Claims, Skip
 from watcher.discovery import DoneIndex, Discovery, KeyFilter
+from watcher.layout import manifest_key
 from watcher.loops import refuse_feedback_loop
 from watcher.manifest import Manifest, Status
 from watcher.settings import Settings

@@ -10,10 +10,11 @@ import structlog
 
 from watcher.daemon import Daemon
 from watcher.engine_host import EngineHost
-from watcher.health import HealthServer
+from watcher.health import HealthServer, PostRoute
 from watcher.loops import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
+from watcher.sources import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
 
 log = structlog.get_logger("docwatch")
@@ -60,6 +61,16 @@ def open_storages_patiently(s: Settings, stopping: threading.Event) -> tuple[Sto
         wait = min(wait * 2, 60.0)
 
 
+def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
+    """The webhook source answers POST /events on the health port's server."""
+    from watcher.sources.webhook import PATH, Webhook
+
+    hooks = [src for src in sources.sources if isinstance(src, Webhook)]
+    if hooks and not s.health_port:
+        raise StartupError("the webhook (events.webhook_token) is served on the health port: set health_port")
+    return {PATH: hooks[0].handle} if hooks else {}
+
+
 def run_daemon(s: Settings, *, once: bool = False) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the daemon takes them over
@@ -74,10 +85,16 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         return 0
     source, sink = opened
     metrics = Metrics()
+    try:
+        sources = build_sources(s, source, sink, metrics, once=once)
+        routes = event_routes(s, sources)
+    except (StartupError, StorageError) as exc:
+        log.error("startup.failed", error=str(exc))
+        return 2
     engine = EngineHost(s.convert_options(), page_timeout=s.page_timeout_seconds,
                         document_timeout=s.document_timeout_seconds, load_timeout=s.engine_load_timeout_seconds,
                         dead_after=s.engine_dead_after_seconds)
-    daemon = Daemon(s, source, sink, engine, metrics)
+    daemon = Daemon(s, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
@@ -89,7 +106,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     health = None
     if s.health_port:
         try:
-            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics)
+            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
         except OSError as exc:  # in use, or an address this host does not have
             log.error("startup.failed", error=f"cannot serve the health endpoint on {s.health_host}:{s.health_port}: "
                       f"{exc.strerror or exc} (set DOCWATCH_HEALTH_PORT to a free port, or 0 to turn it off)")
@@ -113,11 +130,13 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         metrics.engine_ready.set(1)
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
+        sources.start()  # after the engine: a message is not held while models load
         daemon.run(once=once)
         if engine.down_since is not None:  # --once ended by an engine that could not come back
             log.error("engine.down", error=engine.load_error.message if engine.load_error else None)
             return 3
     finally:
+        sources.stop()
         engine.stop()
         if health:
             health.stop()

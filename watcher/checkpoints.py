@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING
 
 from processor.document import Asset, Document, Page, PageStatus
 from processor.engines import PageResult
-from watcher.claims import output_dir
+from watcher.layout import checkpoints_of, checkpoints_root
 from watcher.storage import NotFound, Storage, StorageError
 
 if TYPE_CHECKING:
     from watcher.engine_host import EngineHost
-
-_FOLDER = "pages"
 
 
 def _stored(path: str, mime: str) -> Asset:
@@ -42,8 +40,8 @@ def _worth_keeping(result: PageResult) -> bool:
 class Checkpoints:
     def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
         self.storage = storage
-        self.root = f"{output_dir(input_key, keys_are_paths=storage.keys_are_paths)}/{_FOLDER}/"
-        self.prefix = f"{self.root}{sha256[:16]}/"
+        self.root = checkpoints_root(input_key, keys_are_paths=storage.keys_are_paths)
+        self.prefix = checkpoints_of(input_key, sha256, keys_are_paths=storage.keys_are_paths)
 
     def load(self) -> dict[int, PageResult]:
         """Every whole page checkpointed for this input version, by page number; their figures

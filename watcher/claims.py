@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from processor.document import ErrorInfo
-from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
+from watcher.layout import manifest_key
+from watcher.manifest import Lease, Manifest, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 
@@ -25,32 +26,6 @@ class Skip(StrEnum):
     WAITING = "waiting"  # a retryable failure still in its back-off
     LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
     GAVE_UP = "gave_up"  # every allowed attempt ended with its worker dead: now recorded as failed
-
-
-def output_dir(input_key: str, *, keys_are_paths: bool = False) -> str:
-    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder).
-
-    ``keys_are_paths`` (a folder output): S3 keys may hold segments a path cannot ('', '.',
-    '..'), so 'a/./b.pdf', 'a//b.pdf' and 'a/b.pdf' would share one folder. Such a segment
-    gets a '%' in front, and so does one that already starts with '%': one-to-one and
-    reversible (``input_key_of_manifest``). An S3 output keeps the key as it is."""
-    key = input_key.rstrip("/")
-    return "/".join(map(_escape_segment, key.split("/"))) if keys_are_paths else key
-
-
-def manifest_key(input_key: str, *, keys_are_paths: bool = False) -> str:
-    return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{MANIFEST_NAME}"
-
-
-def input_key_of_manifest(key: str, *, keys_are_paths: bool = False) -> str | None:
-    folder, _, name = key.rpartition("/")
-    if name != MANIFEST_NAME or not folder:
-        return None
-    return "/".join(s[1:] if s.startswith("%") else s for s in folder.split("/")) if keys_are_paths else folder
-
-
-def _escape_segment(segment: str) -> str:
-    return f"%{segment}" if segment in ("", ".", "..") or segment.startswith("%") else segment
 
 
 @dataclass

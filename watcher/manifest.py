@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from processor.document import EngineInfo, ErrorInfo
 
 MANIFEST_VERSION = "1"
-MANIFEST_NAME = "manifest.json"
 
 
 def utcnow() -> datetime:

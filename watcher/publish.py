@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 
 from processor import Document, document_json, render_markdown
 from processor.document import Asset
-from watcher.claims import output_dir
+from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import PreconditionFailed, Storage
 

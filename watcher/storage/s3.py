@@ -42,7 +42,6 @@ from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Stora
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
 
-INTERNAL_PREFIX = "_docwatch/"  # docwatch's own objects (probes; discovery's done markers)
 _PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
 # A dropped connection while a body streams is not covered by botocore's retries (the
 # response already "succeeded"), so reads of bodies retry on these themselves.
