@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tests.replica_fleet import CLAIM_ENDS, timestamp
-from watcher.claims import manifest_key
+from watcher.layout import manifest_key
 
 if TYPE_CHECKING:
     from bench.reliability_scenario import Run

@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.s3_server import MotoS3  # noqa: E402
-from watcher.discovery import DONE_PREFIX, Discovery, DoneIndex, KeyFilter, marker_name  # noqa: E402
+from watcher.discovery import Discovery, DoneIndex, KeyFilter  # noqa: E402
+from watcher.layout import marker_key  # noqa: E402
 from watcher.settings import S3Settings  # noqa: E402
 from watcher.storage import ObjectInfo  # noqa: E402
 from watcher.storage.s3 import S3Storage  # noqa: E402
@@ -50,7 +51,7 @@ def populate(bucket: str, n: int) -> float:
         backend.put_object(bucket, f"in/{key}", BODY)
         if i >= PENDING:  # the first 10 stay to do
             info = ObjectInfo(key=key, size=len(BODY), etag=etag, modified=now)  # type: ignore[arg-type]
-            backend.put_object(bucket, f"out/{DONE_PREFIX}{marker_name(info)}", b"")
+            backend.put_object(bucket, f"out/{marker_key(info)}", b"")
     return time.perf_counter() - start
 
 

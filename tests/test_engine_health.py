@@ -85,7 +85,7 @@ def test_a_document_that_kills_its_worker_fails_after_max_attempts_across_replic
     restarted as an orchestrator would. Each death is an attempt; then it is failed for good."""
     inp, out = dirs
     make_text_pdf(inp / "poison.pdf", ["KILL-DAEMON"])
-    env = {**FAULTY, "DOCWATCH_MAX_ATTEMPTS": "2", "DOCWATCH_LEASE_SECONDS": "5"}
+    env = {**FAULTY, "DOCWATCH_MAX_LAPSES": "2", "DOCWATCH_LEASE_SECONDS": "5"}
     replicas = {name: start_daemon(tmp_path, str(inp), str(out), name=name, extra_env=env) for name in ("r1", "r2")}
     deaths = 0
     try:
@@ -100,7 +100,7 @@ def test_a_document_that_kills_its_worker_fails_after_max_attempts_across_replic
                                                   extra_env=env)
             time.sleep(0.3)
         assert m["error"]["type"] == "WorkerLost" and m["error"]["retryable"] is False
-        assert m["attempts"] == 2 and deaths == 2
+        assert m["attempts"] == 2 and m["lapses"] == 2 and deaths == 2
         make_text_pdf(inp / "after.pdf", ["Life goes on."])
         assert wait_status(out, "after.pdf")["status"] == "succeeded"
     finally:

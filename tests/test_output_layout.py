@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watcher.claims import input_key_of_manifest, manifest_key, output_dir
+from watcher.layout import input_key_of_manifest, manifest_key, output_dir
 
 KEYS = ["a/b.pdf", "a/./b.pdf", "a//b.pdf", "a/../b.pdf", "/a/b.pdf", "a/%/b.pdf", "a/%./b.pdf", "a/%%2e/b.pdf",
         "a/.../b.pdf", "./b.pdf", "отчёт 2024/q1 (final).pdf"]  # fmt: skip

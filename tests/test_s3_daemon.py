@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 import pymupdf
 import pytest
 
-from watcher.claims import Claims, manifest_key
+from watcher.claims import Claims
+from watcher.layout import STATE_PREFIX, manifest_key
 from watcher.manifest import Manifest, Status
 from watcher.settings import S3Settings
 from watcher.storage.s3 import S3Storage
@@ -247,7 +248,7 @@ def test_whole_run_through_faulty_s3(moto_s3: MotoS3, s3_bucket: str, daemons) -
         time.sleep(2)
         assert_exactly_once(out, keys, ds)
         assert sum(proxy.stats.faults.values()) >= 10, proxy.stats.faults
-        listed = [i.key for i in out.list() if not i.key.startswith("_docwatch/")]
+        listed = [i.key for i in out.list() if not i.key.startswith(STATE_PREFIX)]
         assert len(listed) == len(set(listed)) == 3 * len(keys)  # md, json, manifest each
         print("faults injected:", dict(proxy.stats.faults), "requests:", dict(proxy.stats.requests))
     finally:

@@ -96,7 +96,8 @@ def test_a_replica_cut_off_past_its_lease_cannot_spoil_its_successors_outputs(
         assert manifest(out, key).worker_id == "b"
         # A finishes converting meanwhile and publishes into the partition; wait until it has
         # heard back about everything it sent (its writes landed late, or were refused)
-        wait_for(lambda: bool(a.events("document.lease_lost") or a.events("document.fenced")), 180, [a, b])
+        # (every request of A's takes 25 s: its page checkpoints too, until it learns it lost)
+        wait_for(lambda: bool(a.events("document.lease_lost") or a.events("document.fenced")), 420, [a, b])
         pa.rates = FaultRates()
         time.sleep(3)
         m = manifest(out, key)
@@ -109,3 +110,24 @@ def test_a_replica_cut_off_past_its_lease_cannot_spoil_its_successors_outputs(
     finally:
         pa.stop()
         pb.stop()
+
+
+def test_a_replica_started_during_an_outage_waits_for_the_store(moto_s3: MotoS3, s3_bucket: str, daemons) -> None:
+    """It once waited silently through botocore's retries, then exited 2 ('configuration
+    refused'), so an orchestrator restarted it in a loop for the length of the outage."""
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("waiting.pdf", text_pdf("converted once the store answers"))
+    proxy = FaultProxy(moto_s3.url, FaultRates(slowdown=1.0)).start()
+    try:
+        d = daemons(proxy.url, s3_bucket, "patient", DOCWATCH_S3__MAX_ATTEMPTS="2")
+        wait_for(lambda: len(d.events("startup.storage_unavailable")) >= 2, 90, [d])
+        proxy.rates = FaultRates()
+        wait_for(all_succeeded(out, ["waiting.pdf"]), 180, [d])
+        assert not d.events("startup.failed") and len(d.events("daemon.start")) == 1
+        stopped = daemons(proxy.url, s3_bucket, "stopped", DOCWATCH_S3__MAX_ATTEMPTS="2")
+        proxy.rates = FaultRates(slowdown=1.0)
+        wait_for(lambda: bool(stopped.events("startup.storage_unavailable")), 90, [stopped])
+        stopped.proc.send_signal(15)  # SIGTERM while it waits: a clean exit
+        assert stopped.proc.wait(30) == 0
+    finally:
+        proxy.stop()

@@ -11,8 +11,9 @@ import pytest
 
 from processor import json_schema
 from processor.document import ErrorInfo
-from watcher.claims import Claim, Claims, Skip, manifest_key
+from watcher.claims import Claim, Claims, Skip
 from watcher.discovery import DoneIndex, Discovery, KeyFilter
+from watcher.layout import manifest_key
 from watcher.loops import refuse_feedback_loop
 from watcher.manifest import Manifest, Status
 from watcher.settings import Settings
@@ -58,9 +59,29 @@ def test_lease_expiry_hands_the_document_over_and_the_old_holder_loses(tmp_path:
     expired.lease.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     store.put(first.key, expired.to_bytes())
     second = other.try_claim(obj(), "u")
-    assert isinstance(second, Claim) and second.manifest.attempts == 2
+    assert isinstance(second, Claim) and second.manifest.attempts == 2 and second.manifest.lapses == 1
     assert first.renew() is False and first.lost  # a lost lease is noticed, never overwritten
     assert Manifest.from_bytes(store.get(first.key)[0]).worker_id == "new"
+
+
+def test_lapses_are_counted_apart_and_end_a_document_only_at_max_lapses(tmp_path: Path) -> None:
+    """A lapsed lease (worker killed or cut off) is not a failure of the document: max_attempts
+    does not end it; max_lapses does, as WorkerLost."""
+    store = LocalStorage(tmp_path, create=True)
+
+    def lapse(claim: Claim) -> None:
+        expired = claim.manifest.model_copy(deep=True)
+        expired.lease.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        store.put(claim.key, expired.to_bytes())
+
+    claims = [Claims(store, f"w{i}", lease_seconds=30, max_attempts=2, max_lapses=3) for i in range(4)]
+    for i in range(3):
+        claim = claims[i].try_claim(obj(), "u")
+        assert isinstance(claim, Claim) and claim.manifest.lapses == i
+        lapse(claim)
+    assert claims[3].try_claim(obj(), "u") is Skip.GAVE_UP
+    m = Manifest.from_bytes(store.get(manifest_key("a.pdf"))[0])
+    assert m.status is Status.FAILED and m.error.type == "WorkerLost" and m.lapses == 3 and m.attempts == 3
 
 
 def test_claim_decisions_follow_status_version_and_backoff(tmp_path: Path) -> None:

@@ -13,8 +13,14 @@ and reads ``choices[0].message.content`` of the answer. This server decodes the 
 real ``tesseract`` CLI on it (``-l rus+eng`` by default) and answers with the recognised text in
 that shape, so the whole pipeline runs for real — minus the weights.
 
+Throughput benches use ``StubVLServer(latency=0.5, max_concurrent=16)`` instead: every answer
+comes ``latency`` seconds after the request, at most ``max_concurrent`` are served at once (the
+rest wait their turn, as in a vLLM batch), and no Tesseract runs — the answer is a fixed short
+text naming the prompt — so the stub itself costs next to no CPU.
+
 Run standalone: ``python tests/vl_stub_server.py --port 8118`` (then
-``vl_rec_server_url=http://127.0.0.1:8118/v1``).
+``vl_rec_server_url=http://127.0.0.1:8118/v1``); ``--latency 0.5 --max-concurrent 16`` for the
+fixed-latency mode.
 """
 
 from __future__ import annotations
@@ -76,8 +82,13 @@ def _split_message(body: dict) -> tuple[bytes | None, str]:
 class StubVLServer:
     """``with StubVLServer() as srv: srv.base_url`` — a threaded server on 127.0.0.1, random port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, languages: str = "rus+eng") -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, languages: str = "rus+eng",
+        latency: float | None = None, max_concurrent: int = 16,
+    ) -> None:
         self.languages = languages
+        self.latency = latency  # None: run Tesseract; else the fixed-latency mode (see module doc)
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         # {"prompt", "model", "image_bytes", "body_keys", "body" (no messages), "authorization", "answer"} each
         self.requests: list[dict] = []
         self.reject_if: Callable[[str], bool] | None = None  # answer 400 when this says so of the text
@@ -98,6 +109,10 @@ class StubVLServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def answer(self, image: bytes | None, prompt: str) -> str:
+        if self.latency is not None:
+            with self._slots:  # requests beyond max_concurrent wait here, as in a full batch
+                time.sleep(self.latency)
+            return f"stub answer to {prompt.strip() or 'a request'}"
         if image is None:
             return ""
         return tesseract_text(image, self.languages)
@@ -202,8 +217,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8118)
     parser.add_argument("--lang", default="rus+eng")
+    parser.add_argument("--latency", type=float, help="fixed-latency mode: seconds per answer, no Tesseract")
+    parser.add_argument("--max-concurrent", type=int, default=16, help="fixed-latency mode: answers served at once")
     args = parser.parse_args()
-    srv = StubVLServer(port=args.port, languages=args.lang)
+    srv = StubVLServer(port=args.port, languages=args.lang, latency=args.latency, max_concurrent=args.max_concurrent)
     print(f"serving on {srv.base_url}", flush=True)
     srv._httpd.serve_forever()
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import structlog
 
 from watcher.daemon import Daemon
 from watcher.engine_host import EngineHost
-from watcher.health import HealthServer
+from watcher.health import HealthServer, PostRoute
 from watcher.loops import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
+from watcher.sources import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
 
 log = structlog.get_logger("docwatch")
@@ -42,17 +44,57 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
     return source, sink
 
 
+def open_storages_patiently(s: Settings, stopping: threading.Event) -> tuple[Storage, Storage] | None:
+    """A store that is there but failing (5xx, dropped connections) is an outage, not a
+    mistake: wait for it, saying so, rather than exit and crash-loop. A wrong bucket, URL or
+    credentials still end the start at once. None when stopped while waiting."""
+    wait = 2.0
+    while True:
+        try:
+            return open_storages(s)
+        except StorageError as exc:
+            if not exc.transient:
+                raise
+            log.warning("startup.storage_unavailable", error=str(exc), retry_in=wait)
+        if stopping.wait(wait):
+            return None
+        wait = min(wait * 2, 60.0)
+
+
+def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
+    """The webhook source answers POST /events on the health port's server."""
+    from watcher.sources.webhook import PATH, Webhook
+
+    hooks = [src for src in sources.sources if isinstance(src, Webhook)]
+    if hooks and not s.health_port:
+        raise StartupError("the webhook (events.webhook_token) is served on the health port: set health_port")
+    return {PATH: hooks[0].handle} if hooks else {}
+
+
 def run_daemon(s: Settings, *, once: bool = False) -> int:
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # until the daemon takes them over
+        signal.signal(sig, lambda *_: stopping.set())
+    log.info("startup.checking_storage", input=s.input, output=s.output)
     try:
-        source, sink = open_storages(s)
+        opened = open_storages_patiently(s, stopping)
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
+    if opened is None:
+        return 0
+    source, sink = opened
     metrics = Metrics()
+    try:
+        sources = build_sources(s, source, sink, metrics, once=once)
+        routes = event_routes(s, sources)
+    except (StartupError, StorageError) as exc:
+        log.error("startup.failed", error=str(exc))
+        return 2
     engine = EngineHost(s.convert_options(), page_timeout=s.page_timeout_seconds,
                         document_timeout=s.document_timeout_seconds, load_timeout=s.engine_load_timeout_seconds,
                         dead_after=s.engine_dead_after_seconds)
-    daemon = Daemon(s, source, sink, engine, metrics)
+    daemon = Daemon(s, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
@@ -64,7 +106,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     health = None
     if s.health_port:
         try:
-            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics)
+            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
         except OSError as exc:  # in use, or an address this host does not have
             log.error("startup.failed", error=f"cannot serve the health endpoint on {s.health_host}:{s.health_port}: "
                       f"{exc.strerror or exc} (set DOCWATCH_HEALTH_PORT to a free port, or 0 to turn it off)")
@@ -88,11 +130,13 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         metrics.engine_ready.set(1)
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
+        sources.start()  # after the engine: a message is not held while models load
         daemon.run(once=once)
         if engine.down_since is not None:  # --once ended by an engine that could not come back
             log.error("engine.down", error=engine.load_error.message if engine.load_error else None)
             return 3
     finally:
+        sources.stop()
         engine.stop()
         if health:
             health.stop()

@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING
 
 from processor.document import Asset, Document, Page, PageStatus
 from processor.engines import PageResult
-from watcher.claims import output_dir
+from watcher.layout import checkpoints_of, checkpoints_root
 from watcher.storage import NotFound, Storage, StorageError
 
 if TYPE_CHECKING:
     from watcher.engine_host import EngineHost
-
-_FOLDER = "pages"
 
 
 def _stored(path: str, mime: str) -> Asset:
@@ -42,8 +40,8 @@ def _worth_keeping(result: PageResult) -> bool:
 class Checkpoints:
     def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
         self.storage = storage
-        self.root = f"{output_dir(input_key, keys_are_paths=storage.keys_are_paths)}/{_FOLDER}/"
-        self.prefix = f"{self.root}{sha256[:16]}/"
+        self.root = checkpoints_root(input_key, keys_are_paths=storage.keys_are_paths)
+        self.prefix = checkpoints_of(input_key, sha256, keys_are_paths=storage.keys_are_paths)
 
     def load(self) -> dict[int, PageResult]:
         """Every whole page checkpointed for this input version, by page number; their figures
@@ -96,11 +94,13 @@ def convert_resuming(
     should_abort: Callable[[], bool],
     bound,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    still_ours: Callable[[], bool] = lambda: True,
 ) -> tuple[Document, int]:
     """Convert what no checkpoint holds yet, checkpointing each page as it arrives; the
     Document of every page, and how many came from checkpoints. ``progress`` hears (pages
     done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
-    store fault reading or writing them only costs that saving."""
+    store fault reading or writing them only costs that saving. Once the claim is no longer
+    ``still_ours``, nothing more is written (the document's folder belongs to another worker)."""
     try:
         resumed = checkpoints.load()
     except StorageError as exc:
@@ -118,7 +118,7 @@ def convert_resuming(
     def arrived(result: PageResult) -> None:
         kept = None
         try:
-            kept = checkpoints.save(result)
+            kept = checkpoints.save(result) if still_ours() else None
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         streamed[result.page.number] = kept or result  # figure bytes stay only if not stored

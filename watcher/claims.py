@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from processor.document import ErrorInfo
-from watcher.manifest import MANIFEST_NAME, Lease, Manifest, SourceRecord, Status, utcnow
+from watcher.layout import manifest_key
+from watcher.manifest import Lease, Manifest, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 
@@ -25,32 +26,6 @@ class Skip(StrEnum):
     WAITING = "waiting"  # a retryable failure still in its back-off
     LOST_RACE = "lost_race"  # another worker changed the manifest between our read and write
     GAVE_UP = "gave_up"  # every allowed attempt ended with its worker dead: now recorded as failed
-
-
-def output_dir(input_key: str, *, keys_are_paths: bool = False) -> str:
-    """Outputs of ``<in>/<rel>`` live under ``<out>/<rel>/`` (the input's name is the folder).
-
-    ``keys_are_paths`` (a folder output): S3 keys may hold segments a path cannot ('', '.',
-    '..'), so 'a/./b.pdf', 'a//b.pdf' and 'a/b.pdf' would share one folder. Such a segment
-    gets a '%' in front, and so does one that already starts with '%': one-to-one and
-    reversible (``input_key_of_manifest``). An S3 output keeps the key as it is."""
-    key = input_key.rstrip("/")
-    return "/".join(map(_escape_segment, key.split("/"))) if keys_are_paths else key
-
-
-def manifest_key(input_key: str, *, keys_are_paths: bool = False) -> str:
-    return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{MANIFEST_NAME}"
-
-
-def input_key_of_manifest(key: str, *, keys_are_paths: bool = False) -> str | None:
-    folder, _, name = key.rpartition("/")
-    if name != MANIFEST_NAME or not folder:
-        return None
-    return "/".join(s[1:] if s.startswith("%") else s for s in folder.split("/")) if keys_are_paths else folder
-
-
-def _escape_segment(segment: str) -> str:
-    return f"%{segment}" if segment in ("", ".", "..") or segment.startswith("%") else segment
 
 
 @dataclass
@@ -103,11 +78,14 @@ class Claim:
 
 
 class Claims:
-    def __init__(self, storage: Storage, worker_id: str, lease_seconds: float, max_attempts: int) -> None:
+    def __init__(
+        self, storage: Storage, worker_id: str, lease_seconds: float, max_attempts: int, max_lapses: int = 5
+    ) -> None:
         self.storage = storage
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.max_lapses = max_lapses
 
     def read(self, input_key: str) -> tuple[Manifest, str] | None:
         try:
@@ -156,19 +134,22 @@ class Claims:
         return None
 
     def _workers_died(self, m: Manifest, item: ObjectInfo) -> bool:
-        """Still ``processing`` with an expired lease: the worker died mid-document (kill -9,
-        OOM, node lost). Each such death was an attempt; a document that keeps killing its
-        workers must not occupy the fleet for good."""
-        return m.status is Status.PROCESSING and m.same_version(item.size, item.etag) and m.attempts >= self.max_attempts
+        """Still ``processing`` with an expired lease: the attempt lapsed, its worker killed
+        (kill -9, OOM, node lost) or cut off from the store. Lapses are counted apart from
+        attempts and allowed more often (``max_lapses``: a partition or two node losses must not
+        fail a healthy document), but a document that keeps killing its workers must not
+        occupy the fleet for good."""
+        lapsed = m.status is Status.PROCESSING and m.same_version(item.size, item.etag)
+        return lapsed and m.lapses + 1 >= self.max_lapses
 
     def _give_up(self, key: str, m: Manifest, etag: str, now: datetime) -> Skip:
         error = ErrorInfo(
             type="WorkerLost", retryable=False,
-            message=f"the worker processing this document died {m.attempts} times (last: {m.worker_id}); "
-            "it may exhaust memory or crash its worker. `docwatch retry` queues it again",
+            message=f"{m.lapses + 1} attempts at this document ended without a result, their workers killed "
+            f"(e.g. out of memory) or cut off from the store (last: {m.worker_id}). `docwatch retry` queues it again",
         )
         final = m.model_copy(update={"status": Status.FAILED, "lease": None, "error": error, "finished_at": now,
-                                     "next_attempt_at": None, "updated_at": now})
+                                     "next_attempt_at": None, "updated_at": now, "lapses": m.lapses + 1})
         try:
             self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
         except PreconditionFailed:
@@ -180,10 +161,12 @@ class Claims:
         source = SourceRecord(key=item.key, uri=uri, size=item.size, etag=item.etag, mtime=item.modified)
         if previous is not None and same:
             source.sha256 = previous.source.sha256
+        lapsed = same and previous is not None and previous.status is Status.PROCESSING
         return Manifest(
             source=source,
             status=Status.PROCESSING,
             attempts=(previous.attempts if same and previous else 0) + 1,
+            lapses=(previous.lapses if same and previous else 0) + int(lapsed),
             worker_id=self.worker_id,
             lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
             created_at=previous.created_at if previous else now,

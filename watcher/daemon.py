@@ -17,13 +17,13 @@ from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
 from watcher.checkpoints import Checkpoints, convert_resuming
 from watcher.claims import Claim, Claims, Skip
-from watcher.discovery import DoneIndex, Discovery, KeyFilter
 from watcher.engine_host import EngineHost, Interrupted
 from watcher.lease import kept_alive
 from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
 from watcher.publish import Fenced, publish, remove_stale
 from watcher.settings import InputAction, Settings
+from watcher.sources import Sources, build_sources
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 log = structlog.get_logger("docwatch")
@@ -34,18 +34,16 @@ T = TypeVar("T")
 
 
 class Daemon:
-    def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics):
+    def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics,
+                 sources: Sources | None = None):
         self.s, self.source, self.sink, self.engine, self.metrics = settings, source, sink, engine, metrics
-        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts)
-        self.done = DoneIndex(sink)
-        moved = [settings.done_prefix, settings.failed_prefix]
-        skip = [p for p, a in zip(moved, (settings.on_success, settings.on_failure)) if a is InputAction.MOVE]
-        keys = KeyFilter(include=settings.include, exclude=settings.exclude, skip_prefixes=skip)
-        self.discovery = Discovery(
-            source, self.done, keys, settle_seconds=settings.settle_seconds, min_age_seconds=settings.min_age_seconds
-        )
+        self.claims = Claims(sink, settings.worker_id, settings.lease_seconds, settings.max_attempts,
+                             settings.max_lapses)
+        # where input versions come from (app.py builds them; the listing alone when not given)
+        self.discovery = sources or build_sources(settings, source, sink, metrics)
+        self.done = self.discovery.done
         self.stopping = threading.Event()
-        self.wake = threading.Event()
+        self.wake = self.discovery.wake  # a source with news wakes the loop
         self._stop_at: float | None = None
         self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
         self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
@@ -120,6 +118,7 @@ class Daemon:
         timings: dict[Stage, float] = {}
         with self._timed(timings, Stage.CLAIM):
             claim = self.claims.try_claim(item, f"{self.source.uri.rstrip('/')}/{item.key}")
+        self.discovery.settled(item, claimed=not isinstance(claim, Skip))  # an event source lets go of it
         if isinstance(claim, Skip):
             self.metrics.skips.labels(claim.value).inc()
             if claim is Skip.GAVE_UP:
@@ -180,7 +179,8 @@ class Daemon:
         with self._timed(timings, Stage.CONVERT):
             doc, resumed = convert_resuming(self.engine, checkpoints, spooled, PurePosixPath(item.key).name,
                                             self._should_abort, bound,
-                                            progress=lambda done, total: self._progress(claim, done, total))
+                                            progress=lambda done, total: self._progress(claim, done, total),
+                                            still_ours=lambda: not claim.lost)
         bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                    resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
         if claim.lost:  # another worker owns the document now: never overwrite its outputs
@@ -207,6 +207,7 @@ class Daemon:
         timings = {k.value: round(v, 3) for k, v in m.timings.items()}
         if m.status is Status.FAILED and m.next_attempt_at:
             self.metrics.retries.labels("document").inc()
+            self.discovery.retry_at(item, m.next_attempt_at)
             bound.warning("document.retry_scheduled", error=m.error.message if m.error else None,
                           next_attempt_at=m.next_attempt_at.isoformat())
             return

@@ -2,33 +2,20 @@
 
 A poll is one listing of the input root. Versions already finished are known from a
 small in-memory index, rebuilt at start from zero-byte marker objects under the output
-root (``_docwatch/done/``), so a poll never GETs or HEADs a finished document. A local
-folder also gets watchdog events, which only wake the poller early.
+root (``_docwatch/done/``), so a poll never GETs or HEADs a finished document. The
+sources (watcher.sources) decide when a listing runs and what else offers versions.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from watcher.layout import DONE_PREFIX, EPOCH_KEY, is_state_key, marker_key, marker_name, markers_of_key
 from watcher.storage import ObjectInfo, Storage
-
-STATE_PREFIX = "_docwatch/"
-DONE_PREFIX = f"{STATE_PREFIX}done/"
-EPOCH_KEY = f"{STATE_PREFIX}epoch"  # rewritten by `docwatch retry`: daemons then reload the index
-
-
-def _h(text: str, n: int) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def marker_name(item: ObjectInfo) -> str:
-    return f"{_h(item.key, 32)}.{_h(f'{item.etag}:{item.size}', 16)}"
 
 
 class DoneIndex:
@@ -39,11 +26,13 @@ class DoneIndex:
         self._names: set[str] = set()
         self._epoch: str | None = None
         self._loaded = False
+        self.generation = 0  # counts loads: a reload (after `docwatch retry`) asks for a listing
 
     def load(self) -> int:
         head = self.output.head(EPOCH_KEY)
         self._epoch = head.etag if head else None
         self._names = {PurePosixPath(o.key).name for o in self.output.list(DONE_PREFIX)}
+        self.generation += 1
         return len(self._names)
 
     def refresh(self) -> int | None:
@@ -64,12 +53,12 @@ class DoneIndex:
         self._names.add(marker_name(item))
 
     def mark(self, item: ObjectInfo) -> None:
-        self.output.put(f"{DONE_PREFIX}{marker_name(item)}", b"")
+        self.output.put(marker_key(item), b"")
         self._names.add(marker_name(item))
 
     def forget_key(self, key: str) -> None:
         """Drop the markers of every version of ``key`` (used by `docwatch retry`)."""
-        prefix = f"{DONE_PREFIX}{_h(key, 32)}."
+        prefix = markers_of_key(key)
         for o in list(self.output.list(prefix)):
             self.output.delete(o.key)
         self._names = {n for n in self._names if not n.startswith(prefix.removeprefix(DONE_PREFIX))}
@@ -87,7 +76,7 @@ class KeyFilter:
     skip_prefixes: list[str] = field(default_factory=list)
 
     def wanted(self, key: str) -> bool:
-        if key.startswith(STATE_PREFIX) or any(key.startswith(p) for p in self.skip_prefixes if p):
+        if is_state_key(key) or any(key.startswith(p) for p in self.skip_prefixes if p):
             return False
         parts = key.split("/")
         names = [parts[-1]] + [p for p in parts[:-1] if p not in ("", ".", "..")]
@@ -139,26 +128,3 @@ class Discovery:
             ready.append(item)
         self._first_seen, self.unsettled = seen, unsettled
         return sorted(ready, key=lambda o: (o.modified, o.key))
-
-
-class FolderEvents:
-    """watchdog on a local input folder: any event wakes the poller (the listing decides)."""
-
-    def __init__(self, root: Path, wake: threading.Event) -> None:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-        from watchdog.observers import Observer
-
-        class _Wake(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type not in ("opened", "closed_no_write"):
-                    wake.set()
-
-        self._observer = Observer()
-        self._observer.schedule(_Wake(), str(root), recursive=True)
-
-    def start(self) -> None:
-        self._observer.start()
-
-    def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=5)

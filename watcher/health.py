@@ -1,5 +1,6 @@
 """HTTP endpoint: /healthz (alive: answers even mid-conversion; 503 once the engine has been
-down too long, so an orchestrator restarts the container), /readyz (engine + storage), /metrics."""
+down too long, so an orchestrator restarts the container), /readyz (engine + storage), /metrics,
+and POST routes other parts hand in (the event webhook)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from watcher.metrics import Metrics
 
 ReadyCheck = Callable[[], tuple[bool, dict[str, str]]]
 AliveCheck = Callable[[], bool]
+# (Authorization header, body) -> (status, JSON answer)
+PostRoute = Callable[[str | None, bytes], tuple[int, dict[str, object]]]
+_MAX_POST_BODY = 1024 * 1024
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, ready: ReadyCheck, alive: AliveCheck, metrics: Metrics) -> None:
-        handler = _handler(ready, alive, metrics)
+    def __init__(self, host: str, port: int, ready: ReadyCheck, alive: AliveCheck, metrics: Metrics,
+                 post_routes: dict[str, PostRoute] | None = None) -> None:
+        handler = _with_post(_handler(ready, alive, metrics), post_routes or {})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -58,5 +63,21 @@ def _handler(ready: ReadyCheck, alive: AliveCheck, metrics: Metrics) -> type[Bas
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # probes every few seconds would drown the log
+
+    return Handler
+
+
+def _with_post(base: type[BaseHTTPRequestHandler], routes: dict[str, PostRoute]) -> type[BaseHTTPRequestHandler]:
+    class Handler(base):  # type: ignore[valid-type, misc]
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            route = routes.get(self.path.split("?", 1)[0])
+            length = int(self.headers.get("Content-Length") or 0)
+            if route is None:
+                code, answer = 404, {"error": "not found"}
+            elif length > _MAX_POST_BODY:
+                code, answer = 413, {"error": "body too large"}
+            else:
+                code, answer = route(self.headers.get("Authorization"), self.rfile.read(length))
+            self._send(code, "application/json", json.dumps(answer).encode())
 
     return Handler

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from processor.document import EngineInfo, ErrorInfo
 
 MANIFEST_VERSION = "1"
-MANIFEST_NAME = "manifest.json"
 
 
 def utcnow() -> datetime:
@@ -75,6 +74,7 @@ class Manifest(BaseModel):
     source: SourceRecord
     status: Status = Status.QUEUED
     attempts: int = 0
+    lapses: int = Field(0, description="attempts that ended with the lease running out: worker killed or cut off")
     worker_id: str | None = None
     lease: Lease | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -26,3 +26,15 @@ class Metrics:
         self.queue_depth = Gauge("docwatch_queue_depth", "Inputs found by the last poll and not yet done", registry=r)
         self.engine_ready = Gauge("docwatch_engine_ready", "1 once the engine has loaded and warmed up", registry=r)
         self.polls = Counter("docwatch_polls", "Input listings, by result", ["result"], registry=r)
+        self.events = Counter(
+            "docwatch_events", "Event records by source and result (received, ignored, malformed, unauthorized)",
+            ["source", "result"], registry=r,
+        )
+        self.intake_latency = Histogram(
+            "docwatch_intake_latency_seconds", "Upload (event time, else last-modified) to claim, by source",
+            ["source"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=r,
+        )
+        self.event_age = Gauge(
+            "docwatch_event_oldest_age_seconds", "Age of the oldest event message in hand or just received (queue lag)",
+            ["source"], registry=r,
+        )

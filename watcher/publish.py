@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from processor import Document, document_json
 from processor.document import Asset
 from processor.render import markdown_files
-from watcher.claims import output_dir
+from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import PreconditionFailed, Storage
 

@@ -43,6 +43,27 @@ class S3Settings(BaseModel):
     secret_access_key: SecretStr | None = Field(None, description="as above; never logged")
 
 
+class EventsSettings(BaseModel):
+    """Event intake for an S3 input: the listing then only reconciles (see reconcile_interval)."""
+
+    sqs_queue_url: str | None = Field(
+        None, description="SQS queue with the input bucket's S3 event notifications (direct, SNS or EventBridge); turns events on"
+    )
+    sqs_endpoint_url: str | None = Field(None, description="SQS endpoint; AWS_ENDPOINT_URL works too")
+    sqs_wait_seconds: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
+    sqs_visibility_seconds: int = Field(
+        60, ge=5, le=43200, description="a received message is hidden this long from other replicas; extended while held"
+    )
+    sqs_max_messages: int = Field(1, ge=1, le=10, description="messages per receive; 1 leaves the rest to other replicas")
+    webhook_token: SecretStr | None = Field(
+        None, description="turns on POST /events on the health port (MinIO/Ceph webhook); callers send 'Authorization: Bearer <token>'. Never logged"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sqs_queue_url or self.webhook_token)
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -68,7 +89,10 @@ class Settings(BaseSettings):
         2, ge=0, description="a page whose failure may pass (VL server 503/429, a timeout) is tried again this often"
     )
 
-    poll_interval: float = Field(10.0, gt=0, description="seconds between listings (local: safety re-scan)")
+    poll_interval: float = Field(
+        10.0, gt=0, description="seconds between listings (local: safety re-scan; events on: between re-queue checks)"
+    )
+    reconcile_interval: float = Field(900.0, gt=0, description="events on: seconds between backstop listings (one at start)")
     settle_seconds: float = Field(2.0, ge=0, description="a local file must keep its size this long")
     min_age_seconds: float = Field(0.0, ge=0, description="S3 objects younger than this wait")
     include: list[str] = Field(
@@ -82,6 +106,9 @@ class Settings(BaseSettings):
     worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
+    max_lapses: int = Field(
+        5, ge=1, description="attempts that may end with the worker killed or cut off before the document fails (WorkerLost)"
+    )
     retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
     page_timeout_seconds: float = Field(
         120.0, gt=0, description="time budget per page: a conversion running past pages x this is killed and retried"
@@ -108,6 +135,7 @@ class Settings(BaseSettings):
     failed_prefix: str = Field("failed/", description="where moved inputs go after a final failure (inside the input root)")
 
     s3: S3Settings = Field(default_factory=S3Settings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     health_host: str = Field("0.0.0.0", description="address of the HTTP endpoint")
     health_port: int = Field(8081, ge=0, le=65535, description="0 disables the HTTP endpoint")

@@ -6,8 +6,8 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 
-from watcher.claims import input_key_of_manifest
-from watcher.discovery import DONE_PREFIX, EPOCH_KEY, STATE_PREFIX, DoneIndex
+from watcher.discovery import DoneIndex
+from watcher.layout import EPOCH_KEY, input_key_of_manifest, is_state_key
 from watcher.manifest import Manifest, Status
 from watcher.storage import NotFound, PreconditionFailed, Storage
 
@@ -16,7 +16,7 @@ def manifests(storage: Storage) -> Iterator[tuple[str, Manifest, str]]:
     """(manifest key, manifest, etag) for every document under the output root."""
     for obj in storage.list():
         input_key = input_key_of_manifest(obj.key, keys_are_paths=storage.keys_are_paths)
-        if obj.key.startswith(STATE_PREFIX) or input_key is None:
+        if is_state_key(obj.key) or input_key is None:
             continue
         try:
             data, etag = storage.get(obj.key)
@@ -75,4 +75,4 @@ def requeue(storage: Storage, keys: list[str] | None = None, *, failed: bool = F
     return done
 
 
-__all__ = ["DONE_PREFIX", "manifests", "requeue", "status_report"]
+__all__ = ["manifests", "requeue", "status_report"]

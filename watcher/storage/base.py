@@ -23,7 +23,10 @@ class ObjectInfo(BaseModel):
 
 
 class StorageError(Exception):
-    """Storage could not be reached or used; the message says what to fix."""
+    """Storage could not be reached or used; the message says what to fix. ``transient``: the
+    store is there but failing for now (5xx, dropped connections), not misconfigured."""
+
+    transient = False
 
 
 class NotFound(StorageError):

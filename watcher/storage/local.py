@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from watcher.layout import LOCAL_STATE_DIR as INTERNAL_DIR
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
-
-INTERNAL_DIR = ".docwatch"  # lock files live here, never listed
 
 
 class LocalStorage(Storage):

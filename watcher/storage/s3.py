@@ -42,7 +42,6 @@ from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Stora
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
 
-INTERNAL_PREFIX = "_docwatch/"  # docwatch's own objects (probes; discovery's done markers)
 _PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
 # A dropped connection while a body streams is not covered by botocore's retries (the
 # response already "succeeded"), so reads of bodies retry on these themselves.
@@ -314,6 +313,11 @@ class S3Storage(Storage):
         raise AssertionError("unreachable")
 
     def _error(self, exc: Exception, op: str, key: str) -> StorageError:
+        error = self._described(exc, op, key)
+        error.transient = _transient(exc)
+        return error
+
+    def _described(self, exc: Exception, op: str, key: str) -> StorageError:
         where = f"s3://{self.bucket}/{self.prefix}{key}"
         endpoint = redact_urls(str(self._client.meta.endpoint_url))
         if isinstance(exc, NoCredentialsError):

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from watcher.layout import PROBE_PREFIX
 from watcher.storage.base import PreconditionFailed, StorageError
-from watcher.storage.s3 import INTERNAL_PREFIX, _transient
+from watcher.storage.s3 import _transient
 
 if TYPE_CHECKING:
     from watcher.storage.s3 import S3Storage
@@ -28,7 +29,7 @@ def probe_conditional_writes(storage: S3Storage) -> str | None:
     """A create with If-None-Match must work once and then get 412; a replace with If-Match
     must get 412 for a wrong ETag and work for the right one. None when all four hold, else
     what the store got wrong. StorageError when the store could not be asked."""
-    key = f"{INTERNAL_PREFIX}probe/{uuid.uuid4().hex}"
+    key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     try:
         etag = _step(lambda: storage.put_if_absent(key, b"probe"))
         if etag is None:

@@ -206,8 +206,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     if tables:
         words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
     titles = [r.bbox for r in regions if r.label == "title"]
-    read = [w.bbox for w in words if w.conf >= 60]
-    pictures = [r.bbox for r in regions if r.label == "figure" and not _mostly_text(r.bbox, read)
+    # a figure is a crop added beside the text: words inside it stay text either way
+    pictures = [r.bbox for r in regions if r.label == "figure"
                 and not any(overlap_ratio(t.bbox, r.bbox) > 0.5 for t in tables)]
     placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
@@ -217,14 +217,6 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
             pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
     return placed
-
-
-def _mostly_text(rect, words: list) -> bool:
-    """A "figure" the model sees in a boxed code listing or a tinted note is text that OCR read:
-    a picture's labels cover far less of it. Its words stay text either way; this only keeps
-    a needless crop out."""
-    area = max(1e-6, (rect[2] - rect[0]) * (rect[3] - rect[1]))
-    return sum(overlap_ratio(w, rect) * (w[2] - w[0]) * (w[3] - w[1]) for w in words) > 0.3 * area
 
 
 def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> None:
