@@ -75,7 +75,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the daemon takes them over
         signal.signal(sig, lambda *_: stopping.set())
-    log.info("startup.checking_storage", input=s.input, output=s.output)
+    log.debug("startup.checking_storage", input=s.input, output=s.output)
     try:
         opened = open_storages_patiently(s, stopping)
     except (StartupError, StorageError) as exc:

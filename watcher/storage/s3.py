@@ -29,6 +29,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
     ReadTimeoutError,
@@ -386,12 +387,15 @@ def _is_precondition(exc: ClientError, op: str) -> bool:
 
 
 def _transient(exc: BaseException) -> bool:
-    """A fault of the moment at a reachable endpoint (worth more retries), not an answer."""
+    """A fault of the moment at a reachable endpoint (worth more retries; at start-up, worth
+    waiting for), not an answer."""
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | NoCredentialsError):
         return False
     if isinstance(exc, ClientError):
         return _status(exc) >= 500 or _code(exc) in ("SlowDown", "Throttling", "RequestTimeout")
-    return isinstance(exc, BotoCoreError | ConnectionError)
+    # the wire, not a refused request or configuration (botocore refuses an endpoint with
+    # userinfo with a BotoCoreError that no retry can change)
+    return isinstance(exc, (HTTPClientError, *_BODY_ERRORS))
 
 
 def _unquote(etag: str) -> str:
