@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -88,3 +89,21 @@ def glyph_height(gray: np.ndarray) -> float:
     _, starts, ends = _long_runs(sample.T, 4)
     lengths = (ends - starts)[(ends - starts) < gray.shape[0] / 20]
     return float(np.percentile(lengths, 80)) if lengths.size else 20.0
+
+
+T = TypeVar("T")
+
+
+def stack(crops: list[tuple[np.ndarray, T]], gap: int) -> tuple[np.ndarray, list[tuple[int, int, T]]]:
+    """Crops stacked one under another on white, ``gap`` pixels around each, so one OCR call
+    reads them all, each on rows of its own; the mosaic and each item's rows [y0, y1)."""
+    width = max(c.shape[1] for c, _ in crops) + 2 * gap
+    height = sum(c.shape[0] + gap for c, _ in crops) + gap
+    mosaic = np.full((height, width), 255, dtype=np.uint8)
+    spans: list[tuple[int, int, T]] = []
+    y = gap
+    for crop, item in crops:
+        mosaic[y:y + crop.shape[0], gap:gap + crop.shape[1]] = crop
+        spans.append((y, y + crop.shape[0], item))
+        y += crop.shape[0] + gap
+    return mosaic, spans

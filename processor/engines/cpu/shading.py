@@ -17,6 +17,7 @@ import numpy as np
 
 from processor.engines.cpu.layout import Rect
 from processor.engines.cpu.ocr import OcrWord, fix_scripts, run_tesseract
+from processor.engines.cpu.raster import stack
 
 
 @dataclass
@@ -63,15 +64,7 @@ def read_bands(gray: np.ndarray, bands: list[Band], to_page: float, languages: s
         ink = float(crop.min())
         crop = np.clip((crop - ink) / max(1.0, bg - ink) * 255, 0, 255).astype(np.uint8)
         crops.append((crop, b))
-    width = max(c.shape[1] for c, _ in crops) + 2 * gap
-    height = sum(c.shape[0] + gap for c, _ in crops) + gap
-    mosaic = np.full((height, width), 255, dtype=np.uint8)
-    placed: list[tuple[int, int, Band]] = []
-    y = gap
-    for crop, b in crops:
-        mosaic[y:y + crop.shape[0], gap:gap + crop.shape[1]] = crop
-        placed.append((y, y + crop.shape[0], b))
-        y += crop.shape[0] + gap
+    mosaic, placed = stack(crops, gap)
     words = run_tesseract(mosaic, 1.0, languages, psm=6)
     fix_scripts(words)
     out: list[OcrWord] = []

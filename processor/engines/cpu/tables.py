@@ -12,7 +12,7 @@ import numpy as np
 import pymupdf
 
 from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio
-from processor.engines.cpu.raster import erase, rule_segments
+from processor.engines.cpu.raster import erase, rule_segments, stack
 
 log = logging.getLogger(__name__)
 
@@ -359,16 +359,7 @@ def cell_mosaic(gray: np.ndarray, to_page: float, grid: TableGrid, gap: int) -> 
         crops.append((crop, cell))
     if not crops:
         return None
-    width = max(c.shape[1] for c, _ in crops) + 2 * gap
-    height = sum(c.shape[0] + gap for c, _ in crops) + gap
-    mosaic = np.full((height, width), 255, dtype=np.uint8)
-    spans: list[tuple[int, int, Cell]] = []
-    y = gap
-    for crop, cell in crops:
-        mosaic[y:y + crop.shape[0], gap:gap + crop.shape[1]] = crop
-        spans.append((y, y + crop.shape[0], cell))
-        y += crop.shape[0] + gap
-    return CellMosaic(mosaic, spans)
+    return CellMosaic(*stack(crops, gap))
 
 
 def fill_from_mosaic(mosaic: CellMosaic, words: list[tuple[Rect, str]]) -> None:
