@@ -116,17 +116,17 @@ def convert_resuming(
         progress(len(ok), total)
 
     def arrived(result: PageResult) -> None:
-        first = streamed.get(result.page.number)
-        if result.revised and first is not None:  # restructured: its figures came with the first version
+        first, revised = streamed.get(result.page.number), result.revised
+        if revised and first is not None:  # restructured: its figures came with the first version
             result = PageResult(result.page, first.assets)
         kept = None
         try:
-            kept = checkpoints.save(result, figures_saved=result.revised and not any(a.data for a in result.assets)) \
+            kept = checkpoints.save(result, figures_saved=revised and not any(a.data for a in result.assets)) \
                 if still_ours() else None
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         streamed[result.page.number] = kept or result  # figure bytes stay only if not stored
-        if result.revised:
+        if revised:
             return
         bound.info("page.converted", page=result.page.number, status=result.page.status.value)
         (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)

@@ -172,6 +172,7 @@ class PaddleEngine(Engine):
         stream = self._page_stream()
         merge = self.p.merge_pages and self._supports_merge
         kept: list[Record] = []
+        blocks_before = 0
         window: deque[tuple[Rendered, Ticket | None]] = deque()
         todo = deque(i for i in range(source.info.page_count) if only is None or i + 1 in only)
         while todo or window:
@@ -187,6 +188,10 @@ class PaddleEngine(Engine):
             if isinstance(item, PageResult):
                 yield item
                 continue
+            if merge:  # the ids restructure_pages gives a block it leaves alone: revised pages are the changed ones
+                for i, raw in enumerate(item.raws):
+                    raw.global_block_id = raw.global_group_id = blocks_before + i
+                blocks_before += len(item.raws)
             first = self._finish(item, item.raws)
             yield first  # streamed and checkpointed now; restructuring may revise it at the end
             if merge:
