@@ -68,7 +68,7 @@ def bgr_arrays(data: bytes, filetype: str) -> list[np.ndarray]:
         return out
 
 
-def bare(stub_url: str, cache: Path, pngs: list[bytes], pdf: bytes) -> dict:
+def bare(stub_url: str, cache: Path, pngs: list[bytes], pdf: bytes, long_pngs: list[bytes]) -> dict:
     """The pipeline alone, built the way the engine builds it (the engine's own load())."""
     from processor.engines.paddle import PaddleEngine
     from processor.options import ConvertOptions, EngineName, PaddleEngineOptions
@@ -84,7 +84,9 @@ def bare(stub_url: str, cache: Path, pngs: list[bytes], pdf: bytes) -> dict:
         list(engine._pipeline.predict_iter(images[:1]))  # warm-up, not timed
         out = {}
         # the PDF as the demo gives it (the pipeline renders it itself), and pre-rendered arrays
-        for name, batch in (("stream", images), ("pdf", str(pdf_path)), ("pdf_arrays", bgr_arrays(pdf, "pdf"))):
+        long_images = [a for png in long_pngs for a in bgr_arrays(png, "png")]
+        for name, batch in (("stream", images), ("long_stream", long_images), ("pdf", str(pdf_path)),
+                            ("pdf_arrays", bgr_arrays(pdf, "pdf"))):  # fmt: skip
             started = time.monotonic()
             results = list(engine._pipeline.predict_iter(batch))
             seconds = time.monotonic() - started
@@ -110,29 +112,33 @@ def run_local(tmp: Path, env: dict[str, str], pngs: list[bytes], pdf: bytes, tim
         d.stop()
 
 
-def run_s3(tmp: Path, env: dict[str, str], pngs: list[bytes], delay: float, timeout: float) -> dict:
-    from tests.fault_proxy import FaultProxy, FaultRates
-    from tests.s3_server import MotoS3
+def run_s3(tmp: Path, env: dict[str, str], pngs: list[bytes], delay: float, timeout: float, name: str = "s3") -> dict:
+    import boto3
 
-    moto = MotoS3()
-    proxy = FaultProxy(moto.url, FaultRates(slow=1.0, slow_seconds=delay), seed=1).start()
+    from bench.s3_side import S3Side
+    from tests.s3_server import fake_aws_env
+
+    fake_aws_env()
+    side = S3Side(delay)
+    store: dict = {}
     try:
-        bucket, client = moto.new_bucket(), moto.client()
+        client = boto3.client("s3", endpoint_url=side.moto, region_name="us-east-1")
+        bucket = f"dw-{name}"
+        client.create_bucket(Bucket=bucket)
         keys = {f"doc-{i:03d}.png" for i in range(len(pngs))}
         for i, png in enumerate(pngs):
-            client.put_object(Bucket=bucket, Key=f"in/doc-{i:03d}.png", Body=png)  # type: ignore[attr-defined]
-        s3_env = {**env, "DOCWATCH_S3__ENDPOINT_URL": proxy.url, "DOCWATCH_S3__ADDRESSING_STYLE": "path"}
-        d = start_daemon(tmp, f"s3://{bucket}/in/", f"s3://{bucket}/out/", name="s3", extra_env=s3_env)
+            client.put_object(Bucket=bucket, Key=f"in/doc-{i:03d}.png", Body=png)
+        s3_env = {**env, "DOCWATCH_S3__ENDPOINT_URL": side.proxy, "DOCWATCH_S3__ADDRESSING_STYLE": "path"}
+        d = start_daemon(tmp, f"s3://{bucket}/in/", f"s3://{bucket}/out/", name=name, extra_env=s3_env)
         try:
             wait_done(d, keys, timeout)
             figures = stream_figures(d, keys)
         finally:
             d.stop()
-        figures["s3_requests"] = proxy.stats.total()
-        return figures
     finally:
-        proxy.stop()
-        moto.stop()
+        store = side.stop()
+    figures["s3_requests"], figures["store_cpu_s"] = store["requests"], store["cpu_s"]
+    return figures
 
 
 def run_efficiency(tmp: Path, docs: int, seconds: float, timeout: float) -> dict:
@@ -163,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=24, help="one-page documents in the stream")
     ap.add_argument("--pdf-pages", type=int, default=64)
+    ap.add_argument("--long-docs", type=int, default=96,
+                    help="one-page documents in the long S3 stream (per-document store latency overlapped)")
     ap.add_argument("--latency", type=float, default=0.5, help="VL stub seconds per request")
     ap.add_argument("--vl-concurrency", type=int, default=16, help="VL stub requests served at once")
     ap.add_argument("--s3-delay", type=float, default=0.05, help="fault proxy: seconds added to every S3 request")
@@ -173,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     pngs, pdf = png_pages(args.docs), pdf_bytes(args.pdf_pages, 1000)
+    long_pngs = png_pages(args.long_docs)
     result: dict = {"benchmark": "throughput", "cpus": os.cpu_count(), "docs": args.docs, "pdf_pages": args.pdf_pages,
                     "vl_stub": {"latency_s": args.latency, "max_concurrent": args.vl_concurrency}}  # fmt: skip
     stub = StubVLServer(latency=args.latency, max_concurrent=args.vl_concurrency)
@@ -182,11 +191,12 @@ def main(argv: list[str] | None = None) -> dict:
         for part in args.parts:
             started = time.monotonic()
             if part == "bare":
-                result["bare"] = bare(stub.base_url, tmp / "pdx-cache", pngs, pdf)
+                result["bare"] = bare(stub.base_url, tmp / "pdx-cache", pngs, pdf, long_pngs)
             elif part == "local":
                 result["local"] = run_local(tmp, env, pngs, pdf, args.timeout)
             elif part == "s3":
                 result["s3"] = run_s3(tmp, env, pngs, args.s3_delay, args.timeout)
+                result["s3_long"] = run_s3(tmp, env, long_pngs, args.s3_delay, args.timeout, name="s3-long")
             else:
                 result["efficiency"] = run_efficiency(tmp, args.docs, args.engine_seconds, args.timeout)
             print(f"  {part}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
@@ -203,19 +213,22 @@ def main(argv: list[str] | None = None) -> dict:
 def ratios(r: dict) -> None:
     bare_of, local = r.get("bare", {}), r.get("local", {})
     rows = [("local stream", local.get("stream"), "stream"), ("local pdf", local.get("pdf"), "pdf"),
-            ("local pdf vs arrays", local.get("pdf"), "pdf_arrays"), ("s3 stream", r.get("s3"), "stream")]  # fmt: skip
+            ("local pdf vs arrays", local.get("pdf"), "pdf_arrays"), ("s3 stream", r.get("s3"), "stream"),
+            ("s3 long stream", r.get("s3_long"), "long_stream")]  # fmt: skip
     r["ratios"] = {name: round(run["pages_per_s"] / bare_of[b]["pages_per_s"], 3)
                    for name, run, b in rows if run and bare_of.get(b) and run.get("pages_per_s")}  # fmt: skip
 
 
 def table(r: dict) -> None:
     print(f"\n{'run':<22} {'pages':>5} {'wall s':>7} {'pages/s':>8} {'÷ bare':>7}  stage means (s)")
-    for name, b in (("bare stream", "stream"), ("bare pdf", "pdf"), ("bare pdf, arrays", "pdf_arrays")):
+    for name, b in (("bare stream", "stream"), ("bare long stream", "long_stream"), ("bare pdf", "pdf"),
+                    ("bare pdf, arrays", "pdf_arrays")):  # fmt: skip
         if row := r.get("bare", {}).get(b):
             print(f"{name:<22} {row['pages']:>5} {row['wall_s']:>7.2f} {row['pages_per_s']:>8.2f} {'':>7}")
     local = r.get("local", {})
     for name, row in (("docwatch local stream", local.get("stream")), ("docwatch local pdf", local.get("pdf")),
-                      ("docwatch s3 stream", r.get("s3")), ("fixed-latency engine", r.get("efficiency"))):  # fmt: skip
+                      ("docwatch s3 stream", r.get("s3")), ("docwatch s3 long stream", r.get("s3_long")),
+                      ("fixed-latency engine", r.get("efficiency"))):  # fmt: skip
         if row:
             ratio = r["ratios"].get(name.removeprefix("docwatch ").strip(), None)
             stages = " ".join(f"{k}={v}" for k, v in row["stage_mean_s"].items())

@@ -111,7 +111,7 @@ class PaddleSetupOptions(BaseModel):
         "its characters (layout, tables, formulas stay the VL model's); off: the VL model's text",
     )
     pages_in_flight: int = Field(
-        32, ge=1, le=1024,
+        64, ge=1, le=1024,
         description="pages of all documents in flight inside the pipeline at once (rendered, not yet "
         "answered): keeps the VL server's batch full and bounds the pixels held",
     )

@@ -60,6 +60,10 @@ class FaultRates:
         return sum(getattr(self, name) for name in FAULTS)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # S3 listens with a deep backlog; socketserver's 5 drops SYNs (1 s each)
+
+
 @dataclass
 class ProxyStats:
     requests: Counter[str] = field(default_factory=Counter)  # by HTTP method
@@ -99,7 +103,7 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)

@@ -27,19 +27,20 @@ def run_bench(name: str, tmp_path: Path, *args: str) -> dict:
 @pytest.mark.paddle
 @pytest.mark.skipif(importlib.util.find_spec("paddleocr") is None, reason="paddleocr is not installed")
 def test_throughput_bench_reports_every_part(tmp_path: Path) -> None:
-    r = run_bench("throughput", tmp_path, "--docs", "2", "--pdf-pages", "2", "--latency", "0.05",
+    r = run_bench("throughput", tmp_path, "--docs", "2", "--pdf-pages", "2", "--long-docs", "3", "--latency", "0.05",
                   "--engine-seconds", "0.05")  # fmt: skip
     assert r["bare"]["stream"]["pages"] == 2 and r["bare"]["pdf"]["pages"] == 2
     for run in (r["local"]["stream"], r["s3"]):
         assert run["documents"] == run["succeeded"] == run["pages"] == 2
+    assert r["s3_long"]["succeeded"] == r["bare"]["long_stream"]["pages"] == 3
         assert {"claim", "fetch", "convert", "publish"} <= set(run["stage_mean_s"])
     assert r["local"]["pdf"]["succeeded"] == 1 and r["local"]["pdf"]["pages"] == 2
     assert r["s3"]["s3_requests"] > 0  # the daemon really went through the slow proxy
-    assert set(r["ratios"]) == {"local stream", "local pdf", "s3 stream"} and all(v > 0 for v in r["ratios"].values())
+    assert set(r["ratios"]) == {"local stream", "local pdf", "local pdf vs arrays", "s3 stream", "s3 long stream"} and all(v > 0 for v in r["ratios"].values())
     eff = r["efficiency"]
     assert eff["succeeded"] == eff["engine_pages"] == 2 and 0 < eff["efficiency"] <= 1.0
     # the bare pipeline's 2 + 2 pages, its warm-up, the daemons' warm-ups and 2 + 2 + 2 pages: one request each
-    assert r["vl_requests"] >= 2 + 2 + 6
+    assert r["vl_requests"] >= 2 + 3 + 2 + 7
 
 
 def test_memory_bench_measures_the_whole_process_tree(tmp_path: Path) -> None:

@@ -226,7 +226,8 @@ def test_publish_is_fenced_by_the_versions_it_last_knew(tmp_path: Path) -> None:
     assert (tmp_path / "a.pdf/a.md").read_bytes() == b"the successor's Markdown"
     proofs = []
     mine = publish(store, "a.pdf", doc, known, prove=lambda: proofs.append(1) or True)
-    assert proofs == [1] and (tmp_path / "a.pdf/a.md").read_bytes() != b"the successor's Markdown"
+    # a.md needs the proof; a.json too if the refused writer got to it (outputs go out in parallel)
+    assert 1 <= len(proofs) <= 2 and (tmp_path / "a.pdf/a.md").read_bytes() != b"the successor's Markdown"
     assert all(store.head(o.key).etag == o.etag for o in mine)
     listed = store.put("a.pdf/gone.png", b"a figure the new version no longer has")
     store.put("a.pdf/gone.png", b"rewritten since")  # a newer version of a stale key stays
@@ -281,8 +282,11 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
     revised = first.model_copy(update={"pipeline_markdown": "revised"})
 
     class Engine:
+        def __init__(self, pages: int) -> None:
+            self.pages = pages
+
         def convert(self, spooled, name, *, skip, on_page, on_opened, should_abort):
-            on_opened(1)
+            on_opened(self.pages)
             on_page(PageResult(first, [Asset(path="images/p1_1.png", data=b"png")]))
             on_page(PageResult(revised, revised=True))
             return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=1),
@@ -290,9 +294,13 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
 
     store, bound = LocalStorage(tmp_path, create=True), Bound()
     checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
-    doc, resumed = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    doc, resumed = convert_resuming(Engine(2), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
     assert resumed == 0 and bound.events.count("page.converted") == 1
     assert [p.pipeline_markdown for p in doc.pages] == ["revised"]
     assert [a.path for a in doc.assets] == ["images/p1_1.png"] and checkpoints.figure(doc.assets[0]) == b"png"
     [saved] = checkpoints.load().values()
     assert saved.page.pipeline_markdown == "revised" and checkpoints.figure(saved.assets[0]) == b"png"
+    # a one-page document is published as soon as its page is done: no checkpoint, figures in hand
+    one = Checkpoints(store, "b.pdf", "2" * 64)
+    doc, _ = convert_resuming(Engine(1), one, tmp_path / "b.pdf", "b.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    assert one.load() == {} and doc.assets[0].data == b"png"

@@ -121,8 +121,11 @@ def convert_resuming(
             result = PageResult(result.page, first.assets)
         kept = None
         try:
-            kept = checkpoints.save(result, figures_saved=revised and not any(a.data for a in result.assets)) \
-                if still_ours() else None
+            # a one-page document is published as soon as its page is done: a checkpoint would
+            # cost store requests to save at most that one page
+            stored_figures = revised and not any(a.data for a in result.assets)
+            if total > 1 and still_ours():
+                kept = checkpoints.save(result, figures_saved=stored_figures)
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         streamed[result.page.number] = kept or result  # figure bytes stay only if not stored

@@ -256,15 +256,17 @@ class Daemon:
         )
         self.done.mark(item)
         if m.status is Status.SUCCEEDED:
-            self._tidy(item.key, claim.previous.outputs if claim.previous else [], m, bound)
+            self._tidy(item.key, claim.previous, m, bound)
         self.after(item, m.status)
 
-    def _tidy(self, key: str, previous: list[OutputRecord], m: Manifest, bound) -> None:
-        """After success: outputs the new version no longer has, and the page checkpoints."""
+    def _tidy(self, key: str, previous: Manifest | None, m: Manifest, bound) -> None:
+        """After success: outputs the new version no longer has, and the page checkpoints (a
+        one-page document, now or before, never had any: no listing for it)."""
         try:
-            if removed := remove_stale(self.sink, previous, m.outputs):
+            if removed := remove_stale(self.sink, previous.outputs if previous else [], m.outputs):
                 bound.info("outputs.removed_stale", keys=removed)
-            Checkpoints(self.sink, key, m.source.sha256 or "").clear()
+            if m.pages.total > 1 or (previous is not None and previous.pages.total != 1):
+                Checkpoints(self.sink, key, m.source.sha256 or "").clear()
         except Exception as exc:  # noqa: BLE001 - a leftover file is untidy, not wrong: the manifest is the truth
             bound.warning("outputs.tidy_failed", error=str(exc))
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import PurePosixPath
 
 from processor import Document, document_json
@@ -24,6 +26,7 @@ from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
 from watcher.storage import PreconditionFailed, Storage
 
+_WRITERS = 8  # outputs written at once
 _TRIES = 4  # a key that changes under a worker proven to hold the claim is contended; give up
 
 
@@ -60,10 +63,18 @@ def publish(
     """Write every output, each conditional on its last known version (``known``: the outputs
     the previous manifest lists). ``prove`` re-asserts the claim (False: it is lost)."""
     etags = {o.key: o.etag for o in known or [] if o.etag}
-    records = []
-    for key, data, ctype in output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths):
+
+    def write(key: str, data: bytes, ctype: str) -> OutputRecord:
         etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove)
-        records.append(OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag))
+        return OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag)
+
+    # a few writes at once (a store's latency is paid per request, not per byte), a few
+    # outputs in memory at a time
+    records: list[OutputRecord] = []
+    files = output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths)
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="publish") as pool:
+        while batch := list(islice(files, _WRITERS)):
+            records += pool.map(lambda f: write(*f), batch)
     return records
 
 

@@ -68,7 +68,13 @@ def _run_task(sha256: str, path: str, filetype: str, task: PageTask) -> PageResu
         doc = _open_cached(sha256, path, filetype)
     except Exception as exc:
         return _failed(task.index + 1, task, exc)
-    return process_page(doc, task)
+    try:
+        return process_page(doc, task)
+    finally:
+        # MuPDF keeps what pages decoded (images, fonts) in a store of up to 256 MB that only
+        # grows along a long document (PyMuPDF cannot tell its size): emptied after every page,
+        # since what the next page needs again costs little to redo (bench/memory.py)
+        pymupdf.TOOLS.store_shrink(100)
 
 
 def _failed(number: int, task: PageTask, exc: BaseException) -> PageResult:
