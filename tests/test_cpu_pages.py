@@ -17,6 +17,7 @@ from tests.docs_hard import (
     make_backwards_cell_pdf,
     make_booktabs_pdf,
     make_broken_font_pdf,
+    make_continued_table_pdf,
     make_framed_sheet_pdf,
     make_mixed_content_pdf,
     make_shaded_table_pdf,
@@ -130,6 +131,17 @@ def test_scan_headings_need_the_layout_models_title_label(tmp_path, options):
     found = [b.text for b in doc.pages[0].blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
     # every heading found is a real one; the model finds most of them (not every one)
     assert set(found) <= set(structured.headings) and structured.headings[0] in found and len(found) >= 3, found
+
+
+def test_a_continued_table_caption_at_the_top_is_kept_the_running_head_is_not(tmp_path, options):
+    gen = make_continued_table_pdf(tmp_path / "c.pdf")
+    doc, md = markdown(gen.path, options)
+    assert md.count("Продолжение таблицы 1") == 2, md  # recurs at the top, yet it is the body's
+    assert gen.furniture[0] not in md, md  # the running head above it still goes
+    for page in doc.pages[1:]:
+        body = [b for b in page.blocks if b.order is not None]
+        assert body[0].type is BlockType.CAPTION and body[1].type is BlockType.TABLE, body
+    assert ned(md, gen.text) < 0.05, md
 
 
 def test_table_cell_words_in_reading_order_whatever_the_content_stream_order(tmp_path, options):
