@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pymupdf
 
-from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer, font_path
+from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer, font_path, make_text_pdf
 
 __all__ = [
     "make_backwards_cell_pdf",
@@ -19,6 +19,7 @@ __all__ = [
     "make_broken_font_pdf",
     "make_continued_table_pdf",
     "make_framed_sheet_pdf",
+    "make_ocr_layered_scan_pdf",
     "make_mixed_content_pdf",
     "make_shaded_table_pdf",
     "make_turned_content_pdf",
@@ -245,3 +246,28 @@ def make_continued_table_pdf(path: Path) -> GeneratedDoc:
     doc.save(path)
     doc.close()
     return GeneratedDoc(path=Path(path), text="\n\n".join(pages), pages=pages, furniture=[head, "1", "2", "3"])
+
+
+def make_ocr_layered_scan_pdf(path: Path, wrong: bool) -> GeneratedDoc:
+    """A scanned page (an image of seven paragraphs) under an invisible text layer, the way
+    OCR tools save searchable PDFs. ``wrong``: the layer's lines say other things than the
+    image's (each line carries the text of a line half the page away: plausible words, clean
+    characters, a bad OCR tool's layer); else the layer is the page's own text."""
+    paras = [*RU_PARAGRAPHS, *EN_PARAGRAPHS]
+    source = make_text_pdf(Path(path).with_suffix(".src.pdf"), ["\n\n".join(paras)])
+    with pymupdf.open(source.path) as src:
+        png = src[0].get_pixmap(dpi=200, colorspace=pymupdf.csGRAY).tobytes("png")
+        lines = [(ln["bbox"], "".join(sp["text"] for sp in ln["spans"]), ln["spans"][0]["size"])
+                 for b in src[0].get_text("dict")["blocks"] for ln in b.get("lines", [])]
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_image(page.rect, stream=png)
+    page.insert_font(fontname="dv", fontfile=str(font_path()))
+    n = len(lines)
+    for i, (bbox, _, size) in enumerate(lines):
+        said = lines[(i + n // 2) % n][1] if wrong else lines[i][1]
+        page.insert_text((bbox[0], bbox[3] - 0.25 * size), said, fontname="dv", fontsize=size, render_mode=3)
+    doc.save(path)
+    doc.close()
+    text = "\n\n".join(paras)
+    return GeneratedDoc(path=Path(path), text=text, pages=[text])

@@ -20,6 +20,7 @@ from tests.docs_hard import (
     make_continued_table_pdf,
     make_framed_sheet_pdf,
     make_mixed_content_pdf,
+    make_ocr_layered_scan_pdf,
     make_shaded_table_pdf,
     make_turned_content_pdf,
 )
@@ -54,6 +55,44 @@ def test_all_fonts_broken_reads_the_page_by_ocr(tmp_path, options):
     doc, md = markdown(gen.path, options)
     assert doc.pages[0].method is PageMethod.OCR
     assert ned(md, gen.text) < 0.08, md
+
+
+def test_an_invisible_text_layer_that_ocr_contradicts_is_replaced_by_ocr(tmp_path, options):
+    gen = make_ocr_layered_scan_pdf(tmp_path / "bad.pdf", wrong=True)
+    doc, md = markdown(gen.path, options)
+    assert ned(md, gen.text) < 0.08, md  # what the page shows, not what its layer says
+    assert doc.pages[0].method is PageMethod.OCR  # the layer was all of the page's text
+
+
+def test_an_invisible_text_layer_that_ocr_confirms_is_kept(tmp_path, options):
+    gen = make_ocr_layered_scan_pdf(tmp_path / "good.pdf", wrong=False)
+    doc, md = markdown(gen.path, options)
+    assert doc.pages[0].method is PageMethod.TEXT_LAYER, doc.pages[0].raw
+    assert ned(md, gen.text) < 0.03, md
+
+
+def test_a_sound_page_is_not_sampled_by_ocr(tmp_path, monkeypatch):
+    import pymupdf
+
+    from processor.engines.cpu import agreement
+    from processor.engines.cpu.text_layer import read_rawdict
+
+    def no_ocr(*args, **kwargs):
+        raise AssertionError("OCR called on a sound page")
+
+    monkeypatch.setattr(agreement, "run_tesseract", no_ocr)
+    gen = make_continued_table_pdf(tmp_path / "c.pdf")
+    with pymupdf.open(gen.path) as pdf:
+        for page in pdf:
+            assert agreement.distrust_disagreeing_fonts(page, read_rawdict(page), 300, "rus+eng") == []
+
+
+def test_line_similarity():
+    from processor.engines.cpu.agreement import similarity
+
+    assert similarity("Программа преобразует документы", "Программа преобразуeт докумeнты,") > 0.9
+    assert similarity("The quick brown fox jumps", "Document conversion keeps") < 0.5
+    assert similarity("The quick brown fox jumps", "") is None  # OCR read nothing: no verdict
 
 
 def test_suspicious_characters():

@@ -12,6 +12,7 @@ import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
+from processor.engines.cpu.agreement import distrust_disagreeing_fonts
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.layout_model import detect
 from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
@@ -47,6 +48,7 @@ from processor.engines.cpu.tables import (
     grid_html,
 )
 from processor.engines.cpu.regions import reocr_untrusted
+from processor.engines.cpu.trust import DISTRUSTED
 from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
@@ -97,9 +99,17 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
     data = read_rawdict(page) if not task.is_image and len(text.strip()) >= 20 else None
     verdict = judge_text_layer(page, text, data) if not task.is_image else None
+    doubted: list[str] = []
+    if verdict and verdict.usable and not task.force_ocr and data is not None:
+        # suspect text that passed the character checks: OCR a sample of it, once
+        doubted = distrust_disagreeing_fonts(page, data, task.ocr_dpi, task.ocr_languages)
+        if doubted:
+            verdict = judge_text_layer(page, text, data)
     if verdict and verdict.usable and not task.force_ocr:
         placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
+        if doubted:
+            raw["ocr_disagreed_fonts"] = doubted
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
     # figure crops come from the page itself (in colour); page images measure in pixels
@@ -116,6 +126,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
     # sets it upright (slides exported in portrait), is laid out on an upright copy instead.
     rotation = page.rotation
     turn = _text_direction(page)
+    distrusted = tuple(data.get(DISTRUSTED, ())) if data else ()  # kept when the page is read again
     if rotation and turn:
         # the page alone, unrotated, drawn turned onto an upright page (two scratch PDFs:
         # a page cannot show a page of its own document)
@@ -126,14 +137,15 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
             w, h = (flat.rect.height, flat.rect.width) if turn in (90, 270) else (flat.rect.width, flat.rect.height)
             upright_page = scratch.new_page(width=w, height=h)
             upright_page.show_pdf_page(upright_page.rect, single, 0, rotate=turn)
-            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0)
+            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0, distrusted=distrusted)
             return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
     if rotation:
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
         # the text read for the verdict is reused unless the page was turned for layout
-        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data)
+        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data,
+                          distrusted=distrusted)
     finally:
         if rotation:
             page.set_rotation(rotation)
@@ -157,8 +169,10 @@ def _text_direction(page: pymupdf.Page) -> int:
 
 
 def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool,
-             data: dict | None = None) -> list[PlacedBlock]:
-    data = data if data is not None else read_rawdict(page)
+             data: dict | None = None, distrusted: tuple[str, ...] = ()) -> list[PlacedBlock]:
+    if data is None:
+        data = read_rawdict(page)
+        data[DISTRUSTED] = list(distrusted)
     tables = find_tables(page, table_spans(data))
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)
