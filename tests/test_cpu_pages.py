@@ -95,6 +95,34 @@ def test_line_similarity():
     assert similarity("The quick brown fox jumps", "") is None  # OCR read nothing: no verdict
 
 
+def test_a_turned_scan_is_set_upright_by_the_orientation_model_and_read_once(tmp_path, options, monkeypatch):
+    from processor.engines.cpu import page as page_module
+    from tests.docs import make_scan_png
+
+    reads = []
+    real = page_module.run_tesseract
+    monkeypatch.setattr(page_module, "run_tesseract", lambda *a, **k: reads.append(1) or real(*a, **k))
+    monkeypatch.setattr(page_module, "upright", lambda *a, **k: pytest.fail("read as garbage first"))
+    for quarter_turns in (1, 2, 3):
+        reads.clear()
+        gen = make_scan_png(tmp_path / f"turned{quarter_turns}.png", quarter_turns=quarter_turns)
+        doc, md = markdown(gen.path, options)
+        assert ned(md, gen.text) < 0.08, md
+        assert len(reads) == 1  # one OCR pass, on the upright page
+
+
+def test_orientation_model_leaves_an_upright_page_alone(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from processor.engines.cpu.orientation import upright_turn
+    from tests.docs import make_scan_png
+
+    gray = np.asarray(Image.open(make_scan_png(tmp_path / "upright.png").path).convert("L"))
+    assert upright_turn(gray) == 0
+    assert upright_turn(np.ascontiguousarray(np.rot90(gray, -1))) == 270  # turned clockwise: back by 270
+
+
 def test_suspicious_characters():
     assert suspicious_count("Обычный текст, plain text, α + β = γ, 1–2 «цитата»") == 0
     assert suspicious_count("\ufffd\ufffd ab \ufffd") == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
@@ -37,6 +38,7 @@ from processor.engines.cpu.ocr import (
     upright,
     words_to_blocks,
 )
+from processor.engines.cpu.orientation import upright_turn
 from processor.engines.cpu.raster import glyph_height
 from processor.engines.cpu.tables import (
     TableGrid,
@@ -186,9 +188,15 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
+    # A page the orientation model sees turned is set upright before it is read (once); one
+    # it cannot judge is read as it is, and turned after only if OCR reads garbage there.
+    turn = upright_turn(gray)
+    if turn:
+        gray = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
     words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
-    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
+    if not turn:
+        gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
