@@ -123,6 +123,31 @@ def test_orientation_model_leaves_an_upright_page_alone(tmp_path):
     assert upright_turn(np.ascontiguousarray(np.rot90(gray, -1))) == 270  # turned clockwise: back by 270
 
 
+def test_table_model_fills_a_grid_with_the_words_read_and_refuses_prose(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from processor.engines.cpu.layout import union
+    from processor.engines.cpu.ocr import run_tesseract
+    from processor.engines.cpu.table_model import table_html
+    from tests.docs import make_scan_png
+    from tests.docs_hard import BOOKTABS_ROWS
+
+    gen = scan_of(make_booktabs_pdf(tmp_path / "t.pdf"), tmp_path / "t.png", dpi=200)
+    gray = np.asarray(Image.open(gen.path).convert("L"))
+    words = [(w.bbox, w.text) for w in run_tesseract(gray, 1.0, "rus+eng", dpi=200)]
+    corners = {BOOKTABS_ROWS[0][0], BOOKTABS_ROWS[-1][0], BOOKTABS_ROWS[0][1].split()[-1], BOOKTABS_ROWS[-1][1].split()[-1]}
+    region = union([b for b, t in words if t in corners])  # the table's first and last words
+    html = table_html(gray, 1.0, region, words)
+    assert html is not None and html.count("<tr>") >= len(BOOKTABS_ROWS), html
+    assert all(key in html for key, _ in BOOKTABS_ROWS), html
+    # paragraphs are not a table, whatever the model makes of them: the words stay text
+    prose = make_scan_png(tmp_path / "p.png")
+    gray = np.asarray(Image.open(prose.path).convert("L"))
+    words = [(w.bbox, w.text) for w in run_tesseract(gray, 1.0, "rus+eng", dpi=200)]
+    assert table_html(gray, 1.0, union([b for b, _ in words]), words) is None
+
+
 def test_suspicious_characters():
     assert suspicious_count("Обычный текст, plain text, α + β = γ, 1–2 «цитата»") == 0
     assert suspicious_count("\ufffd\ufffd ab \ufffd") == 3

@@ -51,6 +51,7 @@ from processor.engines.cpu.tables import (
 )
 from processor.engines.cpu.regions import reocr_untrusted
 from processor.engines.cpu.trust import DISTRUSTED
+from processor.engines.cpu.table_model import table_html
 from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
@@ -219,20 +220,28 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
     candidates += [group_rect(g, image.to_page) for g in banded]
+    modelled: list[tuple[tuple[float, float, float, float], str]] = []  # (bbox, html) from SLANet
     for region in candidates:
-        if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
+        taken = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
+        if any(overlap_ratio(region, t) > 0.3 or overlap_ratio(t, region) > 0.3 for t in taken):
             continue
         grid = grid_from_words(boxes, region)
         if grid is not None:
             tables.append(grid)
-    if tables:
-        words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
+            continue
+        html = table_html(gray, image.to_page, region, boxes)  # no grid of our own: the model's
+        if html is not None:
+            modelled.append((region, html))
+    table_boxes = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
+    if table_boxes:
+        words = [w for w in words if not any(overlap_ratio(w.bbox, t) > 0.5 for t in table_boxes)]
     titles = [r.bbox for r in regions if r.label == "title"]
     # a figure is a crop added beside the text: words inside it stay text either way
     pictures = [r.bbox for r in regions if r.label == "figure"
-                and not any(overlap_ratio(t.bbox, r.bbox) > 0.5 for t in tables)]
+                and not any(overlap_ratio(t, r.bbox) > 0.5 for t in table_boxes)]
     placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, bbox, html=html) for bbox, html in modelled)
     placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)
     if turn:
