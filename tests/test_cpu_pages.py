@@ -120,6 +120,7 @@ def test_orientation_model_leaves_an_upright_page_alone(tmp_path):
 
     gray = np.asarray(Image.open(make_scan_png(tmp_path / "upright.png").path).convert("L"))
     assert upright_turn(gray) == 0
+    assert upright_turn(np.full((800, 600), 255, dtype=np.uint8)) is None  # nothing to judge by
     assert upright_turn(np.ascontiguousarray(np.rot90(gray, -1))) == 270  # turned clockwise: back by 270
 
 

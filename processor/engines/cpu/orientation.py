@@ -64,10 +64,10 @@ def rotation(gray: np.ndarray) -> tuple[int, float]:
     return labels[best], float(probs[best])
 
 
-def upright_turn(gray: np.ndarray) -> int:
-    """The clockwise turn (0, 90, 180, 270) that sets the page upright, when the model is sure.
-    Without the model (its wheel missing) 0: the OCR-confidence check still turns pages."""
+def upright_turn(gray: np.ndarray) -> int | None:
+    """The clockwise turn (0, 90, 180, 270) that sets the page upright, or None when the model
+    cannot tell (or its wheel is missing): then the OCR-confidence check decides."""
     if not model_available():
-        return 0
+        return None
     turned, p = rotation(gray)
-    return (360 - turned) % 360 if turned and p >= MIN_PROBABILITY else 0
+    return (360 - turned) % 360 if p >= MIN_PROBABILITY else None

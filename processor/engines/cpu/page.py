@@ -190,13 +190,15 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
     # A page the orientation model sees turned is set upright before it is read (once); one
-    # it cannot judge is read as it is, and turned after only if OCR reads garbage there.
-    turn = upright_turn(gray)
+    # it cannot judge is read as it is, and turned after only if OCR reads garbage there (a
+    # handwritten page the model knows is upright is not read a second time for that).
+    judged = upright_turn(gray)
+    turn = judged or 0
     if turn:
         gray = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
     words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
-    if not turn:
+    if judged is None:
         gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
