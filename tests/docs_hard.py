@@ -248,11 +248,13 @@ def make_continued_table_pdf(path: Path) -> GeneratedDoc:
     return GeneratedDoc(path=Path(path), text="\n\n".join(pages), pages=pages, furniture=[head, "1", "2", "3"])
 
 
-def make_ocr_layered_scan_pdf(path: Path, wrong: bool) -> GeneratedDoc:
+def make_ocr_layered_scan_pdf(path: Path, wrong: bool, under: bool = False) -> GeneratedDoc:
     """A scanned page (an image of seven paragraphs) under an invisible text layer, the way
     OCR tools save searchable PDFs. ``wrong``: the layer's lines say other things than the
     image's (each line carries the text of a line half the page away: plausible words, clean
-    characters, a bad OCR tool's layer); else the layer is the page's own text."""
+    characters, a bad OCR tool's layer); else the layer is the page's own text. ``under``: the
+    layer is drawn visibly beneath the image instead, which hides it (another way OCR tools
+    save searchable PDFs)."""
     paras = [*RU_PARAGRAPHS, *EN_PARAGRAPHS]
     source = make_text_pdf(Path(path).with_suffix(".src.pdf"), ["\n\n".join(paras)])
     with pymupdf.open(source.path) as src:
@@ -261,12 +263,16 @@ def make_ocr_layered_scan_pdf(path: Path, wrong: bool) -> GeneratedDoc:
                  for b in src[0].get_text("dict")["blocks"] for ln in b.get("lines", [])]
     doc = pymupdf.open()
     page = doc.new_page(width=595, height=842)
-    page.insert_image(page.rect, stream=png)
+    if not under:
+        page.insert_image(page.rect, stream=png)
     page.insert_font(fontname="dv", fontfile=str(font_path()))
     n = len(lines)
     for i, (bbox, _, size) in enumerate(lines):
         said = lines[(i + n // 2) % n][1] if wrong else lines[i][1]
-        page.insert_text((bbox[0], bbox[3] - 0.25 * size), said, fontname="dv", fontsize=size, render_mode=3)
+        page.insert_text((bbox[0], bbox[3] - 0.25 * size), said, fontname="dv", fontsize=size,
+                         render_mode=0 if under else 3)
+    if under:
+        page.insert_image(page.rect, stream=png)
     doc.save(path)
     doc.close()
     text = "\n\n".join(paras)

@@ -57,8 +57,9 @@ def test_all_fonts_broken_reads_the_page_by_ocr(tmp_path, options):
     assert ned(md, gen.text) < 0.08, md
 
 
-def test_an_invisible_text_layer_that_ocr_contradicts_is_replaced_by_ocr(tmp_path, options):
-    gen = make_ocr_layered_scan_pdf(tmp_path / "bad.pdf", wrong=True)
+@pytest.mark.parametrize("under", [False, True], ids=["invisible", "under-the-scan"])
+def test_an_ocr_layer_that_ocr_contradicts_is_replaced_by_ocr(tmp_path, options, under):
+    gen = make_ocr_layered_scan_pdf(tmp_path / "bad.pdf", wrong=True, under=under)
     doc, md = markdown(gen.path, options)
     assert ned(md, gen.text) < 0.08, md  # what the page shows, not what its layer says
     assert doc.pages[0].method is PageMethod.OCR  # the layer was all of the page's text

@@ -1,8 +1,9 @@
 """Does the text layer say what the page shows? Asked of OCR on a sample of lines, and only
 where the layer is suspect yet passed the character checks of ``trust``.
 
-Suspect are text drawn invisibly (render mode 3: the OCR layer some other tool laid over a
-scanned page, as good as that tool was) and fonts without a /ToUnicode map whose encoding is
+Suspect are text on a scanned page: drawn invisibly (render mode 3) or lying on a picture that
+covers most of the page (the OCR layer some other tool laid over or under the scan, as good as
+that tool was), and fonts without a /ToUnicode map whose encoding is
 not a standard one (MuPDF then guesses their letters from the font program, which can give
 plausible-looking garbage). For each such font a few of its longest lines are rendered,
 stacked and read by one Tesseract call; a font whose lines OCR reads as something else
@@ -36,15 +37,26 @@ _PAD = 2.0  # points round a sampled line
 def suspect_fonts(page: pymupdf.Page, data: dict) -> dict[str, int]:
     """Fonts whose text is suspect but passed the character checks: visible characters each."""
     unmapped = _unmapped_fonts(page)
+    scans = _page_images(page)
     trust = tally_fonts(data)
     counts: dict[str, int] = {}
     for raw in data["blocks"]:
         for rl in raw.get("lines", []):
             for sp in rl["spans"]:
                 font = sp["font"]
-                if (sp.get("alpha", 255) == 0 or font in unmapped) and not trust.font_untrusted(font):
+                x0, y0, x1, y1 = sp["bbox"]
+                on_scan = any(r.contains(pymupdf.Point((x0 + x1) / 2, (y0 + y1) / 2)) for r in scans)
+                if (sp.get("alpha", 255) == 0 or font in unmapped or on_scan) and not trust.font_untrusted(font):
                     counts[font] = counts.get(font, 0) + sum(not ch.isspace() for ch in sp.get("text", ""))
     return {f: n for f, n in counts.items() if n >= MIN_FONT_CHARS}
+
+
+def _page_images(page: pymupdf.Page) -> list[pymupdf.Rect]:
+    """Images covering most of the page (a scan): text over or under one is an OCR layer,
+    drawn visibly or hidden beneath the picture."""
+    area = page.rect.width * page.rect.height
+    rects = [pymupdf.Rect(info["bbox"]) & page.rect for info in page.get_image_info()]
+    return [r for r in rects if not r.is_empty and r.width * r.height > 0.5 * area]
 
 
 def _unmapped_fonts(page: pymupdf.Page) -> set[str]:
