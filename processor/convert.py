@@ -54,6 +54,9 @@ def convert(
                 for result in engine.pages(source, only=todo):
                     if progress:
                         progress(result, total)
+                    first = results.get(result.page.number)
+                    if result.revised and first is not None:  # its figures came with the first version
+                        result = PageResult(result.page, first.assets)
                     results[result.page.number] = result if keep_assets else PageResult(result.page)
                 todo = [n for n, r in results.items() if _may_pass(r)]
                 if not todo:

@@ -110,8 +110,10 @@ class PaddleSetupOptions(BaseModel):
         description="auto: on born-digital PDF pages with a sound text layer, text/title/list blocks take "
         "its characters (layout, tables, formulas stay the VL model's); off: the VL model's text",
     )
-    page_batch_size: int = Field(
-        8, ge=1, le=64, description="pages rendered and sent to the pipeline together (bounds memory)"
+    pages_in_flight: int = Field(
+        32, ge=1, le=1024,
+        description="pages of all documents in flight inside the pipeline at once (rendered, not yet "
+        "answered): keeps the VL server's batch full and bounds the pixels held",
     )
 
 

@@ -39,15 +39,25 @@ def sniff_format(data: bytes) -> InputFormat:
 
 @dataclass
 class Source:
-    """An opened input. ``doc`` is a PyMuPDF document for PDFs and images alike."""
+    """An opened input. ``doc`` is a PyMuPDF document for PDFs and images alike. ``path``: the
+    file it was opened from (MuPDF reads it as needed: its bytes are never held whole)."""
 
     info: SourceInfo
-    data: bytes
     doc: pymupdf.Document
+    path: Path | None = None
+    _data: bytes | None = None
 
     @property
     def is_pdf(self) -> bool:
         return self.info.format is InputFormat.PDF
+
+    @property
+    def data(self) -> bytes:
+        """The whole input (read from ``path`` on demand: only for what needs it whole)."""
+        if self._data is not None:
+            return self._data
+        assert self.path is not None
+        return self.path.read_bytes()
 
     def close(self) -> None:
         self.doc.close()
@@ -60,13 +70,21 @@ class Source:
 
 
 def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = None) -> Source:
-    data = src if isinstance(src, bytes) else Path(src).read_bytes()
-    name = name or (Path(src).name if not isinstance(src, bytes) else "document")
-    fmt = sniff_format(data)
+    """Open a file (read as MuPDF needs it) or bytes; sniff, validate, count pages."""
+    path = None if isinstance(src, bytes) else Path(src)
+    name = name or (path.name if path else "document")
+    if path is not None:
+        with path.open("rb") as f:
+            head = f.read(1024)
+            f.seek(0)
+            size, sha256 = path.stat().st_size, hashlib.file_digest(f, "sha256").hexdigest()
+    else:
+        head, size, sha256 = src[:1024], len(src), hashlib.sha256(src).hexdigest()  # type: ignore[index]
+    fmt = sniff_format(head)
     if fmt is not InputFormat.PDF:
-        _check_image(data, options)
+        _check_image(path if path is not None else io.BytesIO(src), options)  # type: ignore[arg-type]
     try:
-        doc = pymupdf.open(stream=data, filetype=fmt.value)
+        doc = pymupdf.open(path, filetype=fmt.value) if path is not None else pymupdf.open(stream=src, filetype=fmt.value)
     except Exception as exc:  # MuPDF raises a bare RuntimeError/FileDataError on garbage
         raise CorruptInput(f"cannot open {fmt.value}: {exc}") from exc
     if doc.needs_pass:
@@ -86,19 +104,19 @@ def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = N
     info = SourceInfo(
         name=name,
         format=fmt,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        size=size,
+        sha256=sha256,
         page_count=pages,
         repaired=bool(getattr(doc, "is_repaired", False)),
     )
-    return Source(info=info, data=data, doc=doc)
+    return Source(info=info, doc=doc, path=path, _data=src if isinstance(src, bytes) else None)
 
 
-def _check_image(data: bytes, options: ConvertOptions) -> None:
+def _check_image(image: Path | io.BytesIO, options: ConvertOptions) -> None:
     """Read image headers only (no decode), so a huge image is refused before it eats memory."""
     Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's bomb check
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(image) as img:
             frames = getattr(img, "n_frames", 1)
             for i in range(frames):
                 img.seek(i)

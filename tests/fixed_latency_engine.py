@@ -5,18 +5,22 @@ seconds per page come from ``DOCWATCH_FIXED_ENGINE_SECONDS`` (default 0.1). It s
 accelerator that is never the bottleneck's cause: whatever time a document takes beyond
 ``pages x seconds`` is the daemon's own. If ``DOCWATCH_FIXED_ENGINE_LOG`` names a file, each page
 appends one line ``start end`` (wall-clock seconds), from which a bench computes the engine's
-busy time.
+busy time. Pages of every document in flight queue for it one at a time (one accelerator).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Collection, Iterator
 
 from processor.document import BBox, Block, BlockType, EngineInfo, Page, PageMethod, PageUnit
 from processor.engines.base import Engine, PageResult
 from processor.source import Source
+
+
+_ACCELERATOR = threading.Lock()  # one page at a time, whichever document it belongs to
 
 
 class FixedLatencyEngine(Engine):
@@ -37,8 +41,10 @@ class FixedLatencyEngine(Engine):
             number = index + 1
             if only is not None and number not in only:
                 continue
-            started = time.time()
-            time.sleep(self.seconds)  # the accelerator's turn: wall time, no CPU
+            with _ACCELERATOR:
+                started = time.time()
+                time.sleep(self.seconds)  # the accelerator's turn: wall time, no CPU
+                ended = time.time()
             rect = source.doc[index].rect
             block = Block(type=BlockType.TEXT, bbox=BBox(x0=0, y0=0, x1=rect.width, y1=rect.height), order=0,
                           text=f"page {number} of {source.info.name}")  # fmt: skip
@@ -46,5 +52,5 @@ class FixedLatencyEngine(Engine):
                         method=PageMethod.OCR, blocks=[block], seconds=self.seconds)  # fmt: skip
             if log:
                 with open(log, "a") as f:  # one short append per page: atomic enough for a bench
-                    f.write(f"{started:.6f} {time.time():.6f}\n")
+                    f.write(f"{started:.6f} {ended:.6f}\n")
             yield PageResult(page)

@@ -297,7 +297,7 @@ def test_a_crashing_worker_fails_only_its_page(tmp_path, monkeypatch):
 
     def submit(sha, path, fmt, task):
         if task.index == 2:
-            return eng._pool.submit(_die, sha, path, fmt, task)
+            return eng._pool.submit(_die, sha, path, fmt, task), eng._generation
         return real_submit(sha, path, fmt, task)
 
     monkeypatch.setattr(eng, "_submit", submit)

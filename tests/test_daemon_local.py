@@ -322,7 +322,8 @@ def test_sigterm_finishes_the_document_in_hand_within_the_grace_period(tmp_path:
         merged.insert_pdf(pymupdf.open(make_scanned_pdf(tmp_path / f"p{i}.pdf", text=text).path))
     merged.save(inp / "finish me.pdf")
     make_text_pdf(inp / "zz never started.pdf", ["Left for the next start."])
-    d = start_daemon(tmp_path, str(inp), str(out), health=False, extra_env={"DOCWATCH_SHUTDOWN_GRACE_SECONDS": "120"})
+    d = start_daemon(tmp_path, str(inp), str(out), health=False, extra_env={"DOCWATCH_SHUTDOWN_GRACE_SECONDS": "120",
+                                                                               "DOCWATCH_CONCURRENCY": "1"})
     wait_for(lambda: d.count("document.convert.start", key="finish me.pdf"), timeout=60, what="conversion start")
     assert d.stop(signal.SIGTERM, timeout=150) == 0
     m = manifest(out, "finish me.pdf")

@@ -50,8 +50,9 @@ def test_an_engine_that_cannot_come_back_stops_claiming_then_fails_liveness(tmp_
         make_text_pdf(inp / "poison.pdf", ["This page says KILL-ENGINE to the engine."])
         m = wait_status(out, "poison.pdf", timeout=60)
         assert m["status"] == "failed" and m["error"]["type"] == "EngineFailure" and "died" in m["error"]["message"]
-        wait_for(lambda: d.http("/readyz")[0] == 503, timeout=30, what="not ready")
-        assert json.loads(d.http("/readyz")[1])["engine"] == "down"
+        # a restart is tried first (readyz says "loading"); once it fails the engine is down
+        wait_for(lambda: json.loads(d.http("/readyz")[1])["engine"] == "down", timeout=30, what="engine down")
+        assert d.http("/readyz")[0] == 503
         make_text_pdf(inp / "innocent.pdf", ["An ordinary page."])
         time.sleep(3)  # several polls: nothing may be claimed while the engine is down
         assert manifest(out, "innocent.pdf") is None

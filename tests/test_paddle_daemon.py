@@ -41,6 +41,9 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
             # readiness came only after the engine converted its warm-up page
             events = [e["event"] for e in d.events()]
             assert events.index("engine.ready") < events.index("document.claimed")
+            # with merge_pages (the default) each page still streams out, and is logged, once
+            pages = [e["page"] for e in d.events() if e.get("event") == "page.converted"]
+            assert sorted(pages) == [1, 2], pages
         finally:
             assert d.stop() == 0
 

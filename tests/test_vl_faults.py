@@ -28,8 +28,10 @@ PAGES = [["STEADY page one"], ["FLAKY page two"], ["STALL page three"], ["BROKEN
 
 class BadDay:
     """FLAKY: 503 for its first 3 requests (one pipeline call, with the client's 2 retries),
-    then fine. STALL: the first request hangs far past the page budget. BROKEN: 429 for its
-    first 6 requests (two whole attempts' worth), then fine."""
+    then fine: the page stream runs a page that broke its call once more alone, which gets the
+    4th. STALL: the first request hangs far past the page budget. BROKEN: 429 for its first 12
+    requests (two whole attempts' worth: an attempt tries it twice, page_retries=1, and each
+    try is the stream's call plus the page alone, 3 requests each), then fine."""
 
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
@@ -45,7 +47,7 @@ class BadDay:
         fault = None
         if word == "FLAKY" and n <= 3:
             fault = "503"
-        elif word == "BROKEN" and n <= 6:
+        elif word == "BROKEN" and n <= 12:
             fault = "429"
         elif word == "STALL" and n == 1:
             fault = "stall:150"
@@ -64,7 +66,7 @@ def test_vl_server_faults_lose_no_page_and_the_next_attempt_does_only_what_is_mi
         env = stub_vl_env(
             stub.base_url, tmp_path / "pdx-cache",
             # pages leave the engine one by one (with merge_pages on they leave at the end)
-            DOCWATCH_PADDLE__PAGE_BATCH_SIZE="1", DOCWATCH_PADDLE__MERGE_PAGES="false",
+            DOCWATCH_PADDLE__PAGES_IN_FLIGHT="1", DOCWATCH_PADDLE__MERGE_PAGES="false",
             DOCWATCH_PAGE_RETRIES="1",
             DOCWATCH_PAGE_TIMEOUT_SECONDS="15",  # 4 pages: the stalled attempt is cut at 60 s
             DOCWATCH_MAX_ATTEMPTS="3",
@@ -84,10 +86,10 @@ def test_vl_server_faults_lose_no_page_and_the_next_attempt_does_only_what_is_mi
     assert answered == {"STEADY": 1, "FLAKY": 1, "STALL": 2, "BROKEN": 1}, answered  # STALL: the hung one too
     converted = Counter(e["page"] for e in d.events() if e.get("event") == "page.converted" and e["status"] == "ok")
     assert converted == Counter({1: 1, 2: 1, 3: 1, 4: 1}), converted
-    # attempt 1 was killed before it reported; page 2 waited for its retry at the end of the
-    # pass and the stall came first, so only page 1 was checkpointed then
+    # attempt 1 was killed before it reported; pages 1 and 2 (its retry alone) were checkpointed
+    # before the stall; attempt 2 added page 3
     resumed = [e["resumed_pages"] for e in d.events() if e.get("event") == "document.converted"]
-    assert resumed == [1, 3], resumed
+    assert resumed == [2, 3], resumed
     md = (tmp_path / "out" / "four pages.pdf" / "four pages.md").read_text()
     for n, (text,) in enumerate(PAGES, start=1):
         assert f"<!-- page {n} -->" in md and text.split()[-1] in md

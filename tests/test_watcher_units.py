@@ -257,3 +257,42 @@ def test_checkpoints_keep_whole_pages_of_one_input_version(tmp_path: Path) -> No
     assert sorted(v1.load()) == [5]
     v2.clear()  # clears every version of the input
     assert v1.load() == {} and not (tmp_path / "a.pdf").exists()
+
+
+def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_once(tmp_path: Path) -> None:
+    """With merge_pages the paddle engine streams each page at once, then ``restructure_pages``
+    may revise it at the end (a table continued from the page before): the revision replaces
+    the checkpoint and the final page, its figures stay those that left with the first version,
+    and ``page.converted`` is logged once per page."""
+    from processor.document import Asset, Document, EngineInfo, Page, PageUnit, SourceInfo
+    from processor.engines import PageResult
+    from watcher.checkpoints import Checkpoints, convert_resuming
+
+    class Bound:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def info(self, event: str, **_: object) -> None:
+            self.events.append(event)
+
+        warning = info
+
+    first = Page(number=1, width=1, height=1, unit=PageUnit.POINT, pipeline_markdown="first")
+    revised = first.model_copy(update={"pipeline_markdown": "revised"})
+
+    class Engine:
+        def convert(self, spooled, name, *, skip, on_page, on_opened, should_abort):
+            on_opened(1)
+            on_page(PageResult(first, [Asset(path="images/p1_1.png", data=b"png")]))
+            on_page(PageResult(revised, revised=True))
+            return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=1),
+                            engine=EngineInfo(name="x", version="1"), pages=[])  # fmt: skip
+
+    store, bound = LocalStorage(tmp_path, create=True), Bound()
+    checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
+    doc, resumed = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    assert resumed == 0 and bound.events.count("page.converted") == 1
+    assert [p.pipeline_markdown for p in doc.pages] == ["revised"]
+    assert [a.path for a in doc.assets] == ["images/p1_1.png"] and checkpoints.figure(doc.assets[0]) == b"png"
+    [saved] = checkpoints.load().values()
+    assert saved.page.pipeline_markdown == "revised" and checkpoints.figure(saved.assets[0]) == b"png"

@@ -79,6 +79,13 @@ def _split_message(body: dict) -> tuple[bytes | None, str]:
     return image, prompt
 
 
+class _Server(ThreadingHTTPServer):
+    # a real VL server (vLLM under uvicorn) listens with a backlog of 2048; socketserver's 5
+    # drops the SYNs of a client opening 16 connections at once (1 s retransmit each)
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class StubVLServer:
     """``with StubVLServer() as srv: srv.base_url`` — a threaded server on 127.0.0.1, random port."""
 
@@ -96,7 +103,7 @@ class StubVLServer:
         # answer, as a busy vLLM gives), "stall:<seconds>" (answer that much later), or None
         self.fault: Callable[[str], str | None] | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _Server((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -62,13 +62,13 @@ class Checkpoints:
             found[page.number] = PageResult(page, [_stored(path, mime) for path, mime in record["assets"].items()])
         return found
 
-    def save(self, result: PageResult) -> PageResult | None:
+    def save(self, result: PageResult, *, figures_saved: bool = False) -> PageResult | None:
         """Keep one page (figures first, then the page file); None when it is not worth keeping.
         Returns the page with its figures left in the store, so memory does not grow with
-        the page count."""
+        the page count. ``figures_saved``: a revised page whose figures are stored already."""
         if not _worth_keeping(result):
             return None
-        for asset in result.assets:
+        for asset in [] if figures_saved else result.assets:
             self.storage.put(self.prefix + asset.path, asset.data, content_type=asset.mime)
         record = {"page": result.page.model_dump(mode="json"), "assets": {a.path: a.mime for a in result.assets},
                   "pipeline_markdown": result.page.pipeline_markdown}  # fmt: skip
@@ -116,12 +116,18 @@ def convert_resuming(
         progress(len(ok), total)
 
     def arrived(result: PageResult) -> None:
+        first, revised = streamed.get(result.page.number), result.revised
+        if revised and first is not None:  # restructured: its figures came with the first version
+            result = PageResult(result.page, first.assets)
         kept = None
         try:
-            kept = checkpoints.save(result) if still_ours() else None
+            kept = checkpoints.save(result, figures_saved=revised and not any(a.data for a in result.assets)) \
+                if still_ours() else None
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
         streamed[result.page.number] = kept or result  # figure bytes stay only if not stored
+        if revised:
+            return
         bound.info("page.converted", page=result.page.number, status=result.page.status.value)
         (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
         progress(len(ok), total)

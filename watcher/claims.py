@@ -8,7 +8,8 @@ workers, in one process or on two machines, never both win the same document ver
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,6 +41,8 @@ class Claim:
     previous: Manifest | None = None  # what the manifest said before this claim
     lost: bool = False
     renew_faulted: bool = False  # the last renewal met a storage fault (the lease is still ours)
+    # the document's thread and its lease thread both write the manifest
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def renew(self) -> bool:
         """False only when the lease is lost. A storage fault is not a loss: the lease stays
@@ -167,6 +170,7 @@ class Claims:
             status=Status.PROCESSING,
             attempts=(previous.attempts if same and previous else 0) + 1,
             lapses=(previous.lapses if same and previous else 0) + int(lapsed),
+            solo=lapsed or bool(same and previous and previous.status is Status.QUEUED and previous.solo),
             worker_id=self.worker_id,
             lease=Lease(worker_id=self.worker_id, expires_at=_expiry(self.lease_seconds)),
             created_at=previous.created_at if previous else now,

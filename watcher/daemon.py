@@ -7,7 +7,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -17,7 +18,8 @@ from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
 from watcher.checkpoints import Checkpoints, convert_resuming
 from watcher.claims import Claim, Claims, Skip
-from watcher.engine_host import EngineHost, Interrupted
+from watcher.engine_host import CrashedInCompany, EngineHost, Interrupted
+from watcher.inflight import InFlight
 from watcher.lease import kept_alive
 from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
@@ -45,7 +47,8 @@ class Daemon:
         self.stopping = threading.Event()
         self.wake = self.discovery.wake  # a source with news wakes the loop
         self._stop_at: float | None = None
-        self._manifest_lock = threading.Lock()  # the worker and the lease thread both write the manifest
+        self.in_flight = InFlight(settings.documents_in_flight)
+        self._worked = 0  # documents claimed and worked on this round (--once)
         self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
         # readiness: the last listing or lease renewal that worked, and the last that did not
         self.storage_ok_at: float | None = None
@@ -53,26 +56,54 @@ class Daemon:
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
-        """Poll until stopped (``once``: until nothing is left to claim). Nothing outside one
-        document's own work can end the loop: a storage outage or a dead engine only pause it."""
-        while not self.stopping.is_set():
-            if not self.engine.ready.is_set():  # down or reloading: claim nothing meanwhile
-                if once and self.engine.down_since is not None:
-                    return
+        """Poll until stopped (``once``: until nothing is left to claim). Up to ``concurrency``
+        documents are worked on at once, each in its own thread: while one is converted the next
+        is fetched and the last published, and the engine sees the pages of all of them. Nothing
+        outside one document's own work can end the loop: an outage or a dead engine only pause it."""
+        with ThreadPoolExecutor(self.s.documents_in_flight, thread_name_prefix="document") as pool:
+            while not self.stopping.is_set():
+                if not self.engine.ready.is_set():  # down or restarting: claim nothing meanwhile
+                    if once and self.engine.down_since is not None and not len(self.in_flight):
+                        break
+                    self.engine.revive_if_due()  # on this thread: see EngineHost.revive_if_due
+                    self._nap(1.0)
+                    continue
+                started = self._start_all(pool, self.discover())
+                if once:  # a round: what was found, worked to its end
+                    while not self.in_flight.wait_idle(0.5):
+                        self.engine.revive_if_due()
+                    if not self._worked and not self.discovery.unsettled and not self._deferred_pending():
+                        break
+                    self._worked = 0
+                elif not started:  # after starting work, look again at once: more may have arrived
+                    self._nap(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
+            pool.shutdown(wait=True)  # documents in hand finish or are released (see stop())
+
+    def _start_all(self, pool: ThreadPoolExecutor, items: list[ObjectInfo]) -> int:
+        """Hand each found version to a document thread as slots free up."""
+        started = 0
+        for item in items:
+            while not self.in_flight.wait_free(0.5):
                 self.engine.revive_if_due()
-                self.wake.wait(1.0)
-                self.wake.clear()
-                continue
-            worked = 0
-            for item in self.discover():
-                if self.stopping.is_set() or not self.engine.ready.is_set():
-                    break
-                worked += self.process_safely(item)
-            if once and not worked and not self.discovery.unsettled and not self._deferred_pending():
+                if self.stopping.is_set():
+                    return started
+            if self.stopping.is_set() or not self.engine.ready.is_set():
                 break
-            if not worked:  # after real work, look again at once: more may have arrived
-                self.wake.wait(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
-                self.wake.clear()
+            if self.in_flight.take(item.key):
+                pool.submit(self._document, item)
+                started += 1
+        return started
+
+    def _document(self, item: ObjectInfo) -> None:
+        try:
+            self._worked += self.process_safely(item)
+        finally:
+            self.in_flight.done(item.key)
+            self.wake.set()  # a slot is free: the loop may start the next document now
+
+    def _nap(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
 
     def discover(self) -> list[ObjectInfo]:
         try:
@@ -131,10 +162,14 @@ class Daemon:
             return False
         bound = log.bind(key=item.key, attempt=claim.manifest.attempts, worker=self.s.worker_id)
         bound.info("document.claimed", size=item.size)
-        with kept_alive(claim, self._manifest_lock, self.metrics, on_renewed=self._storage_answered,
-                        on_fault=self._storage_failed):
+        # a document that crashed the engine in company, or whose worker died, runs alone
+        alone = self.in_flight.alone(item.key) if claim.manifest.solo else nullcontext()
+        with kept_alive(claim, claim.lock, self.metrics, on_renewed=self._storage_answered,
+                        on_fault=self._storage_failed), alone:
+            if claim.manifest.solo:
+                bound.info("document.alone", detail="runs with the engine to itself (a crash or lapse in company)")
             manifest = self.attempt(claim, item, timings, bound)
-        with self._timed(timings, Stage.RECORD), self._manifest_lock:
+        with self._timed(timings, Stage.RECORD), claim.lock:
             recorded = claim.finish(manifest)
         self.record(item, claim, recorded, bound)
         return True
@@ -151,6 +186,9 @@ class Daemon:
         except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             bound.warning("document.releasing", reason=str(exc))
             return outcome.released(claim.manifest)
+        except CrashedInCompany as exc:  # maybe its fault, maybe another's: it runs alone next
+            bound.warning("document.releasing", reason=str(exc), next_attempt="alone")
+            return outcome.released(claim.manifest, alone=True)
         except Exception as exc:  # noqa: BLE001 - every failure ends in the manifest
             error = error_info(exc)
             bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
@@ -167,7 +205,7 @@ class Daemon:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         size = spooled.stat().st_size
         bound.info("document.fetched", bytes=size, seconds=round(timings[Stage.FETCH], 3))
-        with self._manifest_lock:  # from now on every manifest of this attempt names the bytes
+        with claim.lock:  # from now on every manifest of this attempt names the bytes
             claim.manifest = m = claim.manifest.model_copy(
                 update={"source": claim.manifest.source.model_copy(update={"sha256": sha256})})
         prev = claim.previous
@@ -232,12 +270,12 @@ class Daemon:
 
     def _progress(self, claim: Claim, done: int, total: int) -> None:
         """Pages done so far: written with the next lease renewal, so `docwatch status` shows it."""
-        with self._manifest_lock:
+        with claim.lock:
             claim.manifest.pages = PagesSummary(total=total, done=done)
 
     def _prove(self, claim: Claim) -> bool:
         """Renew the lease now: True only if the store confirms the claim is still ours."""
-        with self._manifest_lock:
+        with claim.lock:
             kept = claim.renew()
         if kept and claim.renew_faulted:
             raise StorageError("the claim could not be confirmed before overwriting an output")

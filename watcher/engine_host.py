@@ -1,15 +1,24 @@
-"""The engine runs in a child process.
+"""The engine runs in a child process (``engine_child``), shared by every document in flight.
 
-Why: inference holds the CPU (and, in native code, the GIL) for seconds at a time; in a
-child it can never starve the health endpoint or lease renewals, and a crash or hang in
-native code costs one document, not the daemon. The engine loads once per child.
+Why a child: inference holds the CPU (and, in native code, the GIL) for seconds at a time; in a
+child it can never starve the health endpoint or lease renewals, and a crash or hang in native
+code costs the documents in flight, not the daemon. The engine loads once per child.
+
+Each ``convert()`` call is a job on the one pipe; a reader thread routes the child's answers to
+the job they belong to. When the child ends — a crash, or a kill because one job ran past its
+budget or the daemon is stopping — every job in flight hears why: the job that ran over fails
+(``EngineFailure``), the others are handed back untouched (``EngineUnavailable``); after a crash
+the culprit is unknown, so a lone job fails and jobs in company raise ``CrashedInCompany`` (the
+daemon releases them, each to run alone next time). The main loop restarts the child
+(``revive_if_due``): PR_SET_PDEATHSIG follows the *thread* that started it.
 """
 
 from __future__ import annotations
 
-import ctypes
+import itertools
 import multiprocessing as mp
 import os
+import queue
 import signal
 import threading
 import time
@@ -21,83 +30,42 @@ import structlog
 
 from processor.document import Document, EngineInfo, ErrorInfo
 from processor.engines import PageResult
-from processor.errors import ConversionError, EngineFailure, EngineUnavailable, error_info
+from processor.errors import ConversionError, EngineFailure, EngineUnavailable
 from processor.options import ConvertOptions
+from watcher.engine_child import serve
 
 log = structlog.get_logger("docwatch.engine")
+_REVIVE_FIRST, _REVIVE_LONGEST = 5.0, 60.0  # seconds between reloads of an engine that is down
+_CRASH, _STOPPING = "crash", "stopping"  # why a child ended, besides another job's timeout
 
 
 class Interrupted(Exception):
     """The conversion was abandoned because the daemon is stopping."""
 
 
-def _kill_group(*_: object) -> None:
-    """SIGTERM in the engine child: take the page workers along (they share our group)."""
-    os.killpg(0, signal.SIGKILL)
+class CrashedInCompany(EngineFailure):
+    """The engine died while several documents shared it: which one killed it is unknown."""
 
 
-def _term_when_parent_dies(parent_pid: int) -> None:
-    """Linux: have the kernel send SIGTERM when the daemon dies, even by kill -9, so the
-    engine and its workers never outlive it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the closed pipe still ends an idle child
-    # The parent died before prctl took effect: we were re-parented. Compare with the pid we
-    # were started by, never with 1: in a container the daemon itself is PID 1.
-    if os.getppid() != parent_pid:
-        _kill_group()
+class _Child:
+    """One engine process and the jobs it is working on."""
 
+    def __init__(self, proc: mp.process.BaseProcess, conn: Connection) -> None:
+        self.proc, self.conn = proc, conn
+        self.jobs: dict[int, queue.Queue] = {}
+        self.sending = threading.Lock()
+        self.ended: str | None = None  # why we ended it (None: it died on its own)
+        self.gone = False  # the reader saw it end and told its jobs
 
-_PR_SET_PDEATHSIG = 1
-_REVIVE_FIRST, _REVIVE_LONGEST = 5.0, 60.0  # seconds between reloads of an engine that is down
-
-
-def _serve(conn: Connection, options: ConvertOptions, parent_pid: int) -> None:
-    # The parent decides when to stop; a terminal's Ctrl-C must not kill us mid-page. Our own
-    # process group lets the parent kill page workers the engine may have started, too.
-    os.setpgrp()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _kill_group)
-    _term_when_parent_dies(parent_pid)
-    from watcher.logs import configure_child_logging
-
-    configure_child_logging()  # stdout is the JSON log: PyMuPDF and library logging too
-    from processor.convert import convert
-    from processor.engines import create_engine
-
-    try:
-        engine = create_engine(options)
-        engine.load()
-        engine.warm_up()
-    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
-        conn.send(("load_error", error_info(exc)))
-        return
-    conn.send(("ready", engine.info))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            request = None  # the parent is gone
-        if request is None:
-            engine.close()
-            return
-        path, name, skip = request
-        try:
-            # each page leaves as soon as it is done (the daemon checkpoints it); the
-            # Document that ends the conversion then carries no pages of its own
-            doc = convert(Path(path), options, engine=engine, name=name, skip=skip, keep_assets=False,
-                          opened=lambda n: conn.send(("opened", n)), progress=lambda r, n: conn.send(("page", r)))
-            conn.send(("done", doc.model_copy(update={"pages": [], "assets": []})))
-        except BaseException as exc:  # noqa: BLE001
-            conn.send(("error", error_info(exc)))
+    def send(self, message: object) -> None:
+        with self.sending:
+            self.conn.send(message)
 
 
 class EngineHost:
     """The engine child, as the daemon sees it: ``ready`` (loaded and warmed up, takes work),
     ``alive()`` (false once the engine has been down too long: let the orchestrator restart
-    us), and ``convert()`` under a time budget of ``page_timeout`` per page."""
+    us), and ``convert()`` under a time budget of ``page_timeout`` per page, from any thread."""
 
     def __init__(
         self,
@@ -118,43 +86,64 @@ class EngineHost:
         self.ready = threading.Event()
         self.loaded = threading.Event()  # set once loading ended, either way
         self.down_since: float | None = None  # a restart failed: no work until a reload works
-        self._proc: mp.process.BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._lock = threading.Lock()  # starting and ending children
+        self._jobs = itertools.count(1)
+        self._restart_due = False  # the child ended under work: the main loop starts a new one
         self._revive_at = self._revive_wait = 0.0
 
+    # ------------------------------------------------------------------ the child's life
     def start(self) -> None:
         """Start the child; loading happens in the background (watch ``ready``/``loaded``)."""
         ctx = mp.get_context("spawn")  # fork would copy boto3 sessions and threads
-        parent, child = ctx.Pipe()
+        parent, child_end = ctx.Pipe()
         self.load_error = None
         # not a daemonic child: the CPU engine starts its own page workers
-        self._proc = ctx.Process(target=_serve, args=(child, self.options, os.getpid()), name="docwatch-engine")
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        threading.Thread(target=self._await_load, args=(parent,), name="engine-load", daemon=True).start()
+        proc = ctx.Process(target=serve, args=(child_end, self.options, os.getpid()), name="docwatch-engine")
+        proc.start()
+        child_end.close()
+        self._child = child = _Child(proc, parent)
+        threading.Thread(target=self._read, args=(child,), name="engine-reader", daemon=True).start()
 
-    def _await_load(self, conn: Connection) -> None:
+    def _read(self, child: _Child) -> None:
+        """Load outcome first, then every job's messages to that job, until the child ends."""
         try:
-            kind, payload = conn.recv()
+            _, kind, payload = child.conn.recv()
         except (EOFError, OSError):
             kind, payload = "load_error", ErrorInfo(type="EngineCrashed", message="engine process died while loading", retryable=True)
-        if conn is not self._conn:
-            return  # a child we have given up on already
-        if kind == "ready":
-            self.info = payload
-            self.down_since = None
-            self.ready.set()
-        else:
-            self.load_error = payload
-        self.loaded.set()
+        if child is self._child:
+            if kind == "ready":
+                self.info, self.down_since = payload, None
+                self.ready.set()
+            else:
+                self.load_error = payload
+            self.loaded.set()
+        if kind != "ready":
+            return
+        while True:
+            try:
+                job, kind, payload = child.conn.recv()
+            except (EOFError, OSError):
+                break
+            if (inbox := child.jobs.get(job)) is not None:
+                inbox.put((kind, payload))
+        child.proc.join(timeout=1.0)  # reaped, so its exit code can be reported
+        with self._lock:
+            why = child.ended or _CRASH
+            child.gone = True
+            in_flight = len(child.jobs)
+            if why == _CRASH and child is self._child:
+                self.ready.clear()
+                self._restart_due = True
+                log.error("engine.crashed", exit_code=child.proc.exitcode, documents_in_flight=in_flight)
+        for inbox in list(child.jobs.values()):
+            inbox.put(("ended", (why, in_flight, child.proc.exitcode)))
 
     def wait_loaded(self) -> bool:
         """Wait (bounded by ``load_timeout``) for the load to end; True when the engine is ready.
         A load that hangs is killed and reported as ``EngineLoadTimeout``."""
         if not self.loaded.wait(self.load_timeout):
-            self._kill_child()
+            self._end_child("load timeout")
             self.load_error = ErrorInfo(type="EngineLoadTimeout", retryable=True,
                                         message=f"the engine did not load within {self.load_timeout:.0f} s")
             self.loaded.set()
@@ -163,6 +152,7 @@ class EngineHost:
     def alive(self) -> bool:
         return self.down_since is None or time.monotonic() - self.down_since < self.dead_after
 
+    # ------------------------------------------------------------------ one document
     def convert(
         self,
         spooled: Path,
@@ -176,75 +166,96 @@ class EngineHost:
         """Convert the file ``spooled`` (the child reads it: no input crosses the pipe), all
         pages but those in ``skip``. Each page goes to ``on_page`` as it is done; the Document
         returned holds the source and engine, not the pages."""
-        if not self.ready.is_set():
-            raise EngineUnavailable(self.load_error.message if self.load_error else "the engine is not loaded")
-        with self._lock:
-            assert self._conn is not None
-            self._conn.send((str(spooled), name, frozenset(skip)))
-            started = time.monotonic()
-            deadline = started + self.page_timeout  # until the page count is known
-            while True:
-                if should_abort():
-                    self._kill_child()  # no restart: the daemon is on its way out
-                    self.ready.clear()
-                    raise Interrupted("stopping: conversion abandoned, the document is released")
-                if time.monotonic() > deadline:
-                    self._restart()
-                    raise EngineFailure(self._timeout_message(time.monotonic() - started))
-                try:
-                    if not self._conn.poll(0.2):
-                        continue
-                    kind, payload = self._conn.recv()
-                except (EOFError, OSError):
-                    code = self._proc.exitcode if self._proc else None
-                    self._restart()
-                    raise EngineFailure(f"engine process died (exit code {code}) while converting") from None
-                if kind == "opened":
-                    on_opened(payload)
-                    # the budget: page_timeout per page, capped by the optional document timeout
-                    deadline = started + self.page_timeout * max(payload, 1)
-                    if self.document_timeout:
-                        deadline = min(deadline, started + self.document_timeout)
-                elif kind == "page":
-                    on_page(payload)
-                elif kind == "done":
-                    return payload
-                elif kind == "error":
-                    raise RemoteConversionError(payload)
+        job, inbox = next(self._jobs), queue.Queue()
+        with self._lock:  # the reader tells the jobs registered before the child ended; never one after
+            child = self._child
+            if not self.ready.is_set() or child is None or child.ended or child.gone:
+                raise EngineUnavailable(self.load_error.message if self.load_error else "the engine is not loaded")
+            child.jobs[job] = inbox
+        try:
+            try:
+                child.send((job, str(spooled), name, frozenset(skip)))
+            except OSError:
+                inbox.put(("ended", (_CRASH, 1, child.proc.exitcode)))
+            return self._follow(child, inbox, on_page, on_opened, should_abort)
+        finally:
+            child.jobs.pop(job, None)
+
+    def _follow(self, child: _Child, inbox: queue.Queue, on_page, on_opened, should_abort) -> Document:
+        started = time.monotonic()
+        deadline = started + self.page_timeout  # until the page count is known
+        while True:
+            if should_abort():
+                self._end_child(_STOPPING)  # no restart: the daemon is on its way out
+                raise Interrupted("stopping: conversion abandoned, the document is released")
+            if time.monotonic() > deadline:
+                message = self._timeout_message(time.monotonic() - started)
+                self._end_child("another document's timeout", restart=True)
+                raise EngineFailure(message)
+            try:
+                kind, payload = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if kind == "opened":
+                on_opened(payload)
+                # the budget: page_timeout per page, capped by the optional document timeout
+                deadline = started + self.page_timeout * max(payload, 1)
+                if self.document_timeout:
+                    deadline = min(deadline, started + self.document_timeout)
+            elif kind == "page":
+                on_page(payload)
+            elif kind == "done":
+                return payload
+            elif kind == "error":
+                raise RemoteConversionError(payload)
+            else:
+                self._ended(*payload)
+
+    @staticmethod
+    def _ended(why: str, in_flight: int, code: int | None) -> None:
+        if why == _STOPPING:
+            raise Interrupted("stopping: conversion abandoned, the document is released")
+        if why != _CRASH:
+            raise EngineUnavailable(f"the engine was restarted ({why}); this document was not at fault")
+        if in_flight > 1:
+            raise CrashedInCompany(f"engine process died (exit code {code}) while {in_flight} documents shared it")
+        raise EngineFailure(f"engine process died (exit code {code}) while converting")
 
     def _timeout_message(self, seconds: float) -> str:
         return (f"conversion took {seconds:.0f} s, over its budget (page_timeout_seconds "
                 f"{self.page_timeout:.0f} per page; document_timeout_seconds {self.document_timeout or 'unset'})")
 
-    def _restart(self) -> None:
-        """A fresh child after a crash or a timeout. If it cannot load (a hang past the bound,
-        or an error, e.g. GPU memory still held), the engine is down: no new work, reloads
-        from ``revive_if_due``, and after ``dead_after`` liveness fails."""
-        self._kill_child()
-        if self._load_fresh_child():
-            return
-        self.down_since = self.down_since or time.monotonic()
-        self._revive_wait = _REVIVE_FIRST
-        self._revive_at = time.monotonic() + self._revive_wait
-        log.error("engine.restart_failed", error_type=self.load_error.type if self.load_error else None,
-                  error=self.load_error.message if self.load_error else None)
-
+    # ------------------------------------------------------------------ restarts
     def revive_if_due(self) -> None:
         """Called by the daemon's loop (the main thread: PR_SET_PDEATHSIG follows the thread
-        that started the child, so a helper thread that ends would take the child with it)."""
-        if self.down_since is None or self.ready.is_set() or time.monotonic() < self._revive_at:
+        that started the child, so a helper thread that ends would take the child with it).
+        Starts a fresh child after a crash or a timeout; when that fails, or the engine is down,
+        reloads with a back-off."""
+        if self.ready.is_set():
             return
-        with self._lock:
-            self._kill_child()
+        if self._restart_due:
+            self._restart_due = False
             if self._load_fresh_child():
-                log.info("engine.revived", down_seconds=round(time.monotonic() - (self.down_since or 0), 1))
+                log.info("engine.restarted")
                 return
+            self.down_since = self.down_since or time.monotonic()
+            self._revive_wait = _REVIVE_FIRST
+            self._revive_at = time.monotonic() + self._revive_wait
+            log.error("engine.restart_failed", error_type=self.load_error.type if self.load_error else None,
+                      error=self.load_error.message if self.load_error else None)
+            return
+        if self.down_since is None or time.monotonic() < self._revive_at:
+            return
+        if self._load_fresh_child():
+            log.info("engine.revived", down_seconds=round(time.monotonic() - (self.down_since or 0), 1))
+            return
         self._revive_wait = min(self._revive_wait * 2, _REVIVE_LONGEST)
         self._revive_at = time.monotonic() + self._revive_wait
         log.warning("engine.reload_failed", error=self.load_error.message if self.load_error else None,
                     next_try_in=self._revive_wait)
 
     def _load_fresh_child(self) -> bool:
+        self._end_child("reload")
         self.ready.clear()
         self.loaded.clear()
         self.start()
@@ -252,25 +263,29 @@ class EngineHost:
 
     def stop(self, grace: float = 10.0) -> None:
         """For good: ask the child to close its engine, then kill its whole process group."""
-        self._kill_child(grace)
+        self._end_child(_STOPPING, grace=grace)
 
-    def _kill_child(self, grace: float = 0.0) -> None:
-        if self._conn is not None:
+    def _end_child(self, why: str, *, grace: float = 0.0, restart: bool = False) -> None:
+        """End the current child (once); its jobs hear ``why`` from the reader thread."""
+        with self._lock:
+            child = self._child
+            if child is None or child.ended:
+                return
+            child.ended = why
+            self.ready.clear()
+            self._restart_due = self._restart_due or restart
+        try:
+            child.send(None)
+        except OSError:
+            pass
+        child.proc.join(timeout=grace)
+        if child.proc.pid:
             try:
-                self._conn.send(None)
-            except OSError:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
-            self._conn.close()
-            self._conn = None
-        if self._proc is not None:
-            self._proc.join(timeout=grace)
-            if self._proc.pid:
-                try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            self._proc.join()
-            self._proc = None
+        child.proc.join()
+        child.conn.close()
 
 
 class RemoteConversionError(ConversionError):

@@ -75,6 +75,8 @@ class Manifest(BaseModel):
     status: Status = Status.QUEUED
     attempts: int = 0
     lapses: int = Field(0, description="attempts that ended with the lease running out: worker killed or cut off")
+    solo: bool = Field(False, description="this attempt runs with the engine to itself: the last one ended in an "
+                       "engine crash or a lapse while other documents shared the engine")
     worker_id: str | None = None
     lease: Lease | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -65,9 +65,11 @@ def failed(
     )
 
 
-def released(m: Manifest) -> Manifest:
-    """Handed back on shutdown: queued again, and this attempt does not count."""
-    return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None})
+def released(m: Manifest, *, alone: bool = False) -> Manifest:
+    """Handed back (shutdown, engine restarted): queued again, and this attempt does not count.
+    ``alone``: the engine crashed while it shared it; its next attempt runs alone and counts."""
+    return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None,
+                                "solo": alone})
 
 
 

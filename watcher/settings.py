@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         description="glob patterns: with a '/' on the whole key, else on the file and folder names",
     )
 
+    concurrency: int | None = Field(
+        None, ge=1, le=256,
+        description="documents in flight at once, sharing the engine; default per engine: cpu 2 "
+        "(fetch and publish overlap the page workers), paddle 16 (keeps a VL server's batch full)",
+    )
     worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
     max_attempts: int = Field(3, ge=1, description="tries for a retryable failure")
@@ -158,6 +163,12 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"DOCWATCH_CONFIG={config} does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         return tuple(sources)
+
+    @property
+    def documents_in_flight(self) -> int:
+        if self.concurrency is not None:
+            return self.concurrency
+        return 2 if self.engine is EngineName.CPU else 16
 
     def convert_options(self) -> ConvertOptions:
         return ConvertOptions(

@@ -11,13 +11,16 @@ from processor.source import Source
 
 
 class PageResult:
-    """One converted page plus the figure crops its blocks reference."""
+    """One converted page plus the figure crops its blocks reference. ``revised``: a page yielded
+    before, now changed by a step over the whole document (the paddle engine's
+    ``restructure_pages``); its figures went with the first version, so it carries none."""
 
-    __slots__ = ("page", "assets")
+    __slots__ = ("page", "assets", "revised")
 
-    def __init__(self, page: Page, assets: list[Asset] | None = None) -> None:
+    def __init__(self, page: Page, assets: list[Asset] | None = None, *, revised: bool = False) -> None:
         self.page = page
         self.assets = assets or []
+        self.revised = revised
 
 
 class Engine(ABC):

@@ -6,9 +6,9 @@ a local directory (``processor.models`` resolves them); a missing one raises ``E
 naming the directory. With ``vl_rec_backend`` a server backend the VL model stays on the server.
 
 Pages are rendered here (PyMuPDF at ``render_dpi``, 144 = paddlex's own PDF scale; page images at
-full resolution), ``page_batch_size`` at a time, and fed to ``predict_iter`` as arrays — memory is
-bounded by the batch, not the document. A failing batch is retried page by page so one bad page
-fails alone. With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
+full resolution) by each document's own thread and fed as arrays into one ``predict_iter`` shared
+by every document in flight (``paddle_stream``): memory is bounded by ``pages_in_flight``, not by
+documents or pages, and a page that breaks the pipeline is run again alone and fails alone. With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
 pipeline's own ``restructure_pages`` (tables continued across pages merged, title levels assigned).
 
 The ``predict()`` options are passed through as set (``paddle_setup``; recorded in ``info`` with the
@@ -22,8 +22,11 @@ its title levels change. ``run_bare`` runs the pipeline as its demo does, for be
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from processor.engines.paddle_blocks import (
     map_page_blocks,
     rewrite_image_paths,
 )
+from processor.engines.paddle_stream import PageStream, Ticket
 from processor.engines.paddle_pages import (
     Record,
     Rendered,
@@ -63,13 +67,16 @@ _INFRA_ERROR_TEXT = ("Connection error", "Failed to get the model list", "Connec
 
 
 class PaddleEngine(Engine):
-    def __init__(self, options: ConvertOptions) -> None:
+    def __init__(self, options: ConvertOptions, *, streamed: bool = True) -> None:
         super().__init__(options)
+        self.streamed = streamed  # False: the pipeline's own batch size, for run_bare (benchmarks)
         self.p = options.paddle
         self.kind = options.engine if options.engine is not EngineName.CPU else EngineName.PADDLEOCR_VL
         self._pipeline: Any = None
         self.ready = False  # true once warm_up() converted a page
         self.model_dirs: dict[str, Path] = {}
+        self._stream: PageStream | None = None  # started by the first document, shared by all
+        self._stream_lock = threading.Lock()
 
     # ------------------------------------------------------------------ info
     @property
@@ -109,7 +116,7 @@ class PaddleEngine(Engine):
             if self.kind is EngineName.PP_STRUCTURE_V3:
                 self._pipeline = paddleocr.PPStructureV3(**self._structure_kwargs())
             else:
-                self._pipeline = paddleocr.PaddleOCRVL(**setup.vl_kwargs(self.p, self.model_dirs))
+                self._pipeline = paddleocr.PaddleOCRVL(**setup.vl_kwargs(self.p, self.model_dirs, streamed=self.streamed))
         except EngineUnavailable:
             raise
         except Exception as exc:
@@ -147,6 +154,9 @@ class PaddleEngine(Engine):
         return markdown, len(results)
 
     def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
         if self._pipeline is not None:
             try:
                 self._pipeline.close()
@@ -157,69 +167,65 @@ class PaddleEngine(Engine):
 
     # ------------------------------------------------------------------ pages
     def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
-        self.load()
+        """Render pages into the shared stream (``submit`` waits while ``pages_in_flight`` pages of
+        all documents are inside it) and yield them in order as they come back."""
+        stream = self._page_stream()
         merge = self.p.merge_pages and self._supports_merge
-        kept: list[Record | PageResult] = []
-        indices = [i for i in range(source.info.page_count) if only is None or i + 1 in only]
-        for start in range(0, len(indices), self.p.page_batch_size):
-            batch = [self._render(source, i) for i in indices[start : start + self.p.page_batch_size]]
-            for item in self._convert_batch(source, batch):
-                if merge:
-                    kept.append(item)
-                else:
-                    yield item if isinstance(item, PageResult) else self._finish(item, item.raws)
-            del batch
-        if merge:
+        kept: list[Record] = []
+        blocks_before = 0
+        window: deque[tuple[Rendered, Ticket | None]] = deque()
+        todo = deque(i for i in range(source.info.page_count) if only is None or i + 1 in only)
+        while todo or window:
+            # keep this document's next pages submitted while its head page is being answered
+            while todo and (not window or len(window) < self.p.pages_in_flight):
+                rendered = self._render(source, todo.popleft())
+                window.append((rendered, stream.submit(rendered.image) if rendered.error is None else None))
+                rendered.image = None  # the ticket holds the pixels until they are answered
+                if window[0][1] is not None and window[0][1].done:
+                    break
+            rendered, ticket = window.popleft()
+            item = self._settled(source, rendered, ticket)
+            if isinstance(item, PageResult):
+                yield item
+                continue
+            if merge:  # the ids restructure_pages gives a block it leaves alone: revised pages are the changed ones
+                for i, raw in enumerate(item.raws):
+                    raw.global_block_id = raw.global_group_id = blocks_before + i
+                blocks_before += len(item.raws)
+            first = self._finish(item, item.raws)
+            yield first  # streamed and checkpointed now; restructuring may revise it at the end
+            if merge:
+                item.assets, item.first = [], first.page  # the figures have left; the JSON stays
+                kept.append(item)
+        if kept:
             yield from self._restructure(kept)
+
+    def _page_stream(self) -> PageStream:
+        self.load()
+        with self._stream_lock:
+            if self._stream is None:
+                predict = functools.partial(self._pipeline.predict_iter, **self._predict_kwargs)
+                self._stream = PageStream(predict, self.p.pages_in_flight)
+            return self._stream
 
     def _render(self, source: Source, index: int) -> Rendered:
         return render_page(source, index, self.p.render_dpi)
 
-    def _convert_batch(self, source: Source, batch: list[Rendered]) -> list[Record | PageResult]:
-        todo = [r for r in batch if r.error is None]
-        outcomes: dict[int, Any] = {}
-        if todo:
-            started = time.monotonic()
-            try:
-                results = self._predict([r.image for r in todo])
-                per_page = (time.monotonic() - started) / len(todo)
-                outcomes = {r.number: (res, per_page) for r, res in zip(todo, results, strict=True)}
-            except Exception as exc:  # noqa: BLE001 - any failure of one batch: retry page by page
-                self._raise_if_infrastructure(exc)
-                if len(todo) == 1:
-                    outcomes = {todo[0].number: exc}
-                else:  # isolate the bad page(s)
-                    for r in todo:
-                        started = time.monotonic()
-                        try:
-                            (res,) = self._predict([r.image])
-                            outcomes[r.number] = (res, time.monotonic() - started)
-                        except Exception as page_exc:  # noqa: BLE001 - the page's own failure, recorded on it
-                            self._raise_if_infrastructure(page_exc)
-                            outcomes[r.number] = page_exc
-        out: list[Record | PageResult] = []
-        for r in batch:
-            outcome = r.error if r.error is not None else outcomes[r.number]
-            if isinstance(outcome, BaseException):
-                log.warning("page %d failed: %s", r.number, redact_urls(str(outcome)))
-                out.append(failed_result(r, outcome))
-                continue
-            try:
-                out.append(self._record(source, r, *outcome))
-            except Exception as exc:  # a page whose result cannot be mapped fails alone
-                log.exception("page %d: mapping the pipeline result failed", r.number)
-                out.append(failed_result(r, exc))
-            r.image = None  # release the pixels
-        return out
-
-    def _predict(self, images: list[np.ndarray]) -> list[Any]:
-        results = list(self._pipeline.predict_iter(images, **self._predict_kwargs))
-        for res in results:
-            if isinstance(res, dict) and "error" in res and "parsing_res_list" not in res:
-                raise EngineFailure(str(res["error"]))
-        if len(results) != len(images):
-            raise EngineFailure(f"the pipeline returned {len(results)} results for {len(images)} pages")
-        return results
+    def _settled(self, source: Source, r: Rendered, ticket: Ticket | None) -> Record | PageResult:
+        """The page's outcome once its ticket is answered: a Record, or a failed page."""
+        if ticket is not None:
+            ticket.wait()
+        outcome = r.error if ticket is None else ticket.error
+        if outcome is not None:
+            self._raise_if_infrastructure(outcome)
+            log.warning("page %d failed: %s", r.number, redact_urls(str(outcome)))
+            return failed_result(r, outcome)
+        assert ticket is not None
+        try:
+            return self._record(source, r, ticket.result, ticket.seconds)
+        except Exception as exc:  # a page whose result cannot be mapped fails alone
+            log.exception("page %d: mapping the pipeline result failed", r.number)
+            return failed_result(r, exc)
 
     @property
     def _predict_kwargs(self) -> dict[str, Any]:
@@ -249,7 +255,7 @@ class PaddleEngine(Engine):
                     record.image_paths[raw_block.image_path] = ref.path
             raw_block.image = None
         self._embedded_figures(res, record)
-        if self._pipeline_markdown and not (self.p.merge_pages and self._supports_merge):
+        if self._pipeline_markdown:  # with merge_pages, restructuring may revise it
             record.pipeline_markdown = pipeline_page_markdown(res, record.image_paths)
         return record
 
@@ -294,19 +300,18 @@ class PaddleEngine(Engine):
                     text_layer=text_layer)
         return PageResult(page, rec.assets)
 
-    def _restructure(self, kept: list[Record | PageResult]) -> Iterator[PageResult]:
-        records = [k for k in kept if isinstance(k, Record)]
-        merged: dict[int, list[RawBlock]] = {}
-        if records:
-            try:
-                merged = self._merge(records)
-            except Exception:  # restructuring improves pages; it is never a reason to fail them
-                log.exception("restructure_pages failed; the pages are kept unmerged")
-        for item in kept:
-            if isinstance(item, PageResult):
-                yield item
-            else:
-                yield self._finish(item, merged.get(item.rendered.number, item.raws))
+    def _restructure(self, records: list[Record]) -> Iterator[PageResult]:
+        """The pipeline's ``restructure_pages`` over this attempt's pages (tables continued across
+        pages merged, title levels assigned): the pages it changed, as revised versions."""
+        try:
+            merged = self._merge(records)
+        except Exception:  # restructuring improves pages; it is never a reason to fail them
+            log.exception("restructure_pages failed; the pages are kept unmerged")
+            return
+        for rec in records:
+            page = self._finish(rec, merged.get(rec.rendered.number, rec.raws)).page
+            if page != rec.first:
+                yield PageResult(page, revised=True)
 
     def _merge(self, records: list[Record]) -> dict[int, list[RawBlock]]:
         """Run the pipeline's restructure_pages over the pages' JSON; map blocks back by global id."""

@@ -33,7 +33,8 @@ class Rendered:
 
 @dataclass
 class Record:
-    """A converted page kept until the document's end (for restructure_pages): JSON, no pixels."""
+    """A converted page kept until the document's end (for restructure_pages): JSON, no pixels,
+    no figure bytes."""
 
     rendered: Rendered
     raw: dict
@@ -44,6 +45,7 @@ class Record:
     image_paths: dict[str, str] = field(default_factory=dict)  # the pipeline's picture names -> our assets
     pipeline_markdown: str | None = None  # the pipeline's own Markdown of the page, when asked for
     text_layer: PageTextLayer | None = None  # the PDF text layer's characters per block (text_from_pdf=auto)
+    first: Page | None = None  # the page as first yielded, before restructuring
 
 
 def render_page(source: Source, index: int, dpi: int) -> Rendered:
@@ -64,7 +66,7 @@ def render_page(source: Source, index: int, dpi: int) -> Rendered:
             return Rendered(number, bgr, rect.width, rect.height, PageUnit.POINT, scale)
         from PIL import Image
 
-        with Image.open(io.BytesIO(source.data)) as img:
+        with Image.open(source.path or io.BytesIO(source.data)) as img:
             img.seek(index)
             rgb = np.asarray(img.convert("RGB"))
         h, w = rgb.shape[:2]

@@ -94,7 +94,11 @@ def _dir(dirs: dict[str, Path], name: str) -> str | None:
     return str(path) if path else None
 
 
-def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path]) -> dict[str, Any]:
+def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path], *, streamed: bool = True) -> dict[str, Any]:
+    """``streamed``: the pipeline takes pages one at a time from docwatch's page stream
+    (``paddle_stream``): its own config, with the top-level ``batch_size`` 1 instead of 64, so a
+    page enters at once rather than when 64 have arrived. Layout detection and the VL worker keep
+    their own batching (``SubModules``), which is where the GPU's batches form."""
     v = p.pipeline_version
     kwargs: dict[str, Any] = {
         "pipeline_version": v,
@@ -111,6 +115,10 @@ def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path]) -> dict[str, Any]:
         "vl_rec_api_key": p.vl_rec_api_key.get_secret_value() if p.vl_rec_api_key else None,
         "markdown_ignore_labels": p.markdown_ignore_labels,
     }
+    if streamed:
+        from paddlex.inference import load_pipeline_config
+
+        kwargs["paddlex_config"] = {**load_pipeline_config(models.VL_PIPELINE_NAMES[v]), "batch_size": 1}
     return {k: v for k, v in kwargs.items() if v is not None}
 
 

@@ -24,7 +24,8 @@ class Sources:
     def __init__(self, sources: list[Source], done: DoneIndex, metrics: Metrics) -> None:
         self.sources, self.done, self.metrics = sources, done, metrics
         self.wake = threading.Event()  # any source sets it; so does the daemon's stop()
-        self._offered: dict[Version, list[Source]] = {}
+        self._offered: dict[Version, list[Source]] = {}  # versions offered and not settled yet, by whom
+        self._lock = threading.Lock()
         self._later: dict[Version, tuple[float, ObjectInfo]] = {}  # retries due at a monotonic time
 
     def start(self) -> None:
@@ -38,11 +39,15 @@ class Sources:
     def poll(self) -> list[ObjectInfo]:
         """Every source's versions, each once, oldest first (raises when a listing fails)."""
         items: dict[Version, ObjectInfo] = {}
-        self._offered = {}
+        offered: dict[Version, list[Source]] = {}
         for source in self.sources:
             for item in source.poll():
                 items.setdefault(version_of(item), item)
-                self._offered.setdefault(version_of(item), []).append(source)
+                offered.setdefault(version_of(item), []).append(source)
+        with self._lock:  # document threads settle versions offered by an earlier poll meanwhile
+            for version, by in offered.items():
+                known = self._offered.setdefault(version, [])
+                known.extend(s for s in by if s not in known)
         now = time.monotonic()
         for version, (due, item) in list(self._later.items()):
             if due <= now:
@@ -52,7 +57,8 @@ class Sources:
 
     def settled(self, item: ObjectInfo, *, claimed: bool) -> None:
         """The daemon claimed ``item`` (or found it done, busy or waiting): sources let go of it."""
-        offered = self._offered.pop(version_of(item), [])
+        with self._lock:
+            offered = self._offered.pop(version_of(item), [])
         announced = [(at, s.name) for s in offered if (at := s.settled(item, claimed=claimed)) is not None]
         if claimed and offered:
             at, name = min(announced) if announced else (item.modified, offered[0].name)

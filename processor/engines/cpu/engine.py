@@ -4,7 +4,8 @@ Pages run in a persistent pool of worker processes (one thread each: Tesseract i
 ``OMP_THREAD_LIMIT=1``), so a page's OCR uses one core and N pages use N cores. ``pages()``
 keeps a bounded window of pages in flight and yields them in order as they finish, so memory
 does not grow with the page count. Each worker opens a document once (cached by sha256) from
-the bytes the parent spools to a temporary file once per document.
+the file the input was spooled to (MuPDF reads it as needed). Pages of every document in flight
+share the pool: ``pages()`` may run in several threads at once.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata
-from pathlib import Path
 
 import pymupdf
 
@@ -33,7 +34,7 @@ from processor.source import Source
 
 # Pages in flight per worker: enough to keep every core busy while the parent yields.
 _WINDOW_PER_WORKER = 2
-_DOC_CACHE_SIZE = 2
+_DOC_CACHE_SIZE = 4  # documents open per worker: those in flight take turns
 
 # ------------------------------------------------------------------ worker side
 _docs: OrderedDict[str, pymupdf.Document] = OrderedDict()
@@ -47,7 +48,7 @@ def _worker_init() -> None:
 def _open_cached(sha256: str, path: str, filetype: str) -> pymupdf.Document:
     doc = _docs.get(sha256)
     if doc is None:
-        doc = pymupdf.open(stream=Path(path).read_bytes(), filetype=filetype)
+        doc = pymupdf.open(path, filetype=filetype)  # MuPDF reads the file as it needs: never whole
         _docs[sha256] = doc
         while len(_docs) > _DOC_CACHE_SIZE:
             _docs.popitem(last=False)[1].close()
@@ -84,6 +85,8 @@ class CpuEngine(Engine):
     def __init__(self, options: ConvertOptions) -> None:
         super().__init__(options)
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # documents in flight share the pool; one rebuilds it
+        self._generation = 0  # pools built so far: a crash is answered once, by one rebuild
         self._workers = options.cpu.page_workers or os.cpu_count() or 1
 
     @property
@@ -142,6 +145,9 @@ class CpuEngine(Engine):
             for i in indices:
                 yield process_page(source.doc, self._task(source, i, signatures))
             return
+        if source.path is not None:  # the file the input was spooled to: the workers open it too
+            yield from self._pooled(source, str(source.path), indices, signatures)
+            return
         with tempfile.NamedTemporaryFile(prefix="docwatch-", suffix=f".{source.info.format.value}") as spool:
             spool.write(source.data)
             spool.flush()
@@ -149,13 +155,13 @@ class CpuEngine(Engine):
 
     def _pooled(self, source: Source, path: str, indices: list[int], signatures: frozenset[str]) -> Iterator[PageResult]:
         window = self._workers * _WINDOW_PER_WORKER
-        in_flight: deque[tuple[PageTask, Future[PageResult]]] = deque()
+        in_flight: deque[tuple[PageTask, Future[PageResult], int]] = deque()
         fmt = source.info.format.value
         try:
             yield from self._drain(source, path, indices, signatures, window, in_flight, fmt)
         finally:
             # The consumer may stop early (generator closed): drop what has not started.
-            for _, future in in_flight:
+            for _, future, _ in in_flight:
                 future.cancel()
 
     def _drain(
@@ -165,35 +171,36 @@ class CpuEngine(Engine):
         indices: list[int],
         signatures: frozenset[str],
         window: int,
-        in_flight: deque[tuple[PageTask, Future[PageResult]]],
+        in_flight: deque[tuple[PageTask, Future[PageResult], int]],
         fmt: str,
     ) -> Iterator[PageResult]:
         next_index, n = 0, len(indices)
         while next_index < n or in_flight:
             while next_index < n and len(in_flight) < window:
                 task = self._task(source, indices[next_index], signatures)
-                in_flight.append((task, self._submit(source.info.sha256, path, fmt, task)))
+                in_flight.append((task, *self._submit(source.info.sha256, path, fmt, task)))
                 next_index += 1
-            task, future = in_flight.popleft()
+            task, future, generation = in_flight.popleft()
             try:
                 yield future.result()
             except BrokenProcessPool:
                 # A worker died (a native crash) and took every page in flight with it. Rebuild
                 # the pool and rerun those pages one at a time: the one that crashes alone is
                 # the culprit and fails; the others convert normally.
-                suspects = [task, *(t for t, _ in in_flight)]
+                suspects = [task, *(t for t, _, _ in in_flight)]
                 in_flight.clear()
-                self._restart()
+                self._restart(generation)
                 for t in suspects:
                     yield self._isolated(source.info.sha256, path, fmt, t)
             except Exception as exc:
                 yield _failed(task.index + 1, task, exc)
 
     def _isolated(self, sha256: str, path: str, fmt: str, task: PageTask) -> PageResult:
+        future, generation = self._submit(sha256, path, fmt, task)
         try:
-            return self._submit(sha256, path, fmt, task).result()
+            return future.result()
         except BrokenProcessPool as exc:
-            self._restart()
+            self._restart(generation)
             result = _failed(task.index + 1, task, exc)
             result.page.error = ErrorInfo(
                 type="WorkerCrashed", message=f"the worker process died on this page ({exc})", retryable=False
@@ -202,10 +209,17 @@ class CpuEngine(Engine):
         except Exception as exc:
             return _failed(task.index + 1, task, exc)
 
-    def _restart(self) -> None:
-        self.close()
-        self.load()
+    def _restart(self, broken: int) -> None:
+        """Rebuild the pool that broke (``broken``: its generation), unless another document's
+        thread already did."""
+        with self._pool_lock:
+            if self._generation != broken:
+                return
+            self.close()
+            self.load()
+            self._generation += 1
 
-    def _submit(self, sha256: str, path: str, fmt: str, task: PageTask) -> Future[PageResult]:
-        assert self._pool is not None
-        return self._pool.submit(_run_task, sha256, path, fmt, task)
+    def _submit(self, sha256: str, path: str, fmt: str, task: PageTask) -> tuple[Future[PageResult], int]:
+        with self._pool_lock:
+            assert self._pool is not None
+            return self._pool.submit(_run_task, sha256, path, fmt, task), self._generation
