@@ -233,6 +233,38 @@ def print_tables(summaries: list[ToolSummary]) -> None:
             )
 
 
+def category(row: dict) -> str:
+    """The README's per-category grouping, from a case's meta.json fields."""
+    scan = row["kind"] in SCAN_KINDS
+    if "broken-text-layer" in row["features"]:
+        return "born-digital, broken text layer"
+    if "tables" in row["features"]:
+        return "scans with tables" if scan else "born-digital with tables"
+    return f"{'scans/images' if scan else 'born-digital'}, {row['language']}"
+
+
+def print_categories(summaries: list[ToolSummary]) -> None:
+    """Mean NED per category (TEDS where truths have tables, checks where there are some)."""
+    names = sorted({category(r) for r in summaries[0].cases}) if summaries else []
+    print()
+    print("| category (cases) | " + " | ".join(TOOLS[s.tool][0] for s in summaries) + " |")
+    print("|---|" + "---|" * len(summaries))
+    for name in names:
+        cells = []
+        for s in summaries:
+            rows = [r for r in s.cases if category(r) == name]
+            cell = _f(_mean([r.get("ned") for r in rows]), 4)
+            teds = _mean([r.get("teds") for r in rows])
+            if teds is not None:
+                cell += f" / TEDS {teds:.2f}"
+            total = sum(r.get("checks_total", 0) for r in rows)
+            if total:
+                cell += f" / checks {sum(r.get('checks_passed', 0) for r in rows)}/{total}"
+            cells.append(cell)
+        n = sum(category(r) == name for r in summaries[0].cases)
+        print(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> list[ToolSummary]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -260,6 +292,7 @@ def main(argv: list[str] | None = None) -> list[ToolSummary]:
         timing = run_tool(tool, cases, out / tool, None if a.no_cache else a.cache)
         summaries.append(summarise(tool, score_dir(scorer, cases, out / tool, timing)))
     print_tables(summaries)
+    print_categories(summaries)
     if a.json:
         a.json.write_text(json.dumps([asdict(s) for s in summaries], ensure_ascii=False, indent=1))
     return summaries

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pymupdf
 
-from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer, font_path
+from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, GeneratedDoc, _flow, _Writer, font_path, make_text_pdf
 
 __all__ = [
     "make_backwards_cell_pdf",
     "make_booktabs_pdf",
     "make_broken_font_pdf",
+    "make_continued_table_pdf",
     "make_framed_sheet_pdf",
+    "make_ocr_layered_scan_pdf",
     "make_mixed_content_pdf",
     "make_shaded_table_pdf",
     "make_turned_content_pdf",
@@ -198,4 +200,80 @@ def make_mixed_content_pdf(path: Path) -> GeneratedDoc:
     doc.save(path)
     doc.close()
     text = "\n\n".join([MIXED, "\n".join(CODE_LINES), " ".join(DIAGRAM_LABELS), FAINT])
+    return GeneratedDoc(path=Path(path), text=text, pages=[text])
+
+
+def _ruled_rows(w: _Writer, y: float, rows: list[tuple[str, str]]) -> float:
+    xs = [60, 200, 535]
+    w.line((xs[0], y), (xs[-1], y))
+    for key, text in rows:
+        w.box((xs[0] + 5, y + 4, xs[1] - 5, y + 22), key, size=10)
+        w.box((xs[1] + 5, y + 4, xs[2] - 5, y + 22), text, size=10)
+        y += 22
+        w.line((xs[0], y), (xs[-1], y))
+    for x in xs:
+        w.line((x, y - 22 * len(rows)), (x, y))
+    return y
+
+
+CONTINUED_ROWS = [[("russian", "выбирает язык документа"), ("koi8-r", "задает кодировку текста")],
+                  [("emptystyle", "включает пустой стиль страниц"), ("simple", "тоже самое что nocolumnsxix")],
+                  [("linethick", "толщина сплошной толстой линии"), ("linethin", "толщина тонкой линии")]]
+
+
+def make_continued_table_pdf(path: Path) -> GeneratedDoc:
+    """Three pages under one running head with a ruled table that runs on from page to page;
+    pages 2 and 3 open with the caption "Продолжение таблицы 1" at the very top, where a
+    running head would stand (ГОСТ 2.105 asks for it on every page a table continues to)."""
+    doc = pymupdf.open()
+    head = "Руководство по классам eskdx"
+    pages = []
+    for i, rows in enumerate(CONTINUED_ROWS):
+        w = _Writer(doc)
+        w.box((60, 20, 535, 34), head, size=8)
+        w.box((290, 800, 310, 815), str(i + 1), size=8)
+        parts = []
+        if i == 0:
+            y = _flow(w, 60, RU_PARAGRAPHS[1])
+            y = _flow(w, y, "Таблица 1 – Общие опции классов")
+            parts += [RU_PARAGRAPHS[1], "Таблица 1 – Общие опции классов"]
+        else:
+            y = _flow(w, 46, "Продолжение таблицы 1")
+            parts.append("Продолжение таблицы 1")
+        _ruled_rows(w, y, rows)
+        parts += [f"{k} {t}" for k, t in rows]
+        pages.append("\n\n".join(parts))
+    doc.save(path)
+    doc.close()
+    return GeneratedDoc(path=Path(path), text="\n\n".join(pages), pages=pages, furniture=[head, "1", "2", "3"])
+
+
+def make_ocr_layered_scan_pdf(path: Path, wrong: bool, under: bool = False) -> GeneratedDoc:
+    """A scanned page (an image of seven paragraphs) under an invisible text layer, the way
+    OCR tools save searchable PDFs. ``wrong``: the layer's lines say other things than the
+    image's (each line carries the text of a line half the page away: plausible words, clean
+    characters, a bad OCR tool's layer); else the layer is the page's own text. ``under``: the
+    layer is drawn visibly beneath the image instead, which hides it (another way OCR tools
+    save searchable PDFs)."""
+    paras = [*RU_PARAGRAPHS, *EN_PARAGRAPHS]
+    source = make_text_pdf(Path(path).with_suffix(".src.pdf"), ["\n\n".join(paras)])
+    with pymupdf.open(source.path) as src:
+        png = src[0].get_pixmap(dpi=200, colorspace=pymupdf.csGRAY).tobytes("png")
+        lines = [(ln["bbox"], "".join(sp["text"] for sp in ln["spans"]), ln["spans"][0]["size"])
+                 for b in src[0].get_text("dict")["blocks"] for ln in b.get("lines", [])]
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    if not under:
+        page.insert_image(page.rect, stream=png)
+    page.insert_font(fontname="dv", fontfile=str(font_path()))
+    n = len(lines)
+    for i, (bbox, _, size) in enumerate(lines):
+        said = lines[(i + n // 2) % n][1] if wrong else lines[i][1]
+        page.insert_text((bbox[0], bbox[3] - 0.25 * size), said, fontname="dv", fontsize=size,
+                         render_mode=0 if under else 3)
+    if under:
+        page.insert_image(page.rect, stream=png)
+    doc.save(path)
+    doc.close()
+    text = "\n\n".join(paras)
     return GeneratedDoc(path=Path(path), text=text, pages=[text])

@@ -17,8 +17,10 @@ from tests.docs_hard import (
     make_backwards_cell_pdf,
     make_booktabs_pdf,
     make_broken_font_pdf,
+    make_continued_table_pdf,
     make_framed_sheet_pdf,
     make_mixed_content_pdf,
+    make_ocr_layered_scan_pdf,
     make_shaded_table_pdf,
     make_turned_content_pdf,
 )
@@ -53,6 +55,99 @@ def test_all_fonts_broken_reads_the_page_by_ocr(tmp_path, options):
     doc, md = markdown(gen.path, options)
     assert doc.pages[0].method is PageMethod.OCR
     assert ned(md, gen.text) < 0.08, md
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["invisible", "under-the-scan"])
+def test_an_ocr_layer_that_ocr_contradicts_is_replaced_by_ocr(tmp_path, options, under):
+    gen = make_ocr_layered_scan_pdf(tmp_path / "bad.pdf", wrong=True, under=under)
+    doc, md = markdown(gen.path, options)
+    assert ned(md, gen.text) < 0.08, md  # what the page shows, not what its layer says
+    assert doc.pages[0].method is PageMethod.OCR  # the layer was all of the page's text
+
+
+def test_an_invisible_text_layer_that_ocr_confirms_is_kept(tmp_path, options):
+    gen = make_ocr_layered_scan_pdf(tmp_path / "good.pdf", wrong=False)
+    doc, md = markdown(gen.path, options)
+    assert doc.pages[0].method is PageMethod.TEXT_LAYER, doc.pages[0].raw
+    assert ned(md, gen.text) < 0.03, md
+
+
+def test_a_sound_page_is_not_sampled_by_ocr(tmp_path, monkeypatch):
+    import pymupdf
+
+    from processor.engines.cpu import agreement
+    from processor.engines.cpu.text_layer import read_rawdict
+
+    def no_ocr(*args, **kwargs):
+        raise AssertionError("OCR called on a sound page")
+
+    monkeypatch.setattr(agreement, "run_tesseract", no_ocr)
+    gen = make_continued_table_pdf(tmp_path / "c.pdf")
+    with pymupdf.open(gen.path) as pdf:
+        for page in pdf:
+            assert agreement.distrust_disagreeing_fonts(page, read_rawdict(page), 300, "rus+eng") == []
+
+
+def test_line_similarity():
+    from processor.engines.cpu.agreement import similarity
+
+    assert similarity("Программа преобразует документы", "Программа преобразуeт докумeнты,") > 0.9
+    assert similarity("The quick brown fox jumps", "Document conversion keeps") < 0.5
+    assert similarity("The quick brown fox jumps", "") is None  # OCR read nothing: no verdict
+
+
+def test_a_turned_scan_is_set_upright_by_the_orientation_model_and_read_once(tmp_path, options, monkeypatch):
+    from processor.engines.cpu import page as page_module
+    from tests.docs import make_scan_png
+
+    reads = []
+    real = page_module.run_tesseract
+    monkeypatch.setattr(page_module, "run_tesseract", lambda *a, **k: reads.append(1) or real(*a, **k))
+    monkeypatch.setattr(page_module, "upright", lambda *a, **k: pytest.fail("read as garbage first"))
+    for quarter_turns in (1, 2, 3):
+        reads.clear()
+        gen = make_scan_png(tmp_path / f"turned{quarter_turns}.png", quarter_turns=quarter_turns)
+        doc, md = markdown(gen.path, options)
+        assert ned(md, gen.text) < 0.08, md
+        assert len(reads) == 1  # one OCR pass, on the upright page
+
+
+def test_orientation_model_leaves_an_upright_page_alone(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from processor.engines.cpu.orientation import upright_turn
+    from tests.docs import make_scan_png
+
+    gray = np.asarray(Image.open(make_scan_png(tmp_path / "upright.png").path).convert("L"))
+    assert upright_turn(gray) == 0
+    assert upright_turn(np.full((800, 600), 255, dtype=np.uint8)) is None  # nothing to judge by
+    assert upright_turn(np.ascontiguousarray(np.rot90(gray, -1))) == 270  # turned clockwise: back by 270
+
+
+def test_table_model_fills_a_grid_with_the_words_read_and_refuses_prose(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from processor.engines.cpu.layout import union
+    from processor.engines.cpu.ocr import run_tesseract
+    from processor.engines.cpu.table_model import table_html
+    from tests.docs import make_scan_png
+    from tests.docs_hard import BOOKTABS_ROWS
+
+    gen = scan_of(make_booktabs_pdf(tmp_path / "t.pdf"), tmp_path / "t.png", dpi=200)
+    gray = np.asarray(Image.open(gen.path).convert("L"))
+    words = [(w.bbox, w.text) for w in run_tesseract(gray, 1.0, "rus+eng", dpi=200)]
+    corners = {BOOKTABS_ROWS[0][0], BOOKTABS_ROWS[-1][0], BOOKTABS_ROWS[0][1].split()[-1], BOOKTABS_ROWS[-1][1].split()[-1]}
+    region = union([b for b, t in words if t in corners])  # the table's first and last words
+    html = table_html(gray, 1.0, region, words)
+    assert html is not None and html.count("<tr>") >= len(BOOKTABS_ROWS), html
+    assert all(key in html for key, _ in BOOKTABS_ROWS), html
+    # paragraphs are not a table, whatever the model makes of them: the words stay text
+    prose = make_scan_png(tmp_path / "p.png")
+    gray = np.asarray(Image.open(prose.path).convert("L"))
+    words = [(w.bbox, w.text) for w in run_tesseract(gray, 1.0, "rus+eng", dpi=200)]
+    assert table_html(gray, 1.0, union([b for b, _ in words]), words) is None
 
 
 def test_suspicious_characters():
@@ -130,6 +225,17 @@ def test_scan_headings_need_the_layout_models_title_label(tmp_path, options):
     found = [b.text for b in doc.pages[0].blocks if b.type in (BlockType.HEADING, BlockType.TITLE)]
     # every heading found is a real one; the model finds most of them (not every one)
     assert set(found) <= set(structured.headings) and structured.headings[0] in found and len(found) >= 3, found
+
+
+def test_a_continued_table_caption_at_the_top_is_kept_the_running_head_is_not(tmp_path, options):
+    gen = make_continued_table_pdf(tmp_path / "c.pdf")
+    doc, md = markdown(gen.path, options)
+    assert md.count("Продолжение таблицы 1") == 2, md  # recurs at the top, yet it is the body's
+    assert gen.furniture[0] not in md, md  # the running head above it still goes
+    for page in doc.pages[1:]:
+        body = [b for b in page.blocks if b.order is not None]
+        assert body[0].type is BlockType.CAPTION and body[1].type is BlockType.TABLE, body
+    assert ned(md, gen.text) < 0.05, md
 
 
 def test_table_cell_words_in_reading_order_whatever_the_content_stream_order(tmp_path, options):

@@ -25,6 +25,12 @@ _CAPTION_RE = re.compile(
     r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+[.:]",
     re.IGNORECASE,
 )
+# A table or figure carried over to the next page is captioned again at the top of each page
+# ("Продолжение таблицы 1", "Table 2 (continued)"): it recurs, but it is the body's, not a head.
+_CONTINUED_RE = re.compile(
+    r"^\s*((продолжение|окончание)\s+(таблицы|табл\.|рисунка|рис\.)|(table|figure|fig\.)\s*[\dA-Z.]+\s*\(?(continued|cont\.)\)?)",
+    re.IGNORECASE,
+)
 # Furniture lives in a thin band at the top or bottom of the page.
 FURNITURE_BAND = 0.075
 
@@ -123,7 +129,7 @@ def furniture_type(block: TextBlock, geo: PageGeometry, body: float) -> BlockTyp
     text = block.text
     band = geo.height * FURNITURE_BAND
     in_top, in_bottom = y1 <= band * 1.3, y0 >= geo.height - band * 1.3
-    if not (in_top or in_bottom) or visual_rows(block) > 2 or len(text) > 160:
+    if not (in_top or in_bottom) or visual_rows(block) > 2 or len(text) > 160 or _CONTINUED_RE.match(text):
         return None
     if _PAGE_NUM_RE.match(text):
         return BlockType.PAGE_NUMBER
@@ -160,7 +166,7 @@ def _edge_furniture(blocks: list[TextBlock], body: float) -> dict[int, BlockType
             min(b.bbox[1] for b in row) - max(b.bbox[3] for b in rest))
         text = " ".join(b.text for b in sorted(row, key=lambda b: b.bbox[0]))
         small = all(ln.size <= body * 1.1 and not ln.bold for b in row for ln in b.lines)
-        if gap >= 0.8 * height and small and _RUNNING_NUMBER_RE.search(text):
+        if gap >= 0.8 * height and small and _RUNNING_NUMBER_RE.search(text) and not _CONTINUED_RE.match(text):
             for b in row:
                 number = bool(_PAGE_NUM_RE.match(b.text))
                 found[id(b)] = BlockType.PAGE_NUMBER if number else (BlockType.HEADER if top else BlockType.FOOTER)
@@ -234,7 +240,7 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
             placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code))
             continue
         evidence = titles is None or any(overlap_ratio(block.bbox, t) >= 0.5 for t in titles)
-        if evidence and _is_heading(block, body, by_size=titles is None):
+        if evidence and not _CONTINUED_RE.match(block.text) and _is_heading(block, body, by_size=titles is None):
             # Levels from the size relative to body text, so they agree from page to page.
             ratio = max(ln.size for ln in block.lines) / body
             level = 1 if ratio >= 1.6 else 2 if ratio >= 1.3 else 3
@@ -244,7 +250,7 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
             kind = BlockType.TITLE if is_title else BlockType.HEADING
             placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level))
             continue
-        if _CAPTION_RE.match(block.text) and len(block.text) < 400:
+        if (_CAPTION_RE.match(block.text) or _CONTINUED_RE.match(block.text)) and len(block.text) < 400:
             placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text))
             continue
         for part in split_list_items(block):

@@ -14,7 +14,7 @@ import numpy as np
 import pymupdf
 
 from processor.engines.cpu.layout import Line, TextBlock, union
-from processor.engines.cpu.raster import encode_png
+from processor.engines.cpu.raster import encode_pgm
 
 # Tesseract is most accurate with body text around 25-35 px high; low-resolution page images
 # are scaled up towards this many pixels on their long side before OCR.
@@ -105,11 +105,11 @@ def run_tesseract(
 
     Binarisation is Sauvola's (adaptive, ``thresholding_method=2``): the default global Otsu
     threshold turns light grey text white when the page also has black text."""
-    png = encode_png(gray)
+    image = encode_pgm(gray)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", str(dpi),
            "-c", "thresholding_method=2", "tsv"]
-    out = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=timeout, check=False)
+    out = subprocess.run(cmd, input=image, capture_output=True, env=env, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
     words: list[OcrWord] = []
@@ -206,7 +206,7 @@ def upright(
     if mean_confidence(words) >= 65:
         return gray, words, 0
     out = subprocess.run(
-        ["tesseract", "stdin", "stdout", "--psm", "0"], input=encode_png(gray), capture_output=True,
+        ["tesseract", "stdin", "stdout", "--psm", "0"], input=encode_pgm(gray), capture_output=True,
         env=dict(os.environ, OMP_THREAD_LIMIT="1"), timeout=120, check=False,
     )
     info = dict(

@@ -8,10 +8,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pymupdf
 
 from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
+from processor.engines.cpu.agreement import distrust_disagreeing_fonts
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.layout_model import detect
 from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
@@ -36,6 +38,7 @@ from processor.engines.cpu.ocr import (
     upright,
     words_to_blocks,
 )
+from processor.engines.cpu.orientation import upright_turn
 from processor.engines.cpu.raster import glyph_height
 from processor.engines.cpu.tables import (
     TableGrid,
@@ -47,6 +50,8 @@ from processor.engines.cpu.tables import (
     grid_html,
 )
 from processor.engines.cpu.regions import reocr_untrusted
+from processor.engines.cpu.trust import DISTRUSTED
+from processor.engines.cpu.table_model import table_html
 from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
 from processor.errors import error_info
 
@@ -97,9 +102,17 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
     data = read_rawdict(page) if not task.is_image and len(text.strip()) >= 20 else None
     verdict = judge_text_layer(page, text, data) if not task.is_image else None
+    doubted: list[str] = []
+    if verdict and verdict.usable and not task.force_ocr and data is not None:
+        # suspect text that passed the character checks: OCR a sample of it, once
+        doubted = distrust_disagreeing_fonts(page, data, task.ocr_dpi, task.ocr_languages)
+        if doubted:
+            verdict = judge_text_layer(page, text, data)
     if verdict and verdict.usable and not task.force_ocr:
         placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
+        if doubted:
+            raw["ocr_disagreed_fonts"] = doubted
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
     placed = _ocr_page(page, geo, task)
     # figure crops come from the page itself (in colour); page images measure in pixels
@@ -116,6 +129,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
     # sets it upright (slides exported in portrait), is laid out on an upright copy instead.
     rotation = page.rotation
     turn = _text_direction(page)
+    distrusted = tuple(data.get(DISTRUSTED, ())) if data else ()  # kept when the page is read again
     if rotation and turn:
         # the page alone, unrotated, drawn turned onto an upright page (two scratch PDFs:
         # a page cannot show a page of its own document)
@@ -126,14 +140,15 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
             w, h = (flat.rect.height, flat.rect.width) if turn in (90, 270) else (flat.rect.width, flat.rect.height)
             upright_page = scratch.new_page(width=w, height=h)
             upright_page.show_pdf_page(upright_page.rect, single, 0, rotate=turn)
-            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0)
+            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0, distrusted=distrusted)
             return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
     if rotation:
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
         # the text read for the verdict is reused unless the page was turned for layout
-        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data)
+        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data,
+                          distrusted=distrusted)
     finally:
         if rotation:
             page.set_rotation(rotation)
@@ -157,8 +172,10 @@ def _text_direction(page: pymupdf.Page) -> int:
 
 
 def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool,
-             data: dict | None = None) -> list[PlacedBlock]:
-    data = data if data is not None else read_rawdict(page)
+             data: dict | None = None, distrusted: tuple[str, ...] = ()) -> list[PlacedBlock]:
+    if data is None:
+        data = read_rawdict(page)
+        data[DISTRUSTED] = list(distrusted)
     tables = find_tables(page, table_spans(data))
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)
@@ -172,9 +189,17 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
+    # A page the orientation model sees turned is set upright before it is read (once); one
+    # it cannot judge is read as it is, and turned after only if OCR reads garbage there (a
+    # handwritten page the model knows is upright is not read a second time for that).
+    judged = upright_turn(gray)
+    turn = judged or 0
+    if turn:
+        gray = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
     words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
-    gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
+    if judged is None:
+        gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
@@ -197,20 +222,28 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
     candidates += [group_rect(g, image.to_page) for g in banded]
+    modelled: list[tuple[tuple[float, float, float, float], str]] = []  # (bbox, html) from SLANet
     for region in candidates:
-        if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
+        taken = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
+        if any(overlap_ratio(region, t) > 0.3 or overlap_ratio(t, region) > 0.3 for t in taken):
             continue
         grid = grid_from_words(boxes, region)
         if grid is not None:
             tables.append(grid)
-    if tables:
-        words = [w for w in words if not any(overlap_ratio(w.bbox, t.bbox) > 0.5 for t in tables)]
+            continue
+        html = table_html(gray, image.to_page, region, boxes)  # no grid of our own: the model's
+        if html is not None:
+            modelled.append((region, html))
+    table_boxes = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
+    if table_boxes:
+        words = [w for w in words if not any(overlap_ratio(w.bbox, t) > 0.5 for t in table_boxes)]
     titles = [r.bbox for r in regions if r.label == "title"]
     # a figure is a crop added beside the text: words inside it stay text either way
     pictures = [r.bbox for r in regions if r.label == "figure"
-                and not any(overlap_ratio(t.bbox, r.bbox) > 0.5 for t in tables)]
+                and not any(overlap_ratio(t, r.bbox) > 0.5 for t in table_boxes)]
     placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, bbox, html=html) for bbox, html in modelled)
     placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)
     if turn:

@@ -3,12 +3,10 @@ PNG encoding, ruling-line runs, typical letter height, erasing rules."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
 
 INK = 170  # gray level below which a pixel is ink
 
@@ -24,10 +22,11 @@ class PixelSegment:
     pixels: int = 0
 
 
-def encode_png(gray: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(gray).save(buf, format="PNG", compress_level=1)  # speed over size: it is piped
-    return buf.getvalue()
+def encode_pgm(gray: np.ndarray) -> bytes:
+    """A grayscale image as binary PGM, for Tesseract's stdin: no compression to do on either
+    side (a 3000 px page took 0.19 s to encode as PNG even at level 1; this takes 0.01 s)."""
+    gray = np.ascontiguousarray(gray, dtype=np.uint8)
+    return b"P5\n%d %d\n255\n" % (gray.shape[1], gray.shape[0]) + gray.tobytes()
 
 
 def _long_runs(ink: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pymupdf
 
-from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio
+from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio, union
 from processor.engines.cpu.raster import erase, rule_segments, stack
 
 log = logging.getLogger(__name__)
@@ -295,13 +295,21 @@ def find_ocr_tables(
     scratch = pymupdf.open()
     try:
         page = scratch.new_page(width=width, height=height)
+        # one shape, committed once: a commit per line or glyph rewrote the page's content
+        # stream each time (0.4 s on a page of 500 words)
+        shape = page.new_shape()
         for x0, y0, x1, y1 in segs.horizontal:
-            page.draw_line(pymupdf.Point(x0, (y0 + y1) / 2), pymupdf.Point(x1, (y0 + y1) / 2), width=0.5)
+            shape.draw_line(pymupdf.Point(x0, (y0 + y1) / 2), pymupdf.Point(x1, (y0 + y1) / 2))
+            shape.finish(width=0.5, closePath=False)  # one path per rule, as draw_line makes
         for x0, y0, x1, y1 in segs.vertical:
-            page.draw_line(pymupdf.Point((x0 + x1) / 2, y0), pymupdf.Point((x0 + x1) / 2, y1), width=0.5)
+            shape.draw_line(pymupdf.Point((x0 + x1) / 2, y0), pymupdf.Point((x0 + x1) / 2, y1))
+            shape.finish(width=0.5, closePath=False)
+        ruled = union([*segs.horizontal, *segs.vertical])
         for (x0, y0, x1, y1), _ in words:
             # placeholder glyphs: the grid finder wants text in cells; real text comes from OCR
-            page.insert_text(pymupdf.Point(x0, y1), "x", fontsize=max(1.0, (y1 - y0) * 0.5))
+            if x1 >= ruled[0] and x0 <= ruled[2] and y1 >= ruled[1] and y0 <= ruled[3]:
+                shape.insert_text(pymupdf.Point(x0, y1), "x", fontsize=max(1.0, (y1 - y0) * 0.5))
+        shape.commit()
         found = page.find_tables(strategy="lines")
         grids: list[TableGrid] = []
         for table in found.tables:

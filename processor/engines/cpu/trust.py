@@ -53,14 +53,22 @@ def suspicious_count(text: str) -> int:
     return bad
 
 
+# Key of a rawdict under which the fonts OCR contradicted are kept (see ``agreement``).
+DISTRUSTED = "docwatch_distrusted_fonts"
+
+
 @dataclass
 class SpanTrust:
-    """Per-font tallies for one page: visible characters and suspicious ones."""
+    """Per-font tallies for one page: visible characters and suspicious ones; ``distrusted``
+    fonts are untrusted whatever their characters look like (OCR read something else there)."""
 
     visible: dict[str, int]
     suspicious: dict[str, int]
+    distrusted: frozenset[str] = frozenset()
 
     def font_untrusted(self, font: str) -> bool:
+        if font in self.distrusted:
+            return True
         n = self.visible.get(font, 0)
         return n > 0 and self.suspicious.get(font, 0) / n > FONT_UNTRUSTED_SHARE
 
@@ -77,7 +85,7 @@ def tally_fonts(data: dict) -> SpanTrust:
                 if n:
                     visible[sp["font"]] = visible.get(sp["font"], 0) + n
                     suspicious[sp["font"]] = suspicious.get(sp["font"], 0) + suspicious_count(text)
-    return SpanTrust(visible, suspicious)
+    return SpanTrust(visible, suspicious, frozenset(data.get(DISTRUSTED, ())))
 
 
 def untrusted_chars(spans: list[dict], trust: SpanTrust) -> tuple[int, int]:
