@@ -24,12 +24,13 @@ class InProcessEngine:
         self.calls = 0
         self.fail = fail
 
-    def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, **_: object):
+    def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, on_opened=lambda n: None,
+                **_: object):
         self.calls += 1
         if self.fail:
             raise self.fail
         options = ConvertOptions(cpu=CpuEngineOptions(page_workers=1))
-        doc = convert(spooled, options, name=name, skip=skip, progress=lambda r, n: on_page(r))
+        doc = convert(spooled, options, name=name, skip=skip, progress=lambda r, n: on_page(r), opened=on_opened)
         return doc.model_copy(update={"pages": [], "assets": []})  # pages went to on_page, as from the child
 
 
@@ -160,8 +161,14 @@ class ForgetfulStorage(LocalStorage):
 def test_a_figure_missing_at_publish_is_a_retryable_fault_not_a_vanished_input(tmp_path: Path) -> None:
     from tests.docs import make_figure_pdf
 
+    import pymupdf
+
     (tmp_path / "in").mkdir()
-    make_figure_pdf(tmp_path / "in" / "a.pdf")
+    one = make_figure_pdf(tmp_path / "one.pdf")
+    two = pymupdf.open()  # two pages: a one-page document is published without checkpoints
+    for _ in range(2):
+        two.insert_pdf(pymupdf.open(one.path))
+    two.save(tmp_path / "in" / "a.pdf")
     sink = ForgetfulStorage(tmp_path / "out", create=True)
     d = daemon(tmp_path, sink, InProcessEngine(), max_attempts=2)
     d.process(d.source.head("a.pdf"))

@@ -117,8 +117,9 @@ def test_a_store_ignoring_if_match_is_refused_and_doctor_says_so(moto_s3: MotoS3
 
 # -- 3. an aborted multipart upload during publish ---------------------------------------------
 def noise_figure_pdf() -> bytes:
-    """One page whose figure crop is a ~7 MB PNG (noise does not compress): published as a
-    multipart upload once the threshold is 5 MB."""
+    """A page whose figure crop is a ~7 MB PNG (noise does not compress): published as a
+    multipart upload once the threshold is 5 MB; and a second page of text, since a one-page
+    document is published without page checkpoints."""
     import io
 
     import numpy as np
@@ -132,6 +133,7 @@ def noise_figure_pdf() -> bytes:
     page = doc.new_page()
     page.insert_text((72, 60), "A page with a large photograph of noise below this line.", fontsize=11)
     page.insert_image(pymupdf.Rect(60, 80, 540, 780), stream=buf.getvalue())
+    doc.new_page().insert_text((72, 60), "The second page has text only.", fontsize=11)
     return doc.tobytes()
 
 

@@ -362,8 +362,7 @@ def _make_client(settings: S3Settings, max_attempts: int) -> Any:
         retries={"mode": settings.retry_mode, "max_attempts": max_attempts},  # type: ignore[typeddict-item]
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        # every document in flight (up to DOCWATCH_CONCURRENCY) and its lease thread talk at once
-        max_pool_connections=128,
+        max_pool_connections=128,  # every document in flight and its lease thread talk at once
     )
     # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / the profile's endpoint itself.
     return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
