@@ -9,6 +9,7 @@ workers, in one process or on two machines, never both win the same document ver
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -43,6 +44,7 @@ class Claim:
     renew_faulted: bool = False  # the last renewal met a storage fault (the lease is still ours)
     # the document's thread and its lease thread both write the manifest
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    confirmed_at: float = field(default_factory=time.monotonic)  # when the last write that held was sent
 
     def renew(self) -> bool:
         """False only when the lease is lost. A storage fault is not a loss: the lease stays
@@ -68,6 +70,7 @@ class Claim:
         if self.lost:
             return False
         manifest.updated_at = utcnow()
+        sent = time.monotonic()
         try:
             self.etag = self.storage.compare_and_swap(
                 self.key, manifest.to_bytes(), self.etag, content_type="application/json"
@@ -77,6 +80,7 @@ class Claim:
             self.lost = True
             return False
         self.manifest = manifest
+        self.confirmed_at = sent
         return True
 
 

@@ -212,6 +212,10 @@ class Daemon:
         if prev and prev.status is Status.SUCCEEDED and prev.source.sha256 == sha256:
             bound.info("document.unchanged", sha256=sha256)
             return outcome.unchanged(m, prev, timings)
+        # before the engine is spent on it: a claim not confirmed for half a lease (a long wait to
+        # run alone, a slow fetch, a partition) may have passed to another worker meanwhile
+        if claim.lost or (time.monotonic() - claim.confirmed_at > claim.lease_seconds / 2 and not self._prove(claim)):
+            return m
         bound.info("document.convert.start", bytes=size)
         checkpoints = Checkpoints(self.sink, item.key, sha256)
         with self._timed(timings, Stage.CONVERT):
