@@ -21,7 +21,7 @@ from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import CrashedInCompany, EngineHost, Interrupted
 from watcher.inflight import InFlight
 from watcher.lease import kept_alive
-from watcher.manifest import Manifest, OutputRecord, PagesSummary, Stage, Status
+from watcher.manifest import Manifest, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
 from watcher.publish import Fenced, publish, remove_stale
 from watcher.settings import InputAction, Settings

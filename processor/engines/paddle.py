@@ -177,7 +177,7 @@ class PaddleEngine(Engine):
         todo = deque(i for i in range(source.info.page_count) if only is None or i + 1 in only)
         while todo or window:
             # keep this document's next pages submitted while its head page is being answered
-            while todo and (not window or len(window) < self.p.pages_in_flight):
+            while todo and len(window) < self.p.pages_in_flight:
                 rendered = self._render(source, todo.popleft())
                 window.append((rendered, stream.submit(rendered.image) if rendered.error is None else None))
                 rendered.image = None  # the ticket holds the pixels until they are answered
