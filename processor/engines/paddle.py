@@ -79,8 +79,9 @@ class PaddleEngine(Engine):
         self._stream_lock = threading.Lock()
 
     # ------------------------------------------------------------------ info
-    @property
+    @functools.cached_property
     def info(self) -> EngineInfo:
+        # once per engine: every document records it, and package versions come from metadata files
         return setup.engine_info(self.kind, self.p)
 
     @property
