@@ -48,6 +48,31 @@ def test_only_one_of_many_concurrent_claimers_wins(tmp_path: Path) -> None:
     assert m.status is Status.PROCESSING and m.worker_id == winners[0].manifest.worker_id
 
 
+def test_a_new_document_is_claimed_with_one_write_and_no_read(tmp_path: Path) -> None:
+    """The manifest was read before every claim: for a new document a GET answered 404, one
+    more round trip on the path of every document to S3. A key whose manifest this worker has
+    seen is still read first, so a document another worker holds costs no failed write a poll."""
+
+    class Counting(LocalStorage):
+        gets = writes = 0
+
+        def get(self, key: str) -> tuple[bytes, str]:
+            self.gets += 1
+            return super().get(key)
+
+        def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, **kw) -> str:
+            self.writes += 1
+            return super().put_if_absent(key, data, content_type, **kw)
+
+    store = Counting(tmp_path, create=True)
+    assert isinstance(Claims(store, "w1", lease_seconds=30, max_attempts=3).try_claim(obj(), "u"), Claim)
+    assert (store.gets, store.writes) == (0, 1)
+    other = Claims(store, "w2", lease_seconds=30, max_attempts=3)
+    assert other.try_claim(obj(), "u") is Skip.BUSY  # its create lost: then it reads
+    assert other.try_claim(obj(), "u") is Skip.BUSY  # now it reads first
+    assert (store.gets, store.writes) == (2, 2)
+
+
 def test_lease_expiry_hands_the_document_over_and_the_old_holder_loses(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path, create=True)
     first = Claims(store, "old", lease_seconds=30, max_attempts=3).try_claim(obj(), "u")

@@ -95,6 +95,7 @@ class Claims:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.max_lapses = max_lapses
+        self._skipped: set[str] = set()  # input keys last skipped: their manifest exists
 
     def read(self, input_key: str) -> tuple[Manifest, str] | None:
         try:
@@ -105,19 +106,26 @@ class Claims:
 
     def try_claim(self, item: ObjectInfo, source_uri: str) -> Claim | Skip:
         key = manifest_key(item.key, keys_are_paths=self.storage.keys_are_paths)
-        current = self.read(item.key)
         now = utcnow()
+        # A key this worker has not had to skip is most likely new: create its manifest first and
+        # read only if that loses (reading first cost a GET answering 404, one more round trip on
+        # the path of every new document). A skipped key is read first, so a document another
+        # worker holds costs no failed write a poll.
+        current = self.read(item.key) if item.key in self._skipped else None
         if current is None:
             manifest = self._processing(None, item, source_uri, now)
             try:
                 etag = self.storage.put_if_absent(key, manifest.to_bytes(), content_type="application/json",
                                                   durable=False)  # a claim lost to a power cut lapses
             except PreconditionFailed:
-                return Skip.LOST_RACE
-            return Claim(self.storage, key, manifest, etag, self.lease_seconds)
+                if (current := self.read(item.key)) is None:
+                    return self._skip(item, Skip.LOST_RACE)
+            else:
+                self._skipped.discard(item.key)
+                return Claim(self.storage, key, manifest, etag, self.lease_seconds)
         previous, etag = current
         if (skip := self.why_not(previous, item, now)) is not None:
-            return skip
+            return self._skip(item, skip)
         if self._workers_died(previous, item):
             return self._give_up(key, previous, etag, now)
         manifest = self._processing(previous, item, source_uri, now)
@@ -125,8 +133,13 @@ class Claims:
             etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json",
                                                  durable=False)
         except PreconditionFailed:
-            return Skip.LOST_RACE
+            return self._skip(item, Skip.LOST_RACE)
+        self._skipped.discard(item.key)
         return Claim(self.storage, key, manifest, etag, self.lease_seconds, previous=previous)
+
+    def _skip(self, item: ObjectInfo, why: Skip) -> Skip:
+        self._skipped.add(item.key)
+        return why
 
     def why_not(self, m: Manifest, item: ObjectInfo, now: datetime) -> Skip | None:
         """None when ``m`` lets a worker claim ``item`` now."""
