@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 import pymupdf
 
+from processor.engines.cpu import tesseract_api
 from processor.engines.cpu.layout import Line, TextBlock, union
 from processor.engines.cpu.raster import encode_pgm
 
@@ -100,11 +101,22 @@ def run_tesseract(
     offset: tuple[int, int] = (0, 0),
     timeout: float = 300,
     dpi: int = 300,
+    cli: bool = False,
 ) -> list[OcrWord]:
     """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel.
+    Through libtesseract, kept loaded in this process (``tesseract_api``), or the ``tesseract``
+    binary where the library cannot be loaded (or ``cli``): the same words either way.
 
     Binarisation is Sauvola's (adaptive, ``thresholding_method=2``): the default global Otsu
     threshold turns light grey text white when the page also has black text."""
+    if cli or not tesseract_api.available():
+        tsv = _tesseract_cli(gray, languages, psm, timeout, dpi)
+    else:
+        tsv = tesseract_api.read_tsv(gray, languages, psm, dpi, timeout)
+    return _parse_tsv(tsv, to_page, offset)
+
+
+def _tesseract_cli(gray: np.ndarray, languages: str, psm: int, timeout: float, dpi: int) -> str:
     image = encode_pgm(gray)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", str(dpi),
@@ -112,9 +124,13 @@ def run_tesseract(
     out = subprocess.run(cmd, input=image, capture_output=True, env=env, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    return out.stdout.decode("utf-8", "replace")
+
+
+def _parse_tsv(tsv: str, to_page: float, offset: tuple[int, int]) -> list[OcrWord]:
+    """Word rows (level 5) of Tesseract's TSV; the binary's header line is not one."""
     words: list[OcrWord] = []
-    reader = csv.reader(io.StringIO(out.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
-    next(reader, None)
+    reader = csv.reader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     k = to_page
     for row in reader:
         if len(row) < 12 or row[0] != "5" or not row[11].strip():
