@@ -88,6 +88,9 @@ class _Engine:
     def __init__(self, lib: ctypes.CDLL, languages: str) -> None:
         self.lib = lib
         self.api = lib.TessBaseAPICreate()
+        # its notes ("Detected 12 diacritics") would go to this process's stderr; the binary's
+        # were captured and dropped
+        lib.TessBaseAPISetVariable(self.api, b"debug_file", os.devnull.encode())
         if lib.TessBaseAPIInit3(self.api, None, languages.encode()) != 0:
             lib.TessBaseAPIDelete(self.api)
             raise RuntimeError(f"tesseract could not load the languages {languages!r}")
