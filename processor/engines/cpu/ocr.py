@@ -190,6 +190,39 @@ def fix_scripts(words: list[OcrWord]) -> None:
                 w.text = _if_all_converted(w.text, _CYR_TO_LAT, "cyr")
             elif n_lat and cyrillic_context:
                 w.text = _if_all_converted(w.text, _LAT_TO_CYR, "lat")
+        _lower_short_capitals(line)
+
+
+# Lowercase Cyrillic letters that stay between baseline and x-height (no ascender, no descender).
+_X_HEIGHT_CYR = frozenset("авгеёжиклмнопстхчшъыьэюя") - {"ё"}
+# Word endings that reach below the baseline without being letters.
+_DESCENDING_PUNCT = frozenset(",;")
+_LOOKALIKE_LAT = frozenset("ABCEHKMOPTXaeopcyx")
+
+
+def _lower_short_capitals(line: list[OcrWord]) -> None:
+    """A Cyrillic word with capitals that is no taller than the line's lowercase x-height
+    words has no capitals: Tesseract reads the lowercase н т в к м п, which are drawn like
+    small capitals, as "H", "T", ... ("на" -> "Ha" -> "На", "от" -> "ОТ"). True capitals stand
+    at least a third above the x-height in any text face; a comma's descent is allowed for."""
+    refs = [w.bbox[3] - w.bbox[1] for w in line if w.text.isalpha() and set(w.text) <= _X_HEIGHT_CYR]
+    if not refs:
+        return
+    x_height = sorted(refs)[len(refs) // 2]
+    for w in line:
+        # a Latin word of look-alikes cannot be Latin either: its capitals would be tall too
+        # (it stayed Latin where URLs or commands made the line's script unclear)
+        text = w.text if not all(ch in _LOOKALIKE_LAT for ch in w.text if ch.isalpha()) else w.text.translate(_LAT_TO_CYR)
+        letters = [ch for ch in text if ch.isalpha()]
+        if not letters or not all(_script(ch) == "cyr" for ch in letters):
+            continue
+        if not any(ch.isupper() for ch in letters) or not set("".join(letters).lower()) <= _X_HEIGHT_CYR:
+            continue
+        height = w.bbox[3] - w.bbox[1]
+        if text[-1] in _DESCENDING_PUNCT:
+            height -= 0.25 * x_height
+        if height <= 1.15 * x_height:
+            w.text = text.lower()
 
 
 def _letter_counts(words: list[OcrWord]) -> dict[str, int]:
