@@ -2,6 +2,7 @@
 
 usage: python bench/quality.py [--corpus ../shared/bench/corpus] [--out DIR] [--json FILE]
                                [--tools cpu,pymupdf4llm,tesseract] [--only SUBSTR]
+                               (also: cpu-furniture, the engine with page furniture kept)
                                [--cache DIR | --no-cache]
 
 Every tool writes ``<case>.md`` and ``_timing.json`` into ``OUT/<tool>/``; the predictions are
@@ -93,7 +94,7 @@ def cpu_furniture_converter() -> tuple[Converter, Callable[[], None]]:
         doc = convert(path, options, engine=engine)
         ranks, parts = heading_ranks(doc), []
         for page in doc.pages:
-            furniture = sorted((b for b in page.blocks if b.type.is_furniture and b.text), key=lambda b: b.bbox[1])
+            furniture = sorted((b for b in page.blocks if b.type.is_furniture and b.text), key=lambda b: b.bbox.y0)
             heads = [b.text.strip() for b in furniture if b.type is BlockType.HEADER]
             feet = [b.text.strip() for b in furniture if b.type is not BlockType.HEADER]
             parts += [PAGE_BREAK.format(number=page.number), *heads, render_page(page, ranks), *feet]
