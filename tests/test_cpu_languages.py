@@ -1,0 +1,69 @@
+"""The per-document language hint: a document whose pages so far show no Cyrillic reads its next
+OCR pages with the Latin-script languages only, and a page that then reads poorly is read again
+with every language (no text lost, only time)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from processor import ConvertOptions, convert
+from processor.document import Block, BlockType, Page
+from processor.engines.cpu.languages import ScriptTally, latin_subset, reads_poorly
+from processor.engines.cpu.ocr import OcrWord
+from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, make_scan_tiff
+from tests.test_cpu_engine import ned
+
+
+def test_latin_subset():
+    assert latin_subset("rus+eng") == "eng"
+    assert latin_subset("eng+ukr+deu") == "eng+deu"
+    assert latin_subset("eng") is None  # nothing to drop
+    assert latin_subset("rus") is None  # nothing would be left
+
+
+def _page(text: str) -> Page:
+    return Page(number=1, width=100, height=100, unit="pt",
+                blocks=[Block(type=BlockType.TEXT, order=0, bbox={"x0": 0, "y0": 0, "x1": 10, "y1": 10}, text=text)])
+
+
+def test_tally_needs_enough_letters_and_no_cyrillic():
+    tally = ScriptTally("rus+eng")
+    assert tally.hint() is None  # nothing seen yet
+    tally.observe(_page("Short English text."))
+    assert tally.hint() is None  # too few letters to go by
+    tally.observe(_page(" ".join(EN_PARAGRAPHS) * 2))
+    assert tally.hint() == "eng"
+    tally.observe(_page("Съешь"))  # a look-alike slip is not a Russian document
+    assert tally.hint() == "eng"
+    tally.observe(_page(RU_PARAGRAPHS[0]))
+    assert tally.hint() is None
+    assert ScriptTally("eng").hint() is None
+
+
+def _words(lines: list[tuple[int, float]]) -> list[OcrWord]:
+    """``lines`` of (word count, confidence), words of five letters."""
+    return [OcrWord("abcde", (0, 0, 1, 1), conf, 1, 1, i) for i, (n, conf) in enumerate(lines) for _ in range(n)]
+
+
+def test_reads_poorly():
+    assert not reads_poorly(_words([(8, 92)] * 40))
+    assert not reads_poorly(_words([(8, 92)] * 40 + [(5, 40)]))  # one smudged line
+    assert reads_poorly(_words([(8, 92)] * 40 + [(6, 45)] * 3))  # a paragraph in another script
+    assert reads_poorly(_words([(8, 50)] * 20))  # the whole page
+    assert not reads_poorly([])
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_english_pages_read_with_english_and_a_russian_page_after_them_loses_nothing(tmp_path):
+    english = "\n\n".join(EN_PARAGRAPHS * 2)  # a page of 500 letters: enough to go by
+    russian = "\n\n".join(RU_PARAGRAPHS)
+    gen = make_scan_tiff(tmp_path / "mixed.tiff", pages=[english, english, english, russian])
+    options = ConvertOptions()
+    options.cpu.page_workers = 1  # pages in order, one after the other
+    doc = convert(gen.path, options)
+    assert [p.raw["ocr_languages"] for p in doc.pages] == ["rus+eng", "eng", "eng", "rus+eng"]
+    for page, truth in zip(doc.pages, gen.pages, strict=True):
+        text = "\n\n".join(b.text or "" for b in page.reading_order())
+        assert ned(text, truth) < 0.05, (page.number, text)
