@@ -10,9 +10,9 @@ import pytest
 
 from processor import ConvertOptions, convert
 from processor.document import Block, BlockType, Page
-from processor.engines.cpu.languages import ScriptTally, latin_subset, reads_poorly
+from processor.engines.cpu.languages import ScriptTally, latin_subset, reads_poorly, reread_low_lines
 from processor.engines.cpu.ocr import OcrWord
-from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, make_scan_tiff
+from tests.docs import EN_PARAGRAPHS, RU_PARAGRAPHS, make_scan_png, make_scan_tiff
 from tests.test_cpu_engine import ned
 
 
@@ -49,17 +49,36 @@ def _words(lines: list[tuple[int, float]]) -> list[OcrWord]:
 
 def test_reads_poorly():
     assert not reads_poorly(_words([(8, 92)] * 40))
-    assert not reads_poorly(_words([(8, 92)] * 40 + [(5, 40)]))  # one smudged line
-    assert reads_poorly(_words([(8, 92)] * 40 + [(6, 45)] * 3))  # a paragraph in another script
+    assert not reads_poorly(_words([(8, 92)] * 40 + [(6, 45)] * 3))  # a few lines: read line by line
     assert reads_poorly(_words([(8, 50)] * 20))  # the whole page
     assert not reads_poorly([])
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_a_russian_paragraph_read_with_english_is_read_again_line_by_line(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from processor.engines.cpu.ocr import run_tesseract
+
+    text = "\n\n".join([EN_PARAGRAPHS[0], RU_PARAGRAPHS[1], EN_PARAGRAPHS[2]])
+    gray = np.asarray(Image.open(make_scan_png(tmp_path / "p.png", text=text).path).convert("L"))
+    words = run_tesseract(gray, 0.5, "eng", dpi=200)
+    assert "Программа" not in " ".join(w.text for w in words)
+    fixed = reread_low_lines(gray, words, 0.5, "rus+eng")
+    read = " ".join(w.text for w in fixed)
+    assert ned(read, " ".join([EN_PARAGRAPHS[0], RU_PARAGRAPHS[1], EN_PARAGRAPHS[2]])) < 0.05, read
+    # boxes stay in page units: the Russian words lie where the English reading had its lines
+    ru = [w for w in fixed if w.text == "Программа"]
+    assert ru and 0 < ru[0].bbox[0] < gray.shape[1] * 0.5 and 0 < ru[0].bbox[1] < gray.shape[0] * 0.5
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 def test_english_pages_read_with_english_and_a_russian_page_after_them_loses_nothing(tmp_path):
     english = "\n\n".join(EN_PARAGRAPHS * 2)  # a page of 500 letters: enough to go by
     russian = "\n\n".join(RU_PARAGRAPHS)
-    gen = make_scan_tiff(tmp_path / "mixed.tiff", pages=[english, english, english, russian])
+    one_line = "\n\n".join([*EN_PARAGRAPHS, RU_PARAGRAPHS[1], *EN_PARAGRAPHS])  # a Russian paragraph
+    gen = make_scan_tiff(tmp_path / "mixed.tiff", pages=[english, english, one_line, russian])
     options = ConvertOptions()
     options.cpu.page_workers = 1  # pages in order, one after the other
     doc = convert(gen.path, options)

@@ -15,7 +15,7 @@ from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, P
 from processor.engines.base import PageResult
 from processor.engines.cpu.agreement import distrust_disagreeing_fonts
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
-from processor.engines.cpu.languages import reads_poorly
+from processor.engines.cpu.languages import reads_poorly, reread_low_lines
 from processor.engines.cpu.layout_model import detect
 from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
 from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
@@ -206,6 +206,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) 
     if task.ocr_hint and reads_poorly(words):  # another script after all: every language
         languages = task.ocr_languages
         words = run_tesseract(gray, image.to_page, languages, dpi=image.dpi)
+    elif task.ocr_hint:  # a line in another script on a page of the hinted one
+        words = reread_low_lines(gray, words, image.to_page, task.ocr_languages)
     raw["ocr_languages"] = languages
     if judged is None:
         gray, words, turn = upright(gray, words, image.to_page, languages, image.dpi)
