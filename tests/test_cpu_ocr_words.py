@@ -28,9 +28,9 @@ def test_capitals_no_taller_than_the_x_height_are_lowercase():
 
 
 def test_a_short_latin_look_alike_word_is_cyrillic_even_where_the_line_is_mostly_latin():
-    # "Подробности о не-linux переносах см. на странице https://www.debian.org/ports/#nonlinux."
+    # "Подробности о не-linux переносах см. на странице https://example.org/ports/#nonlinux."
     words = _line(("Подробности", 26), ("о", 19), ("He-linux", 26), ("переносах", 26), ("cM.", 19),
-                  ("Ha", 19), ("странице", 26), ("https://www.debian.org/ports/#nonlinux.", 26))
+                  ("Ha", 19), ("странице", 26), ("https://example.org/ports/#nonlinux.", 26))
     fix_scripts(words)
     assert [w.text for w in words][5] == "на"
     assert [w.text for w in words][2] == "He-linux"  # not all look-alikes: left as read
