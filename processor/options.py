@@ -115,6 +115,12 @@ class PaddleSetupOptions(BaseModel):
         description="pages of all documents in flight inside the pipeline at once (rendered, not yet "
         "answered): keeps the VL server's batch full and bounds the pixels held",
     )
+    pipelines: int = Field(
+        2, ge=1, le=8,
+        description="PaddleOCR-VL: pipeline instances the pages are spread over. Its VL worker sends a batch "
+        "and waits for all of it before collecting the next; with two, one collects while the other is "
+        "answered. Each instance loads its own layout model",
+    )
 
 
 class PaddleEngineOptions(PaddleSetupOptions):

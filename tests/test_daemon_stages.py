@@ -23,6 +23,11 @@ class InProcessEngine:
     def __init__(self, fail: Exception | None = None) -> None:
         self.calls = 0
         self.fail = fail
+        self.ready, self.down_since = threading.Event(), None  # always loaded, never down
+        self.ready.set()
+
+    def revive_if_due(self) -> None:
+        pass
 
     def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, on_opened=lambda n: None,
                 **_: object):
@@ -41,11 +46,11 @@ class FlakyStorage(LocalStorage):
         super().__init__(root, create=True)
         self.left = n
 
-    def _replace(self, path: Path, content) -> str:  # every write of any kind ends here
+    def _replace(self, path: Path, content, **kw) -> str:  # every write of any kind ends here
         if path.name.endswith(".md") and self.left > 0:
             self.left -= 1
             raise StorageError("503 SlowDown (injected)")
-        return super()._replace(path, content)
+        return super()._replace(path, content, **kw)
 
 
 def daemon(tmp_path: Path, sink: LocalStorage, engine: InProcessEngine, **settings: object) -> Daemon:
@@ -97,11 +102,11 @@ class ClaimlessStorage(LocalStorage):
         super().__init__(root, create=True)
         self.left = n
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, **kw) -> str:
         if key.endswith("manifest.json") and self.left > 0:
             self.left -= 1
             raise StorageError("503 ServiceUnavailable (injected)")
-        return super().put_if_absent(key, data, content_type)
+        return super().put_if_absent(key, data, content_type, **kw)
 
 
 def test_a_version_that_met_storage_faults_is_deferred_then_tried_again(tmp_path: Path, monkeypatch) -> None:
@@ -152,10 +157,10 @@ def test_an_unavailable_engine_releases_the_document_without_counting_an_attempt
 class ForgetfulStorage(LocalStorage):
     """Loses checkpointed figures (as a store could between a write and its read-back)."""
 
-    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put(self, key: str, data: bytes, content_type: str | None = None, **kw) -> str:
         if "/pages/" in key and "/images/" in key:
             return "lost"
-        return super().put(key, data, content_type)
+        return super().put(key, data, content_type, **kw)
 
 
 def test_a_figure_missing_at_publish_is_a_retryable_fault_not_a_vanished_input(tmp_path: Path) -> None:
@@ -174,3 +179,90 @@ def test_a_figure_missing_at_publish_is_a_retryable_fault_not_a_vanished_input(t
     d.process(d.source.head("a.pdf"))
     [(_, m, _)] = list(manifests(sink))
     assert m.status.value == "failed" and m.error.retryable and "disappeared" not in m.error.message
+
+
+class CountingStorage(LocalStorage):
+    """Counts listings of the input."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.listings = 0
+
+    def list(self, prefix: str = ""):
+        self.listings += 1
+        return super().list(prefix)
+
+
+def running(d: Daemon) -> threading.Thread:
+    t = threading.Thread(target=d.run, daemon=True)
+    t.start()
+    return t
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_a_document_another_worker_holds_is_looked_at_once_per_poll_not_in_a_loop(tmp_path: Path) -> None:
+    """A claim skipped as busy counted as work started, and work started meant "look again at
+    once": the daemon listed the input and read the manifest as fast as it could for as long as
+    another replica held the document."""
+    from watcher.claims import Claims
+
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Held by another replica."])
+    source, sink = CountingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
+    other = Claims(sink, "replica-b", lease_seconds=3600, max_attempts=3).try_claim(source.head("a.pdf"), "in/a.pdf")
+    assert not isinstance(other, str)  # replica-b holds it for an hour
+    s = Settings(input=str(source.root), output=str(sink.root), poll_interval=3600, settle_seconds=0)
+    d = Daemon(s, source, sink, InProcessEngine(), Metrics())  # type: ignore[arg-type]
+    t = running(d)
+    time.sleep(1.5)
+    d.stop()
+    t.join(10)
+    assert source.listings <= 2 and d.metrics.skips.labels("busy")._value.get() <= 2
+
+
+def test_a_finished_document_is_no_reason_to_list_the_input_again(tmp_path: Path) -> None:
+    """Each document that ended woke the loop for a listing: with 32 documents in flight, a
+    listing per finished document on the tail of every batch, for nothing new."""
+    (tmp_path / "in").mkdir()
+    for name in "abc":
+        make_text_pdf(tmp_path / "in" / f"{name}.pdf", [f"Document {name}."])
+    source, sink = CountingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
+    s = Settings(input=str(source.root), output=str(sink.root), poll_interval=3600, settle_seconds=0, concurrency=2)
+    d = Daemon(s, source, sink, InProcessEngine(), Metrics())  # type: ignore[arg-type]
+    t = running(d)
+    wait_for(lambda: sum(m.status.value == "succeeded" for _, m, _ in manifests(sink)) == 3)
+    time.sleep(0.5)  # a wake after the last one would list now
+    d.stop()
+    t.join(10)
+    # the first look, and one more after waiting for a free slot for the third document
+    assert source.listings == 2
+
+
+def test_only_outputs_and_the_final_manifest_are_forced_to_disk(tmp_path: Path, monkeypatch) -> None:
+    """fsync costs milliseconds a file, on the tail of every document. It is owed where a power
+    cut could leave a manifest naming outputs that never reached the disk; a claim, a lease
+    renewal or a done marker lost that way costs at most one more conversion."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name.split(".")[1])  # .<name>.<random>.tmp
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Durable where it matters."])
+    sink = LocalStorage(tmp_path / "out", create=True)
+    d = daemon(tmp_path, sink, InProcessEngine())
+    assert d.process(d.source.head("a.pdf")) is True
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "succeeded"
+    assert sorted(synced) == ["a", "a", "manifest"]  # a.md, a.json; the manifest once (the final one)

@@ -42,10 +42,11 @@ def parity(tmp_path_factory):
             use_seal_recognition=True, use_ocr_for_image_block=True, markdown="both", layout_threshold=0.35))  # fmt: skip
         eng = PaddleEngine(options)
         eng.load()  # no layout model to load; the colour layout model goes in its place
-        inner = eng._pipeline.paddlex_pipeline
-        inner = getattr(inner, "_pipeline", inner)
         layout = ColourLayoutModel()
-        inner.layout_det_model, inner.use_layout_detection = layout, True
+        for pipeline in eng._pipelines:  # pages are spread over every instance
+            inner = pipeline.paddlex_pipeline
+            inner = getattr(inner, "_pipeline", inner)
+            inner.layout_det_model, inner.use_layout_detection = layout, True
         try:
             pdf = make_pdf()
             doc = convert(pdf, options, engine=eng, name="report.pdf")

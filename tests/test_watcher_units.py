@@ -304,3 +304,60 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
     one = Checkpoints(store, "b.pdf", "2" * 64)
     doc, _ = convert_resuming(Engine(1), one, tmp_path / "b.pdf", "b.pdf", lambda: False, bound)  # type: ignore[arg-type]
     assert one.load() == {} and doc.assets[0].data == b"png"
+
+
+def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_path: Path) -> None:
+    """Each page's checkpoint was written before the next page was looked at: 64 pages answered
+    together by the pipeline waited for 64 writes in a row (each fsynced on a folder, a round
+    trip on S3) before the document could be published."""
+    import time
+
+    from processor.document import Asset, Document, EngineInfo, Page, PageUnit, SourceInfo
+    from processor.engines import PageResult
+    from watcher.checkpoints import Checkpoints, convert_resuming
+
+    class SlowStore(LocalStorage):
+        def __init__(self, root: Path) -> None:
+            super().__init__(root, create=True)
+            self.writing = self.most = 0
+            self.lock = threading.Lock()
+
+        def put(self, key: str, data: bytes, content_type: str | None = None, **kw) -> str:
+            with self.lock:
+                self.writing += 1
+                self.most = max(self.most, self.writing)
+            time.sleep(0.05)
+            try:
+                return super().put(key, data, content_type, **kw)
+            finally:
+                with self.lock:
+                    self.writing -= 1
+
+    class Bound:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def info(self, event: str, **_: object) -> None:
+            self.events.append(event)
+
+        warning = info
+
+    pages = [Page(number=n, width=1, height=1, unit=PageUnit.POINT, pipeline_markdown="first") for n in range(1, 9)]
+
+    class Engine:
+        def convert(self, spooled, name, *, skip, on_page, on_opened, should_abort):
+            on_opened(len(pages))
+            for page in pages:
+                on_page(PageResult(page, [Asset(path=f"images/p{page.number}_1.png", data=b"png")]))
+            on_page(PageResult(pages[2].model_copy(update={"pipeline_markdown": "revised"}), revised=True))
+            return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=8),
+                            engine=EngineInfo(name="x", version="1"), pages=[])  # fmt: skip
+
+    store, bound = SlowStore(tmp_path), Bound()
+    checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
+    doc, _ = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    assert store.most > 1 and bound.events.count("page.converted") == 8
+    loaded = checkpoints.load()
+    assert sorted(loaded) == list(range(1, 9)) and loaded[3].page.pipeline_markdown == "revised"
+    assert [p.pipeline_markdown for p in doc.pages].count("revised") == 1
+    assert all(checkpoints.figure(a) == b"png" for a in doc.assets) and len(doc.assets) == 8

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,9 @@ class Checkpoints:
             self.storage.delete(info.key)
 
 
+_WRITERS = 8  # checkpoints written at once: pages often come back from the pipeline together
+
+
 def convert_resuming(
     engine: EngineHost,
     checkpoints: Checkpoints,
@@ -100,13 +104,16 @@ def convert_resuming(
     Document of every page, and how many came from checkpoints. ``progress`` hears (pages
     done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
     store fault reading or writing them only costs that saving. Once the claim is no longer
-    ``still_ours``, nothing more is written (the document's folder belongs to another worker)."""
+    ``still_ours``, nothing more is written (the document's folder belongs to another worker).
+    Checkpoints are written a few at once, in the background: a page's revision only after
+    its first version."""
     try:
         resumed = checkpoints.load()
     except StorageError as exc:
         bound.warning("checkpoints.unreadable", error=str(exc))
         resumed = {}
     streamed: dict[int, PageResult] = {}
+    saving: dict[int, Future] = {}  # page number -> its latest checkpoint write
     ok = {n for n, r in resumed.items() if r.page.status is PageStatus.OK}
     total = 0
 
@@ -115,28 +122,37 @@ def convert_resuming(
         total = pages
         progress(len(ok), total)
 
-    def arrived(result: PageResult) -> None:
-        first, revised = streamed.get(result.page.number), result.revised
-        if revised and first is not None:  # restructured: its figures came with the first version
-            result = PageResult(result.page, first.assets)
-        kept = None
+    def save(result: PageResult, before: Future | None) -> None:
+        if before is not None:
+            before.result()  # the first version (with the figures) is stored first
         try:
-            # a one-page document is published as soon as its page is done: a checkpoint would
-            # cost store requests to save at most that one page
-            stored_figures = revised and not any(a.data for a in result.assets)
-            if total > 1 and still_ours():
-                kept = checkpoints.save(result, figures_saved=stored_figures)
+            stored_figures = result.revised and not any(a.data for a in result.assets)
+            kept = checkpoints.save(result, figures_saved=stored_figures) if still_ours() else None
+            if kept is not None and streamed.get(result.page.number) is result:  # (not since revised)
+                streamed[result.page.number] = kept  # figure bytes are not held once stored
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
-        streamed[result.page.number] = kept or result  # figure bytes stay only if not stored
+
+    def arrived(result: PageResult) -> None:
+        number, first, revised = result.page.number, streamed.get(result.page.number), result.revised
+        if revised and first is not None:  # restructured: its figures came with the first version
+            result = PageResult(result.page, first.assets)
+        streamed[number] = result
+        # a one-page document is published as soon as its page is done: a checkpoint would
+        # cost store requests to save at most that one page
+        if total > 1:
+            saving[number] = writers.submit(save, result, saving.get(number))
         if revised:
             return
-        bound.info("page.converted", page=result.page.number, status=result.page.status.value)
-        (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
+        bound.info("page.converted", page=number, status=result.page.status.value)
+        (ok.add if result.page.status is PageStatus.OK else ok.discard)(number)
         progress(len(ok), total)
 
-    header = engine.convert(spooled, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
-                            should_abort=should_abort)
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="checkpoint") as writers:
+        header = engine.convert(spooled, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
+                                should_abort=should_abort)
+    for write in saving.values():
+        write.result()  # a fault other than the store's is a bug: it fails the attempt, as before
     results = {**resumed, **streamed}
     pages = [results[n].page for n in sorted(results)]
     assets = [a for n in sorted(results) for a in results[n].assets]

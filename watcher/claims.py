@@ -64,16 +64,18 @@ class Claim:
 
     def finish(self, manifest: Manifest) -> bool:
         """Write the final manifest (succeeded/failed/queued) and drop the lease."""
-        return self._write(manifest.model_copy(update={"lease": None}))
+        return self._write(manifest.model_copy(update={"lease": None}), durable=True)
 
-    def _write(self, manifest: Manifest) -> bool:
+    def _write(self, manifest: Manifest, *, durable: bool = False) -> bool:
+        """Renewals and progress may be lost in a power cut (the claim lapses, the document is
+        converted again); the final manifest may not: it names outputs and ends the attempt."""
         if self.lost:
             return False
         manifest.updated_at = utcnow()
         sent = time.monotonic()
         try:
             self.etag = self.storage.compare_and_swap(
-                self.key, manifest.to_bytes(), self.etag, content_type="application/json"
+                self.key, manifest.to_bytes(), self.etag, content_type="application/json", durable=durable
             )
         except PreconditionFailed:
             # (a retried write whose lost reply hid our own success is settled by the storage)
@@ -108,7 +110,8 @@ class Claims:
         if current is None:
             manifest = self._processing(None, item, source_uri, now)
             try:
-                etag = self.storage.put_if_absent(key, manifest.to_bytes(), content_type="application/json")
+                etag = self.storage.put_if_absent(key, manifest.to_bytes(), content_type="application/json",
+                                                  durable=False)  # a claim lost to a power cut lapses
             except PreconditionFailed:
                 return Skip.LOST_RACE
             return Claim(self.storage, key, manifest, etag, self.lease_seconds)
@@ -119,7 +122,8 @@ class Claims:
             return self._give_up(key, previous, etag, now)
         manifest = self._processing(previous, item, source_uri, now)
         try:
-            etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json")
+            etag = self.storage.compare_and_swap(key, manifest.to_bytes(), etag, content_type="application/json",
+                                                 durable=False)
         except PreconditionFailed:
             return Skip.LOST_RACE
         return Claim(self.storage, key, manifest, etag, self.lease_seconds, previous=previous)

@@ -48,6 +48,8 @@ class Daemon:
         self.wake = self.discovery.wake  # a source with news wakes the loop
         self._stop_at: float | None = None
         self.in_flight = InFlight(settings.documents_in_flight)
+        self._in_hand: dict[str, str] = {}  # key -> etag of the version a document thread has
+        self._look_again = False  # a version was passed over while another of its key was in hand
         self._worked = 0  # documents claimed and worked on this round (--once)
         self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
         # readiness: the last listing or lease renewal that worked, and the last that did not
@@ -68,38 +70,53 @@ class Daemon:
                     self.engine.revive_if_due()  # on this thread: see EngineHost.revive_if_due
                     self._nap(1.0)
                     continue
-                started = self._start_all(pool, self.discover())
+                waited = self._start_all(pool, self.discover())
                 if once:  # a round: what was found, worked to its end
                     while not self.in_flight.wait_idle(0.5):
                         self.engine.revive_if_due()
                     if not self._worked and not self.discovery.unsettled and not self._deferred_pending():
                         break
                     self._worked = 0
-                elif not started:  # after starting work, look again at once: more may have arrived
+                elif not waited:  # (after waiting for a slot, look again at once: more may have arrived)
                     self._nap(min(self.s.poll_interval, 0.5) if self.discovery.unsettled else self.s.poll_interval)
             pool.shutdown(wait=True)  # documents in hand finish or are released (see stop())
 
-    def _start_all(self, pool: ThreadPoolExecutor, items: list[ObjectInfo]) -> int:
-        """Hand each found version to a document thread as slots free up."""
-        started = 0
+    def _start_all(self, pool: ThreadPoolExecutor, items: list[ObjectInfo]) -> bool:
+        """Hand each found version to a document thread as slots free up; True when a slot had
+        to be waited for (what was found may be stale by then)."""
+        waited = False
         for item in items:
-            while not self.in_flight.wait_free(0.5):
-                self.engine.revive_if_due()
-                if self.stopping.is_set():
-                    return started
+            if self._in_hand.get(item.key) == item.etag:
+                continue  # being worked on
+            if not self.in_flight.wait_free(0):
+                waited = True
+                while not self.in_flight.wait_free(0.5):
+                    self.engine.revive_if_due()
+                    if self.stopping.is_set():
+                        return waited
             if self.stopping.is_set() or not self.engine.ready.is_set():
                 break
             if self.in_flight.take(item.key):
+                self._in_hand[item.key] = item.etag
                 pool.submit(self._document, item)
-                started += 1
-        return started
+            elif self._in_hand.get(item.key) != item.etag:
+                self._look_again = True  # another version of it is in hand: look again when that one ends
+        return waited
 
     def _document(self, item: ObjectInfo) -> None:
+        worked = False
         try:
-            self._worked += self.process_safely(item)
+            worked = self.process_safely(item)
+            self._worked += worked
         finally:
             self.in_flight.done(item.key)
-            self.wake.set()  # a slot is free: the loop may start the next document now
+            self._in_hand.pop(item.key, None)
+            # a slot is free; look again now only for news: this version still to do (released,
+            # retrying) or another version passed over meanwhile. A finished document, or one
+            # another worker holds, is no news: looking again at once spun on a held document.
+            if self._look_again or (worked and item not in self.done):
+                self._look_again = False
+                self.wake.set()
 
     def _nap(self, seconds: float) -> None:
         self.wake.wait(seconds)

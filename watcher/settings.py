@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     concurrency: int | None = Field(
         None, ge=1, le=256,
         description="documents in flight at once, sharing the engine; default per engine: cpu 2 "
-        "(fetch and publish overlap the page workers), paddle 32 (keeps a VL server's batch full)",
+        "(fetch and publish overlap the page workers), paddle paddle.pages_in_flight (64: one-page "
+        "documents fill the pipelines' batches)",
     )
     worker_id: str = Field(default_factory=default_worker_id, description="this replica's name in manifests and logs")
     lease_seconds: float = Field(60.0, ge=5, description="a claim expires this long after its last renewal")
@@ -168,7 +169,7 @@ class Settings(BaseSettings):
     def documents_in_flight(self) -> int:
         if self.concurrency is not None:
             return self.concurrency
-        return 2 if self.engine is EngineName.CPU else 32
+        return 2 if self.engine is EngineName.CPU else self.paddle.pages_in_flight
 
     def convert_options(self) -> ConvertOptions:
         return ConvertOptions(

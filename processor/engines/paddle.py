@@ -45,7 +45,7 @@ from processor.engines.paddle_blocks import (
     map_page_blocks,
     rewrite_image_paths,
 )
-from processor.engines.paddle_stream import PageStream, Ticket
+from processor.engines.paddle_stream import PageStreams, Ticket
 from processor.engines.paddle_pages import (
     Record,
     Rendered,
@@ -72,15 +72,16 @@ class PaddleEngine(Engine):
         self.streamed = streamed  # False: the pipeline's own batch size, for run_bare (benchmarks)
         self.p = options.paddle
         self.kind = options.engine if options.engine is not EngineName.CPU else EngineName.PADDLEOCR_VL
-        self._pipeline: Any = None
+        self._pipelines: list[Any] = []  # one, or several fed in turn (paddle_stream)
         self.ready = False  # true once warm_up() converted a page
         self.model_dirs: dict[str, Path] = {}
-        self._stream: PageStream | None = None  # started by the first document, shared by all
+        self._stream: PageStreams | None = None  # started by the first document, shared by all
         self._stream_lock = threading.Lock()
 
     # ------------------------------------------------------------------ info
-    @property
+    @functools.cached_property
     def info(self) -> EngineInfo:
+        # once per engine: every document records it, and package versions come from metadata files
         return setup.engine_info(self.kind, self.p)
 
     @property
@@ -96,8 +97,17 @@ class PaddleEngine(Engine):
         """Resolve every model dir the configured pipeline loads; EngineUnavailable if one is absent."""
         return setup.check_models(self.kind, self.options)
 
+    @property
+    def _pipeline(self) -> Any:
+        return self._pipelines[0] if self._pipelines else None
+
+    @property
+    def _instances(self) -> int:
+        """Pipeline instances to spread pages over: PaddleOCR-VL's VL worker waits for each batch."""
+        return self.p.pipelines if self.streamed and self.kind is EngineName.PADDLEOCR_VL else 1
+
     def load(self) -> None:
-        if self._pipeline is not None:
+        if self._pipelines:
             return
         if self.p.vl_rec_backend is not VlBackend.NATIVE and not self.p.vl_rec_server_url:
             raise EngineUnavailable(
@@ -114,9 +124,10 @@ class PaddleEngine(Engine):
             ) from exc
         try:
             if self.kind is EngineName.PP_STRUCTURE_V3:
-                self._pipeline = paddleocr.PPStructureV3(**self._structure_kwargs())
+                self._pipelines = [paddleocr.PPStructureV3(**self._structure_kwargs())]
             else:
-                self._pipeline = paddleocr.PaddleOCRVL(**setup.vl_kwargs(self.p, self.model_dirs, streamed=self.streamed))
+                kwargs = setup.vl_kwargs(self.p, self.model_dirs, streamed=self.streamed)
+                self._pipelines = [paddleocr.PaddleOCRVL(**kwargs) for _ in range(self._instances)]
         except EngineUnavailable:
             raise
         except Exception as exc:
@@ -137,9 +148,10 @@ class PaddleEngine(Engine):
         draw.text((40, 140), "Proverka gotovnosti", fill="black")
         started = time.monotonic()
         image = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
-        results = list(self._pipeline.predict_iter([image], **self._predict_kwargs))
-        if len(results) != 1:
-            raise EngineFailure(f"warm-up: the pipeline returned {len(results)} results for one page")
+        for pipeline in self._pipelines:
+            results = list(pipeline.predict_iter([image], **self._predict_kwargs))
+            if len(results) != 1:
+                raise EngineFailure(f"warm-up: the pipeline returned {len(results)} results for one page")
         log.info("paddle engine warm-up took %.1fs", time.monotonic() - started)
         self.ready = True
 
@@ -157,12 +169,12 @@ class PaddleEngine(Engine):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-        if self._pipeline is not None:
+        for pipeline in self._pipelines:
             try:
-                self._pipeline.close()
+                pipeline.close()
             except Exception:  # closing must not mask the conversion's own outcome
                 log.exception("closing the paddle pipeline failed")
-            self._pipeline = None
+        self._pipelines = []
         self.ready = False
 
     # ------------------------------------------------------------------ pages
@@ -200,12 +212,12 @@ class PaddleEngine(Engine):
         if kept:
             yield from self._restructure(kept)
 
-    def _page_stream(self) -> PageStream:
+    def _page_stream(self) -> PageStreams:
         self.load()
         with self._stream_lock:
             if self._stream is None:
-                predict = functools.partial(self._pipeline.predict_iter, **self._predict_kwargs)
-                self._stream = PageStream(predict, self.p.pages_in_flight)
+                predicts = [functools.partial(p.predict_iter, **self._predict_kwargs) for p in self._pipelines]
+                self._stream = PageStreams(predicts, self.p.pages_in_flight)
             return self._stream
 
     def _render(self, source: Source, index: int) -> Rendered:

@@ -1,9 +1,13 @@
-"""One ``predict_iter`` for the pages of every document in flight.
+"""Long-lived ``predict_iter`` calls for the pages of every document in flight.
 
 Why: paddlex's queued pipeline overlaps page loading, layout detection and VL recognition in
 threads, and its VL worker sends whatever boxes arrived within 0.5 s as one batch. A call per
-document (or per 8 pages) pays that wait and drains the VL server's batch at every call's end; one
+document (or per 8 pages) pays that wait and drains the VL server's batch at every call's end; a
 long-lived call fed from a queue keeps the server's batch full (measured in bench/throughput.py).
+But that worker also waits for the whole batch to be answered before it collects the next: the
+server idles through every collection window and every batch's slowest request. So pages are
+spread over a few pipeline instances (``PageStreams``), each with its own call: while one
+collects, another is being answered.
 
 The feed is a ``list`` subclass whose iteration blocks on our queue: the pipeline's batch sampler
 accepts only lists. The pipeline is built with ``batch_size: 1`` (paddle_setup), so each page
@@ -69,16 +73,40 @@ class _Feed(list):
             yield ticket.image
 
 
-class PageStream:
-    """Submit pages from any thread; one thread runs the pipeline over all of them.
+class PageStreams:
+    """Submit pages from any thread; each goes to the pipeline with the fewest pages inside.
 
-    ``limit`` pages may be in the stream at once (submitted, not yet answered): ``submit`` blocks
-    beyond it, which bounds the pixels held and keeps a VL server's batch full without flooding it.
-    """
+    ``limit`` pages may be inside all of them at once (submitted, not yet answered): ``submit``
+    blocks beyond it, which bounds the pixels held and keeps a VL server's batch full without
+    flooding it."""
 
-    def __init__(self, predict: Predict, limit: int) -> None:
-        self._predict = predict
+    def __init__(self, predicts: list[Predict], limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.streams = [PageStream(predict, self._slots) for predict in predicts]
+
+    def submit(self, image: np.ndarray) -> Ticket:
+        self._slots.acquire()
+        with self._lock:
+            stream = min(self.streams, key=lambda s: s.inside)
+            try:
+                return stream.enqueue(image)
+            except BaseException:
+                self._slots.release()
+                raise
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+
+class PageStream:
+    """One pipeline call over the pages enqueued, run by one thread; a slot of ``slots`` is
+    released as each page is answered."""
+
+    def __init__(self, predict: Predict, slots: threading.BoundedSemaphore) -> None:
+        self._predict = predict
+        self._slots = slots
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()  # submitted, not yet taken by the pipeline
         self._fed: deque[Ticket] = deque()  # taken by the pipeline, in order, not yet answered
@@ -86,12 +114,15 @@ class PageStream:
         self._thread = threading.Thread(target=self._run, name="paddle-stream", daemon=True)
         self._thread.start()
 
-    def submit(self, image: np.ndarray) -> Ticket:
-        self._slots.acquire()
+    @property
+    def inside(self) -> int:
+        """Pages enqueued and not yet answered."""
+        return len(self._waiting) + len(self._fed)
+
+    def enqueue(self, image: np.ndarray) -> Ticket:
         ticket = Ticket(image)
         with self._cond:
             if self._closed:
-                self._slots.release()
                 raise RuntimeError("the page stream is closed")
             self._waiting.append(ticket)
             self._cond.notify_all()

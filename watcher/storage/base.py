@@ -3,6 +3,11 @@
 Keys are '/'-separated and relative to the storage root (a folder or an S3 prefix).
 Conditional writes carry the claims: ``put_if_absent`` creates, ``compare_and_swap``
 replaces only the version the caller read (by its etag).
+
+Every write is durable unless the caller says ``durable=False``: a write a power cut may undo
+because losing it costs no more than work done again (a claim, a lease renewal, a done marker).
+A folder then skips fsync, which costs milliseconds a file; S3 answers a write only once it is
+durable, so it ignores the flag.
 """
 
 from __future__ import annotations
@@ -59,15 +64,17 @@ class Storage(ABC):
         """The content and its etag; raises NotFound."""
 
     @abstractmethod
-    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         """Write atomically (readers see the old or the new object, never a part); return the etag."""
 
     @abstractmethod
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         """Create the object only if no object has the key; raises PreconditionFailed."""
 
     @abstractmethod
-    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+    def compare_and_swap(
+        self, key: str, data: bytes, etag: str, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         """Replace the object only if its etag is still ``etag``; raises PreconditionFailed."""
 
     @abstractmethod

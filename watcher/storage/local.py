@@ -61,25 +61,27 @@ class LocalStorage(Storage):
             raise NotFound(key) from exc
 
     # -- writes ----------------------------------------------------------------
-    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         path = self._path(key)
         with self._lock(key):
-            return self._replace(path, data)
+            return self._replace(path, data, durable=durable)
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         path = self._path(key)
         with self._lock(key):
             if path.exists():
                 raise PreconditionFailed(f"{key} exists")
-            return self._replace(path, data)
+            return self._replace(path, data, durable=durable)
 
-    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+    def compare_and_swap(
+        self, key: str, data: bytes, etag: str, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         path = self._path(key)
         with self._lock(key):
             current = self.head(key)
             if current is None or current.etag != etag:
                 raise PreconditionFailed(f"{key} changed since it was read")
-            return self._replace(path, data)
+            return self._replace(path, data, durable=durable)
 
     def delete(self, key: str, etag: str | None = None) -> None:
         # docwatch's own writes take the lock; another program's rename can still land
@@ -145,8 +147,9 @@ class LocalStorage(Storage):
             modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
-    def _replace(self, path: Path, content: bytes | Callable[[BinaryIO], object]) -> str:
-        """Write ``content`` (bytes, or a function writing to the file) to ``path`` atomically."""
+    def _replace(self, path: Path, content: bytes | Callable[[BinaryIO], object], *, durable: bool = True) -> str:
+        """Write ``content`` (bytes, or a function writing to the file) to ``path`` atomically;
+        ``durable``: on the disk before it replaces the old file (else in the page cache)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         # Temp name in the same folder (same filesystem, so rename is atomic), dot-prefixed
         # so watchers and listings of other tools skip it.
@@ -158,7 +161,8 @@ class LocalStorage(Storage):
                 else:
                     content(f)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -150,15 +150,17 @@ class S3Storage(Storage):
             tmp.unlink(missing_ok=True)
 
     # -- writes ----------------------------------------------------------------
-    def put(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         if len(data) > self._threshold:
             return self._multipart(key, data, content_type)
         return self._put(key, data, content_type, {}, "put")
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
         return self._put(key, data, content_type, {"IfNoneMatch": "*"}, "put_if_absent")
 
-    def compare_and_swap(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> str:
+    def compare_and_swap(
+        self, key: str, data: bytes, etag: str, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
 
     def delete(self, key: str, etag: str | None = None) -> None:

@@ -10,6 +10,7 @@ share the pool: ``pages()`` may run in several threads at once.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import tempfile
@@ -97,8 +98,9 @@ class CpuEngine(Engine):
         self._generation = 0  # pools built so far: a crash is answered once, by one rebuild
         self._workers = options.cpu.page_workers or os.cpu_count() or 1
 
-    @property
+    @functools.cached_property
     def info(self) -> EngineInfo:
+        # once per engine: every document records it, and the version comes from metadata files
         cpu = self.options.cpu
         try:
             version = metadata.version("docwatch")
