@@ -2,6 +2,7 @@
 
 usage: python bench/quality.py [--corpus ../shared/bench/corpus] [--out DIR] [--json FILE]
                                [--tools cpu,pymupdf4llm,tesseract] [--only SUBSTR]
+                               (also: cpu-furniture, the engine with page furniture kept)
                                [--cache DIR | --no-cache]
 
 Every tool writes ``<case>.md`` and ``_timing.json`` into ``OUT/<tool>/``; the predictions are
@@ -76,6 +77,32 @@ def cpu_converter() -> tuple[Converter, Callable[[], None]]:
     return run, engine.close
 
 
+def cpu_furniture_converter() -> tuple[Converter, Callable[[], None]]:
+    """The CPU engine with page furniture (running heads, footers, page numbers) written where
+    it stands: heads before the page's body, feet after. Not what docwatch writes; it measures
+    what leaving furniture out costs against truths that keep it (text-layer truths do)."""
+    from processor import ConvertOptions, convert
+    from processor.document import BlockType
+    from processor.engines.cpu import CpuEngine
+    from processor.render.markdown import PAGE_BREAK, heading_ranks, render_page
+
+    options = ConvertOptions()
+    engine = CpuEngine(options)
+    engine.load()
+
+    def run(path: Path) -> str:
+        doc = convert(path, options, engine=engine)
+        ranks, parts = heading_ranks(doc), []
+        for page in doc.pages:
+            furniture = sorted((b for b in page.blocks if b.type.is_furniture and b.text), key=lambda b: b.bbox.y0)
+            heads = [b.text.strip() for b in furniture if b.type is BlockType.HEADER]
+            feet = [b.text.strip() for b in furniture if b.type is not BlockType.HEADER]
+            parts += [PAGE_BREAK.format(number=page.number), *heads, render_page(page, ranks), *feet]
+        return "\n\n".join(p for p in parts if p).rstrip() + "\n"
+
+    return run, engine.close
+
+
 def pymupdf4llm_converter() -> tuple[Converter, Callable[[], None]]:
     import pymupdf4llm
 
@@ -113,6 +140,7 @@ def tesseract_converter(langs: str = "rus+eng", dpi: int = 300) -> tuple[Convert
 
 TOOLS: dict[str, tuple[str, Callable[[], tuple[Converter, Callable[[], None]]]]] = {
     "cpu": ("docwatch cpu", cpu_converter),
+    "cpu-furniture": ("docwatch cpu, furniture kept", cpu_furniture_converter),
     "pymupdf4llm": ("pymupdf4llm 1.28.2", pymupdf4llm_converter),
     "tesseract": ("Tesseract 5.3, 300 DPI", tesseract_converter),
 }

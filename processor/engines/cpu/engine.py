@@ -27,6 +27,7 @@ import pymupdf
 from processor.document import EngineInfo, ErrorInfo, Page, PageStatus, PageUnit
 from processor.engines.base import Engine, PageResult
 from processor.engines.cpu import orientation, table_model
+from processor.engines.cpu.languages import ScriptTally
 from processor.engines.cpu.layout_model import model_available
 from processor.engines.cpu.ocr import tesseract_version
 from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
@@ -139,7 +140,7 @@ class CpuEngine(Engine):
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _task(self, source: Source, index: int, signatures: frozenset[str]) -> PageTask:
+    def _task(self, source: Source, index: int, signatures: frozenset[str], hint: str | None = None) -> PageTask:
         cpu = self.options.cpu
         return PageTask(
             index=index,
@@ -149,30 +150,35 @@ class CpuEngine(Engine):
             force_ocr=cpu.force_ocr,
             figure_dpi=self.options.figure_dpi,
             furniture_signatures=signatures,
+            ocr_hint=hint,
         )
 
     def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
         signatures = repeated_signatures(source.doc) if source.is_pdf else frozenset()
         indices = [i for i in range(source.info.page_count) if only is None or i + 1 in only]
+        tally = ScriptTally(self.options.cpu.ocr_languages)  # the scripts this document's pages show
         if self._pool is None:
             # One worker (or load() not called): run in this process, no spooling, no IPC.
             for i in indices:
-                yield process_page(source.doc, self._task(source, i, signatures))
+                result = process_page(source.doc, self._task(source, i, signatures, tally.hint()))
+                tally.observe(result.page)
+                yield result
             return
         if source.path is not None:  # the file the input was spooled to: the workers open it too
-            yield from self._pooled(source, str(source.path), indices, signatures)
+            yield from self._pooled(source, str(source.path), indices, signatures, tally)
             return
         with tempfile.NamedTemporaryFile(prefix="docwatch-", suffix=f".{source.info.format.value}") as spool:
             spool.write(source.data)
             spool.flush()
-            yield from self._pooled(source, spool.name, indices, signatures)
+            yield from self._pooled(source, spool.name, indices, signatures, tally)
 
-    def _pooled(self, source: Source, path: str, indices: list[int], signatures: frozenset[str]) -> Iterator[PageResult]:
+    def _pooled(self, source: Source, path: str, indices: list[int], signatures: frozenset[str],
+                tally: ScriptTally) -> Iterator[PageResult]:
         window = self._workers * _WINDOW_PER_WORKER
         in_flight: deque[tuple[PageTask, Future[PageResult], int]] = deque()
         fmt = source.info.format.value
         try:
-            yield from self._drain(source, path, indices, signatures, window, in_flight, fmt)
+            yield from self._drain(source, path, indices, signatures, window, in_flight, fmt, tally)
         finally:
             # The consumer may stop early (generator closed): drop what has not started.
             for _, future, _ in in_flight:
@@ -187,16 +193,19 @@ class CpuEngine(Engine):
         window: int,
         in_flight: deque[tuple[PageTask, Future[PageResult], int]],
         fmt: str,
+        tally: ScriptTally,
     ) -> Iterator[PageResult]:
         next_index, n = 0, len(indices)
         while next_index < n or in_flight:
             while next_index < n and len(in_flight) < window:
-                task = self._task(source, indices[next_index], signatures)
+                task = self._task(source, indices[next_index], signatures, tally.hint())
                 in_flight.append((task, *self._submit(source.info.sha256, path, fmt, task)))
                 next_index += 1
             task, future, generation = in_flight.popleft()
             try:
-                yield future.result()
+                result = future.result()
+                tally.observe(result.page)
+                yield result
             except BrokenProcessPool:
                 # A worker died (a native crash) and took every page in flight with it. Rebuild
                 # the pool and rerun those pages one at a time: the one that crashes alone is

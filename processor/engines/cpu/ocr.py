@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 import pymupdf
 
+from processor.engines.cpu import tesseract_api
 from processor.engines.cpu.layout import Line, TextBlock, union
 from processor.engines.cpu.raster import encode_pgm
 
@@ -100,11 +101,22 @@ def run_tesseract(
     offset: tuple[int, int] = (0, 0),
     timeout: float = 300,
     dpi: int = 300,
+    cli: bool = False,
 ) -> list[OcrWord]:
     """Words with boxes (page units) from Tesseract's TSV; one thread, since pages run in parallel.
+    Through libtesseract, kept loaded in this process (``tesseract_api``), or the ``tesseract``
+    binary where the library cannot be loaded (or ``cli``): the same words either way.
 
     Binarisation is Sauvola's (adaptive, ``thresholding_method=2``): the default global Otsu
     threshold turns light grey text white when the page also has black text."""
+    if cli or not tesseract_api.available():
+        tsv = _tesseract_cli(gray, languages, psm, timeout, dpi)
+    else:
+        tsv = tesseract_api.read_tsv(gray, languages, psm, dpi, timeout)
+    return _parse_tsv(tsv, to_page, offset)
+
+
+def _tesseract_cli(gray: np.ndarray, languages: str, psm: int, timeout: float, dpi: int) -> str:
     image = encode_pgm(gray)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     cmd = ["tesseract", "stdin", "stdout", "-l", languages, "--psm", str(psm), "--dpi", str(dpi),
@@ -112,9 +124,13 @@ def run_tesseract(
     out = subprocess.run(cmd, input=image, capture_output=True, env=env, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    return out.stdout.decode("utf-8", "replace")
+
+
+def _parse_tsv(tsv: str, to_page: float, offset: tuple[int, int]) -> list[OcrWord]:
+    """Word rows (level 5) of Tesseract's TSV; the binary's header line is not one."""
     words: list[OcrWord] = []
-    reader = csv.reader(io.StringIO(out.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE)
-    next(reader, None)
+    reader = csv.reader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     k = to_page
     for row in reader:
         if len(row) < 12 or row[0] != "5" or not row[11].strip():
@@ -174,6 +190,39 @@ def fix_scripts(words: list[OcrWord]) -> None:
                 w.text = _if_all_converted(w.text, _CYR_TO_LAT, "cyr")
             elif n_lat and cyrillic_context:
                 w.text = _if_all_converted(w.text, _LAT_TO_CYR, "lat")
+        _lower_short_capitals(line)
+
+
+# Lowercase Cyrillic letters that stay between baseline and x-height (no ascender, no descender).
+_X_HEIGHT_CYR = frozenset("авгеёжиклмнопстхчшъыьэюя") - {"ё"}
+# Word endings that reach below the baseline without being letters.
+_DESCENDING_PUNCT = frozenset(",;")
+_LOOKALIKE_LAT = frozenset("ABCEHKMOPTXaeopcyx")
+
+
+def _lower_short_capitals(line: list[OcrWord]) -> None:
+    """A Cyrillic word with capitals that is no taller than the line's lowercase x-height
+    words has no capitals: Tesseract reads the lowercase н т в к м п, which are drawn like
+    small capitals, as "H", "T", ... ("на" -> "Ha" -> "На", "от" -> "ОТ"). True capitals stand
+    at least a third above the x-height in any text face; a comma's descent is allowed for."""
+    refs = [w.bbox[3] - w.bbox[1] for w in line if w.text.isalpha() and set(w.text) <= _X_HEIGHT_CYR]
+    if not refs:
+        return
+    x_height = sorted(refs)[len(refs) // 2]
+    for w in line:
+        # a Latin word of look-alikes cannot be Latin either: its capitals would be tall too
+        # (it stayed Latin where URLs or commands made the line's script unclear)
+        text = w.text if not all(ch in _LOOKALIKE_LAT for ch in w.text if ch.isalpha()) else w.text.translate(_LAT_TO_CYR)
+        letters = [ch for ch in text if ch.isalpha()]
+        if not letters or not all(_script(ch) == "cyr" for ch in letters):
+            continue
+        if not any(ch.isupper() for ch in letters) or not set("".join(letters).lower()) <= _X_HEIGHT_CYR:
+            continue
+        height = w.bbox[3] - w.bbox[1]
+        if text[-1] in _DESCENDING_PUNCT:
+            height -= 0.25 * x_height
+        if height <= 1.15 * x_height:
+            w.text = text.lower()
 
 
 def _letter_counts(words: list[OcrWord]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, P
 from processor.engines.base import PageResult
 from processor.engines.cpu.agreement import distrust_disagreeing_fonts
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
+from processor.engines.cpu.languages import reads_poorly, reread_low_lines
 from processor.engines.cpu.layout_model import detect
 from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
 from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
@@ -67,6 +68,9 @@ class PageTask:
     force_ocr: bool
     figure_dpi: int
     furniture_signatures: frozenset[str] = field(default_factory=frozenset)
+    # languages a full-page OCR read tries first, from the document's pages so far
+    # (``languages.ScriptTally``); a page that reads poorly with them is read with ocr_languages
+    ocr_hint: str | None = None
 
 
 def process_page(doc: pymupdf.Document, task: PageTask) -> PageResult:
@@ -114,10 +118,10 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
         if doubted:
             raw["ocr_disagreed_fonts"] = doubted
         return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
-    placed = _ocr_page(page, geo, task)
+    raw = {"reason": verdict.reason if verdict else "page image"}
+    placed = _ocr_page(page, geo, task, raw)
     # figure crops come from the page itself (in colour); page images measure in pixels
     assets = crop_figures(page, placed, task.figure_dpi, page.rect.width / width)
-    raw = {"reason": verdict.reason if verdict else "page image"}
     return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw), assets)
 
 
@@ -186,7 +190,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
     return in_reading_order(placed, geo.width)
 
 
-def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[PlacedBlock]:
+def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) -> list[PlacedBlock]:
     image = render(page, task.ocr_dpi, task.is_image)
     gray = image.gray
     # A page the orientation model sees turned is set upright before it is read (once); one
@@ -197,9 +201,16 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     if turn:
         gray = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
-    words = run_tesseract(gray, image.to_page, task.ocr_languages, dpi=image.dpi)
+    languages = task.ocr_hint or task.ocr_languages
+    words = run_tesseract(gray, image.to_page, languages, dpi=image.dpi)
+    if task.ocr_hint and reads_poorly(words):  # another script after all: every language
+        languages = task.ocr_languages
+        words = run_tesseract(gray, image.to_page, languages, dpi=image.dpi)
+    elif task.ocr_hint:  # a line in another script on a page of the hinted one
+        words = reread_low_lines(gray, words, image.to_page, task.ocr_languages)
+    raw["ocr_languages"] = languages
     if judged is None:
-        gray, words, turn = upright(gray, words, image.to_page, task.ocr_languages, image.dpi)
+        gray, words, turn = upright(gray, words, image.to_page, languages, image.dpi)
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
@@ -210,14 +221,14 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
         bands = [b for group in banded for b in group]
         band_rects = [(b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k) for b in bands]
         words = [w for w in words if not any(overlap_ratio(w.bbox, r) > 0.5 for r in band_rects)]
-        words += read_bands(gray, bands, k, task.ocr_languages)
+        words += read_bands(gray, bands, k, languages)
     rulings, cleaned = detect_rulings(gray, image.to_page, glyph)
     boxes = [(w.bbox, w.text) for w in words]
     tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
     # Cell text is read again from the table alone with the rulings erased: glyphs
     # touching a rule are misread, and the page-level segmentation mixes cells up.
     for table in tables:
-        _reread_cells(cleaned, image.to_page, table, task)
+        _reread_cells(cleaned, image.to_page, table, languages)
     regions = detect(gray, image.to_page)
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
@@ -252,13 +263,13 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask) -> list[Pla
     return placed
 
 
-def _reread_cells(gray, to_page: float, table: TableGrid, task: PageTask) -> None:
+def _reread_cells(gray, to_page: float, table: TableGrid, languages: str) -> None:
     """Cell text again, from the rulings-free image, every cell on its own (one OCR call)."""
     gap = max(12, int(glyph_height(gray)))
     mosaic = cell_mosaic(gray, to_page, table, gap)
     if mosaic is None:
         return
-    words = run_tesseract(mosaic.image, 1.0, task.ocr_languages, psm=6)
+    words = run_tesseract(mosaic.image, 1.0, languages, psm=6)
     fix_scripts(words)
     fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
 
