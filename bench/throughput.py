@@ -9,8 +9,8 @@ model answered by tests/vl_stub_server.py in its fixed-latency mode (``--latency
   the engine does); and, for reference, the same 64 pages pre-rendered as arrays (rendering
   then costs the pipeline nothing, which no caller gets for free);
 - local: a real daemon given the same N pages as N one-page PNG documents in a folder, then the
-  PDF as one document; pages/s from the first ``document.claimed`` to the last
-  ``document.succeeded`` in its log;
+  long stream (``--long-docs``) the same way, then the PDF as one document; pages/s from the
+  first ``document.claimed`` to the last ``document.succeeded`` in its log;
 - s3: the same N documents in a moto bucket, the daemon reaching S3 through the fault proxy in
   slow mode (every request ``--s3-delay`` s late);
 - efficiency: a daemon with tests/fixed_latency_engine.py (``--engine-seconds`` per page, no CPU):
@@ -96,18 +96,35 @@ def bare(stub_url: str, cache: Path, pngs: list[bytes], pdf: bytes, long_pngs: l
         engine.close()
 
 
-def run_local(tmp: Path, env: dict[str, str], pngs: list[bytes], pdf: bytes, timeout: float) -> dict:
+def drop_all(folder: Path, files: dict[str, bytes]) -> None:
+    """Files written elsewhere, then moved into the folder at once (as a batch is dropped into a
+    watched folder): complete on arrival, and old enough to need no settle time, so the stream
+    is there all at once, as bare's pages are."""
+    staging = folder.parent / f"{folder.name}-staging"
+    staging.mkdir(exist_ok=True)
+    past = time.time() - 60
+    for name, data in files.items():
+        (staging / name).write_bytes(data)
+        os.utime(staging / name, (past, past))
+    for name in files:
+        (staging / name).rename(folder / name)
+
+
+def run_local(tmp: Path, env: dict[str, str], pngs: list[bytes], pdf: bytes, long_pngs: list[bytes],
+              timeout: float) -> dict:
     inp, out = tmp / "local-in", tmp / "local-out"
     inp.mkdir()
-    keys = {f"doc-{i:03d}.png" for i in range(len(pngs))}
-    for i, png in enumerate(pngs):
-        (inp / f"doc-{i:03d}.png").write_bytes(png)
     d = start_daemon(tmp, str(inp), str(out), name="local", extra_env=env)
     try:
-        wait_done(d, keys, timeout)
+        figures = {}
+        for name, docs in (("stream", pngs), ("long_stream", long_pngs)):
+            keys = {f"{name}-{i:03d}.png" for i in range(len(docs))}
+            drop_all(inp, {key: png for key, png in zip(sorted(keys), docs, strict=True)})
+            wait_done(d, keys, timeout)
+            figures[name] = stream_figures(d, keys)
         (inp / "book.pdf").write_bytes(pdf)
         wait_done(d, {"book.pdf"}, timeout)
-        return {"stream": stream_figures(d, keys), "pdf": stream_figures(d, {"book.pdf"})}
+        return {**figures, "pdf": stream_figures(d, {"book.pdf"})}
     finally:
         d.stop()
 
@@ -193,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
             if part == "bare":
                 result["bare"] = bare(stub.base_url, tmp / "pdx-cache", pngs, pdf, long_pngs)
             elif part == "local":
-                result["local"] = run_local(tmp, env, pngs, pdf, args.timeout)
+                result["local"] = run_local(tmp, env, pngs, pdf, long_pngs, args.timeout)
             elif part == "s3":
                 result["s3"] = run_s3(tmp, env, pngs, args.s3_delay, args.timeout)
                 result["s3_long"] = run_s3(tmp, env, long_pngs, args.s3_delay, args.timeout, name="s3-long")
@@ -212,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def ratios(r: dict) -> None:
     bare_of, local = r.get("bare", {}), r.get("local", {})
-    rows = [("local stream", local.get("stream"), "stream"), ("local pdf", local.get("pdf"), "pdf"),
+    rows = [("local stream", local.get("stream"), "stream"), ("local long stream", local.get("long_stream"), "long_stream"),
+            ("local pdf", local.get("pdf"), "pdf"),
             ("local pdf vs arrays", local.get("pdf"), "pdf_arrays"), ("s3 stream", r.get("s3"), "stream"),
             ("s3 long stream", r.get("s3_long"), "long_stream")]  # fmt: skip
     r["ratios"] = {name: round(run["pages_per_s"] / bare_of[b]["pages_per_s"], 3)
@@ -226,7 +244,8 @@ def table(r: dict) -> None:
         if row := r.get("bare", {}).get(b):
             print(f"{name:<22} {row['pages']:>5} {row['wall_s']:>7.2f} {row['pages_per_s']:>8.2f} {'':>7}")
     local = r.get("local", {})
-    for name, row in (("docwatch local stream", local.get("stream")), ("docwatch local pdf", local.get("pdf")),
+    for name, row in (("docwatch local stream", local.get("stream")), ("docwatch local long stream", local.get("long_stream")),
+                      ("docwatch local pdf", local.get("pdf")),
                       ("docwatch s3 stream", r.get("s3")), ("docwatch s3 long stream", r.get("s3_long")),
                       ("fixed-latency engine", r.get("efficiency"))):  # fmt: skip
         if row:
