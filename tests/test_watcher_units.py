@@ -285,6 +285,18 @@ def test_checkpoints_keep_whole_pages_of_one_input_version(tmp_path: Path) -> No
     assert v1.load() == {} and not (tmp_path / "a.pdf").exists()
 
 
+class EventLog:
+    """A bound logger's stand-in: the events logged, by name."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def info(self, event: str, **_: object) -> None:
+        self.events.append(event)
+
+    warning = info
+
+
 def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_once(tmp_path: Path) -> None:
     """With merge_pages the paddle engine streams each page at once, then ``restructure_pages``
     may revise it at the end (a table continued from the page before): the revision replaces
@@ -293,15 +305,6 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
     from processor.document import Asset, Document, EngineInfo, Page, PageUnit, SourceInfo
     from processor.engines import PageResult
     from watcher.checkpoints import Checkpoints, convert_resuming
-
-    class Bound:
-        def __init__(self) -> None:
-            self.events: list[str] = []
-
-        def info(self, event: str, **_: object) -> None:
-            self.events.append(event)
-
-        warning = info
 
     first = Page(number=1, width=1, height=1, unit=PageUnit.POINT, pipeline_markdown="first")
     revised = first.model_copy(update={"pipeline_markdown": "revised"})
@@ -317,7 +320,7 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
             return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=1),
                             engine=EngineInfo(name="x", version="1"), pages=[])  # fmt: skip
 
-    store, bound = LocalStorage(tmp_path, create=True), Bound()
+    store, bound = LocalStorage(tmp_path, create=True), EventLog()
     checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
     doc, resumed = convert_resuming(Engine(2), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
     assert resumed == 0 and bound.events.count("page.converted") == 1
@@ -358,15 +361,6 @@ def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_p
                 with self.lock:
                     self.writing -= 1
 
-    class Bound:
-        def __init__(self) -> None:
-            self.events: list[str] = []
-
-        def info(self, event: str, **_: object) -> None:
-            self.events.append(event)
-
-        warning = info
-
     pages = [Page(number=n, width=1, height=1, unit=PageUnit.POINT, pipeline_markdown="first") for n in range(1, 9)]
 
     class Engine:
@@ -378,7 +372,7 @@ def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_p
             return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=8),
                             engine=EngineInfo(name="x", version="1"), pages=[])  # fmt: skip
 
-    store, bound = SlowStore(tmp_path), Bound()
+    store, bound = SlowStore(tmp_path), EventLog()
     checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
     doc, _ = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
     assert store.most > 1 and bound.events.count("page.converted") == 8

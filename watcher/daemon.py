@@ -111,6 +111,7 @@ class Daemon:
         finally:
             self.in_flight.done(item.key)
             self._in_hand.pop(item.key, None)
+            self.discovery.slot_freed()  # a queue takes its next messages now
             # a slot is free; look again now only for news: this version still to do (released,
             # retrying) or another version passed over meanwhile. A finished document, or one
             # another worker holds, is no news: looking again at once spun on a held document.

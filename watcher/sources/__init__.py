@@ -64,6 +64,10 @@ class Sources:
             at, name = min(announced) if announced else (item.modified, offered[0].name)
             self.metrics.intake_latency.labels(name).observe(max((datetime.now(UTC) - at).total_seconds(), 0))
 
+    def slot_freed(self) -> None:
+        for source in self.sources:
+            source.slot_freed()
+
     def retry_at(self, item: ObjectInfo, when: datetime) -> None:
         """Offer ``item`` again when its retry is due (no event will announce it again)."""
         delay = max((when - datetime.now(UTC)).total_seconds(), 0)

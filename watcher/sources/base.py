@@ -41,6 +41,10 @@ class Source(ABC):
         learnt of it (the upload's event time), if it knows."""
         return None
 
+    def slot_freed(self) -> None:
+        """A document ended: the daemon could take one more. A source that takes announcements
+        only as the daemon has room for them (a queue) asks for more now."""
+
     @property
     def unsettled(self) -> int:
         """Versions seen but not offered yet (still being written, or too young)."""

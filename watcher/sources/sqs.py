@@ -94,6 +94,9 @@ class SqsSource(Announced):
             self._want_if_idle()
         return at  # claimed: the daemon converts now and asks again when done
 
+    def slot_freed(self) -> None:
+        self._want_if_idle()  # the receiver takes more messages; their arrival wakes the daemon
+
     def _want_if_idle(self) -> None:
         with self._lock:  # the receiver clears under the same lock: no wake-up is lost
             if not self._pending:
