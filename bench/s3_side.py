@@ -1,11 +1,13 @@
-"""The S3 side of a bench, in a process of its own: moto's S3 server behind the fault proxy.
+"""The S3 side of a bench, in processes of their own: moto's S3 server, and the fault proxy in
+front of it.
 
-Why a process: moto and the proxy are Python and busy (a request costs them milliseconds of
+Why processes: moto and the proxy are Python and busy (a request costs them milliseconds of
 CPU); in the bench's own process they would share its interpreter lock with the stand-in VL
-server, and the bench would measure that contention, not docwatch. A real store is remote.
+server, and in one process with each other, and the bench would measure that contention, not
+docwatch. A real store is remote, and answers many requests at once.
 
-    python bench/s3_side.py --slow-seconds 0.05   # prints {"moto": url, "proxy": url}, then,
-                                                  # when stdin closes, {"requests": n}
+    python bench/s3_side.py --role moto          # prints {"url": ...}; when stdin closes, {"cpu_s": s}
+    python bench/s3_side.py --role proxy --upstream URL --slow-seconds 0.05   # ... {"requests": n, "cpu_s": s}
 """
 
 from __future__ import annotations
@@ -21,42 +23,63 @@ sys.path.insert(0, str(REPO))
 
 
 class S3Side:
-    """The process, from the bench's side: ``moto``/``proxy`` URLs; ``stop()`` gives the number
-    of requests the proxy saw and the CPU seconds moto and the proxy used."""
+    """The processes, from the bench's side: ``moto``/``proxy`` URLs; ``stop()`` gives the number
+    of requests the proxy saw and the CPU seconds moto and the proxy used. moto and the proxy run
+    in processes of their own: moto answers one request at a time under its interpreter lock
+    (~5 ms of CPU each), and the proxy's forwarding in the same process took from that."""
 
     def __init__(self, slow_seconds: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--slow-seconds", str(slow_seconds)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        assert self.proc.stdout is not None
-        urls = json.loads(self.proc.stdout.readline())
-        self.moto, self.proxy = urls["moto"], urls["proxy"]
+        self.moto_proc = self._start("--role", "moto")
+        self.moto = self._url(self.moto_proc)
+        self.proxy_proc = self._start("--role", "proxy", "--upstream", self.moto, "--slow-seconds", str(slow_seconds))
+        self.proxy = self._url(self.proxy_proc)
+
+    @staticmethod
+    def _start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)  # fmt: skip
+
+    @staticmethod
+    def _url(proc: subprocess.Popen) -> str:
+        assert proc.stdout is not None
+        return json.loads(proc.stdout.readline())["url"]
 
     def stop(self) -> dict:
         """The proxy's request count and the CPU seconds moto and the proxy used."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        figures = json.loads(self.proc.stdout.readline())
-        self.proc.wait(30)
-        return figures
+        figures = {}
+        for name, proc in (("proxy", self.proxy_proc), ("moto", self.moto_proc)):
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()
+            figures[name] = json.loads(proc.stdout.readline())
+            proc.wait(30)
+        return {"requests": figures["proxy"]["requests"], "cpu_s": round(figures["proxy"]["cpu_s"] + figures["moto"]["cpu_s"], 2),
+                "moto_cpu_s": figures["moto"]["cpu_s"], "proxy_cpu_s": figures["proxy"]["cpu_s"]}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--role", choices=("moto", "proxy"), required=True)
+    ap.add_argument("--upstream", help="proxy: moto's URL")
     ap.add_argument("--slow-seconds", type=float, default=0.05)
     args = ap.parse_args()
+    import resource
+
     from tests.fault_proxy import FaultProxy, FaultRates
     from tests.s3_server import MotoS3
 
-    moto = MotoS3()
-    proxy = FaultProxy(moto.url, FaultRates(slow=1.0, slow_seconds=args.slow_seconds), seed=1).start()
-    print(json.dumps({"moto": moto.url, "proxy": proxy.url}), flush=True)
-    sys.stdin.read()  # until the bench closes our stdin
-    import resource
-
+    if args.role == "moto":
+        server = MotoS3()
+        print(json.dumps({"url": server.url}), flush=True)
+        sys.stdin.read()  # until the bench closes our stdin
+        figures = {}
+    else:
+        server = FaultProxy(args.upstream, FaultRates(slow=1.0, slow_seconds=args.slow_seconds), seed=1).start()
+        print(json.dumps({"url": server.url}), flush=True)
+        sys.stdin.read()
+        figures = {"requests": server.stats.total()}
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"requests": proxy.stats.total(), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}), flush=True)
-    proxy.stop()
-    moto.stop()
+    print(json.dumps({**figures, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}), flush=True)
+    server.stop()
 
 
 if __name__ == "__main__":
