@@ -117,9 +117,9 @@ class PaddleSetupOptions(BaseModel):
     )
     pipelines: int = Field(
         2, ge=1, le=8,
-        description="PaddleOCR-VL: pipeline instances the pages are spread over. Its VL worker sends a batch "
-        "and waits for all of it before collecting the next; with two, one collects while the other is "
-        "answered. Each instance loads its own layout model",
+        description="PaddleOCR-VL with a VL server backend: pipeline instances the pages are spread over. "
+        "Its VL worker sends a batch and waits for all of it before collecting the next; with two, one "
+        "collects while the other is answered. Each instance loads its own layout model (native backend: 1)",
     )
 
 

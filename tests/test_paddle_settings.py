@@ -126,3 +126,17 @@ def test_sampling_and_prompt_options_reach_the_vl_server(tmp_path):
     assert request["authorization"].startswith("Basic ")  # the credentials did reach the server
     assert "s3cr3t" not in doc.model_dump_json() and "docwatch:" not in doc.model_dump_json()
     assert opts["vl_rec_server_url"] == f"http://{host_port}"
+
+
+def test_pages_are_spread_over_pipeline_instances_only_with_a_vl_server():
+    """Two instances overlap one batch's collection with another's answers at the VL server; with
+    the native backend each instance would load the VL model itself, so it keeps one."""
+
+    def instances(**paddle: object) -> int:
+        options = ConvertOptions(engine=EngineName.PADDLEOCR_VL, paddle=PaddleEngineOptions(**paddle))
+        return PaddleEngine(options)._instances
+
+    assert instances(vl_rec_backend="vllm-server", vl_rec_server_url="http://vllm:8118/v1") == 2
+    assert instances(vl_rec_backend="vllm-server", vl_rec_server_url="http://vllm:8118/v1", pipelines=3) == 3
+    assert instances(vl_rec_backend="native") == 1
+    assert Settings(paddle={"pages_in_flight": 48}, engine="paddleocr-vl").documents_in_flight == 48

@@ -103,8 +103,10 @@ class PaddleEngine(Engine):
 
     @property
     def _instances(self) -> int:
-        """Pipeline instances to spread pages over: PaddleOCR-VL's VL worker waits for each batch."""
-        return self.p.pipelines if self.streamed and self.kind is EngineName.PADDLEOCR_VL else 1
+        """Pipeline instances to spread pages over: PaddleOCR-VL's VL worker waits for each batch.
+        Only with a VL server: the native backend would load the VL model into each instance."""
+        several = self.streamed and self.kind is EngineName.PADDLEOCR_VL and self.p.vl_rec_backend is not VlBackend.NATIVE
+        return self.p.pipelines if several else 1
 
     def load(self) -> None:
         if self._pipelines:
