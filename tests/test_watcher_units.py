@@ -372,10 +372,22 @@ def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_p
             return Document(source=SourceInfo(name=name, format="pdf", size=1, sha256="1" * 64, page_count=8),
                             engine=EngineInfo(name="x", version="1"), pages=[])  # fmt: skip
 
-    store, bound = SlowStore(tmp_path), EventLog()
+    store = SlowStore(tmp_path)
     checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
+    unsaved: list[int] = []
+
+    class CheckingLog(EventLog):
+        """A page reported converted must be in its checkpoint already: a kill then loses nothing
+        the log or the manifest's progress counted (bench/resume.py once saw 1 event, 0 files)."""
+
+        def info(self, event: str, **kw: object) -> None:
+            super().info(event)
+            if event == "page.converted" and store.head(f"{checkpoints.prefix}p{kw['page']:06d}.json") is None:
+                unsaved.append(int(kw["page"]))  # type: ignore[call-overload]
+
+    bound = CheckingLog()
     doc, _ = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
-    assert store.most > 1 and bound.events.count("page.converted") == 8
+    assert store.most > 1 and bound.events.count("page.converted") == 8 and unsaved == []
     loaded = checkpoints.load()
     assert sorted(loaded) == list(range(1, 9)) and loaded[3].page.pipeline_markdown == "revised"
     assert [p.pipeline_markdown for p in doc.pages].count("revised") == 1

@@ -13,6 +13,7 @@ published.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -105,8 +106,9 @@ def convert_resuming(
     done, pages in all) as pages arrive. Checkpoints are a saving, never a reason to fail: a
     store fault reading or writing them only costs that saving. Once the claim is no longer
     ``still_ours``, nothing more is written (the document's folder belongs to another worker).
-    Checkpoints are written a few at once, in the background: a page's revision only after
-    its first version."""
+    Checkpoints are written a few at once, in the background (a page's revision only after its
+    first version); a page counts as converted (``page.converted``, ``progress``) once its
+    checkpoint is written, so what the log and the manifest report done survives a kill."""
     try:
         resumed = checkpoints.load()
     except StorageError as exc:
@@ -116,11 +118,20 @@ def convert_resuming(
     saving: dict[int, Future] = {}  # page number -> its latest checkpoint write
     ok = {n for n, r in resumed.items() if r.page.status is PageStatus.OK}
     total = 0
+    counting = threading.Lock()  # pages are counted from the writer threads
 
     def opened(pages: int) -> None:
         nonlocal total
         total = pages
         progress(len(ok), total)
+
+    def converted(result: PageResult) -> None:
+        if result.revised:
+            return
+        bound.info("page.converted", page=result.page.number, status=result.page.status.value)
+        with counting:
+            (ok.add if result.page.status is PageStatus.OK else ok.discard)(result.page.number)
+            progress(len(ok), total)
 
     def save(result: PageResult, before: Future | None) -> None:
         if before is not None:
@@ -132,21 +143,19 @@ def convert_resuming(
                 streamed[result.page.number] = kept  # figure bytes are not held once stored
         except StorageError as exc:
             bound.warning("checkpoint.failed", page=result.page.number, error=str(exc))
+        converted(result)
 
     def arrived(result: PageResult) -> None:
-        number, first, revised = result.page.number, streamed.get(result.page.number), result.revised
-        if revised and first is not None:  # restructured: its figures came with the first version
-            result = PageResult(result.page, first.assets)
+        number, first = result.page.number, streamed.get(result.page.number)
+        if result.revised and first is not None:  # restructured: its figures came with the first version
+            result = PageResult(result.page, first.assets, revised=True)
         streamed[number] = result
         # a one-page document is published as soon as its page is done: a checkpoint would
         # cost store requests to save at most that one page
         if total > 1:
             saving[number] = writers.submit(save, result, saving.get(number))
-        if revised:
-            return
-        bound.info("page.converted", page=number, status=result.page.status.value)
-        (ok.add if result.page.status is PageStatus.OK else ok.discard)(number)
-        progress(len(ok), total)
+        else:
+            converted(result)
 
     with ThreadPoolExecutor(_WRITERS, thread_name_prefix="checkpoint") as writers:
         header = engine.convert(spooled, name, skip=resumed.keys(), on_page=arrived, on_opened=opened,
