@@ -68,7 +68,9 @@ class Storage(ABC):
         """Write atomically (readers see the old or the new object, never a part); return the etag."""
 
     @abstractmethod
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
+    def put_if_absent(
+        self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         """Create the object only if no object has the key; raises PreconditionFailed."""
 
     @abstractmethod

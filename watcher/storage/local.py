@@ -66,7 +66,9 @@ class LocalStorage(Storage):
         with self._lock(key):
             return self._replace(path, data, durable=durable)
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
+    def put_if_absent(
+        self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         path = self._path(key)
         with self._lock(key):
             if path.exists():
@@ -147,7 +149,9 @@ class LocalStorage(Storage):
             modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
-    def _replace(self, path: Path, content: bytes | Callable[[BinaryIO], object], *, durable: bool = True) -> str:
+    def _replace(
+        self, path: Path, content: bytes | Callable[[BinaryIO], object], *, durable: bool = True
+    ) -> str:
         """Write ``content`` (bytes, or a function writing to the file) to ``path`` atomically;
         ``durable``: on the disk before it replaces the old file (else in the page cache)."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,34 +26,28 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
-    HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
-    ReadTimeoutError,
-    ResponseStreamingError,
 )
-from urllib3.exceptions import ProtocolError
 
 from processor.redact import redact_urls
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+from watcher.storage.s3_answers import (
+    BODY_ERRORS,
+    error_code,
+    http_status,
+    is_precondition,
+    quote_etag,
+    transient,
+    unquote_etag,
+)
 
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
 
 _PART_MIN = 5 * 1024 * 1024  # S3's smallest allowed part (except the last)
-# A dropped connection while a body streams is not covered by botocore's retries (the
-# response already "succeeded"), so reads of bodies retry on these themselves.
-_BODY_ERRORS = (
-    ResponseStreamingError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-    ProtocolError,
-    ConnectionError,
-)
 _BODY_TRIES = 4
 _CONFLICT_TRIES = 4  # 409 ConditionalRequestConflict: retried, then a lost race
 T = TypeVar("T")
@@ -97,7 +91,8 @@ class S3Storage(Storage):
                     if not key or key.endswith("/"):
                         continue  # folder placeholders made by consoles are not objects to us
                     yield ObjectInfo(
-                        key=key, size=obj["Size"], etag=_unquote(obj["ETag"]), modified=obj["LastModified"]
+                        key=key, size=obj["Size"], etag=unquote_etag(obj["ETag"]),
+                        modified=obj["LastModified"],
                     )
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "list", prefix) from exc
@@ -106,12 +101,13 @@ class S3Storage(Storage):
         try:
             r = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if _status(exc) == 404:
+            if http_status(exc) == 404:
                 return None
             raise self._error(exc, "head", key) from exc
         except BotoCoreError as exc:
             raise self._error(exc, "head", key) from exc
-        return ObjectInfo(key=key, size=r["ContentLength"], etag=_unquote(r["ETag"]), modified=r["LastModified"])
+        etag = unquote_etag(r["ETag"])
+        return ObjectInfo(key=key, size=r["ContentLength"], etag=etag, modified=r["LastModified"])
 
     def get(self, key: str) -> tuple[bytes, str]:
         def once() -> tuple[bytes, str]:
@@ -123,7 +119,7 @@ class S3Storage(Storage):
                 body.close()
             if len(data) != r["ContentLength"]:  # a short body must never pass for the object
                 raise IncompleteReadError(actual_bytes=len(data), expected_bytes=r["ContentLength"])
-            return data, _unquote(r["ETag"])
+            return data, unquote_etag(r["ETag"])
 
         return self._reading(once, "get", key)
 
@@ -155,13 +151,15 @@ class S3Storage(Storage):
             return self._multipart(key, data, content_type)
         return self._put(key, data, content_type, {}, "put")
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True) -> str:
+    def put_if_absent(
+        self, key: str, data: bytes, content_type: str | None = None, *, durable: bool = True
+    ) -> str:
         return self._put(key, data, content_type, {"IfNoneMatch": "*"}, "put_if_absent")
 
     def compare_and_swap(
         self, key: str, data: bytes, etag: str, content_type: str | None = None, *, durable: bool = True
     ) -> str:
-        return self._put(key, data, content_type, {"IfMatch": _quote(etag)}, "compare_and_swap")
+        return self._put(key, data, content_type, {"IfMatch": quote_etag(etag)}, "compare_and_swap")
 
     def delete(self, key: str, etag: str | None = None) -> None:
         cond: dict[str, str] = {}
@@ -174,13 +172,13 @@ class S3Storage(Storage):
                 return
             if current.etag != etag:
                 raise PreconditionFailed(f"{key} changed: not the version asked for")
-            cond = {"IfMatch": _quote(etag)}
+            cond = {"IfMatch": quote_etag(etag)}
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key), **cond)
         except ClientError as exc:
-            if cond and _status(exc) == 412:
+            if cond and http_status(exc) == 412:
                 raise PreconditionFailed(f"{key}: changed") from exc
-            if _status(exc) != 404 or _code(exc) == "NoSuchBucket":
+            if http_status(exc) != 404 or error_code(exc) == "NoSuchBucket":
                 raise self._error(exc, "delete", key) from exc
         except BotoCoreError as exc:
             raise self._error(exc, "delete", key) from exc
@@ -192,11 +190,11 @@ class S3Storage(Storage):
 
         source = {"Bucket": self.bucket, "Key": self._key(key)}
         config = TransferConfig(multipart_threshold=max(self._threshold, 5 * 1024**3 - 1))
-        extra = {"CopySourceIfMatch": _quote(etag)} if etag is not None else None
+        extra = {"CopySourceIfMatch": quote_etag(etag)} if etag is not None else None
         try:
             self._client.copy(source, self.bucket, self._key(dest_key), ExtraArgs=extra, Config=config)
         except ClientError as exc:
-            if extra and _status(exc) == 412:
+            if extra and http_status(exc) == 412:
                 raise PreconditionFailed(f"{key} changed: not the version asked for") from exc
             raise self._error(exc, "copy", key) from exc
         except BotoCoreError as exc:
@@ -211,7 +209,7 @@ class S3Storage(Storage):
             _make_client(self.settings, 2).list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
             return
         except (ClientError, BotoCoreError) as exc:
-            if not _transient(exc):
+            if not transient(exc):
                 raise self._error(exc, "check", "") from exc
         try:
             self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
@@ -245,12 +243,12 @@ class S3Storage(Storage):
         retried = False
         for conflict in range(_CONFLICT_TRIES):
             try:
-                return _unquote(self._client.put_object(**args)["ETag"])
+                return unquote_etag(self._client.put_object(**args)["ETag"])
             except ClientError as exc:
-                if not cond or not _is_precondition(exc, op):
+                if not cond or not is_precondition(exc, op):
                     raise self._error(exc, op, key) from exc
                 retried = retried or exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
-                if _code(exc) == "ConditionalRequestConflict" and conflict < _CONFLICT_TRIES - 1:
+                if error_code(exc) == "ConditionalRequestConflict" and conflict < _CONFLICT_TRIES - 1:
                     # 409: another conditional write to the key was in flight and ours was
                     # not applied; S3 asks to retry, and the retry evaluates the condition anew.
                     time.sleep(0.1 * 2**conflict)
@@ -291,7 +289,7 @@ class S3Storage(Storage):
             done = self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload, MultipartUpload={"Parts": parts}
             )
-            return _unquote(done["ETag"])
+            return unquote_etag(done["ETag"])
         except (ClientError, BotoCoreError) as exc:
             try:  # parts of an abandoned upload are billed until aborted
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload)
@@ -304,10 +302,10 @@ class S3Storage(Storage):
             try:
                 return once()
             except ClientError as exc:
-                if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
+                if http_status(exc) == 404 and error_code(exc) != "NoSuchBucket":
                     raise NotFound(key) from exc
                 raise self._error(exc, op, key) from exc
-            except _BODY_ERRORS as exc:
+            except BODY_ERRORS as exc:
                 if attempt == _BODY_TRIES - 1:
                     raise self._error(exc, op, key) from exc
                 time.sleep(0.2 * 2**attempt)
@@ -317,7 +315,7 @@ class S3Storage(Storage):
 
     def _error(self, exc: Exception, op: str, key: str) -> StorageError:
         error = self._described(exc, op, key)
-        error.transient = _transient(exc)
+        error.transient = transient(exc)
         return error
 
     def _described(self, exc: Exception, op: str, key: str) -> StorageError:
@@ -331,7 +329,7 @@ class S3Storage(Storage):
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
             return StorageError(f"cannot reach the S3 endpoint {endpoint} ({op} {where}): is the URL right?")
         if isinstance(exc, ClientError):
-            code, status = _code(exc), _status(exc)
+            code, status = error_code(exc), http_status(exc)
             if code == "NoSuchBucket" or (op == "check" and status == 404):
                 return StorageError(f"the bucket {self.bucket!r} does not exist at {endpoint}: create it")
             if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
@@ -368,42 +366,3 @@ def _make_client(settings: S3Settings, max_attempts: int) -> Any:
     )
     # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / the profile's endpoint itself.
     return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def _is_precondition(exc: ClientError, op: str) -> bool:
-    # 412: the condition failed. 409 ConditionalRequestConflict: a concurrent conditional
-    # write to the same key is in flight (retried by _put; if it persists, a lost race).
-    # 404 on If-Match: the object is gone, so it is not the version we read.
-    code, status = _code(exc), _status(exc)
-    if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
-        return True
-    return op == "compare_and_swap" and status == 404 and code != "NoSuchBucket"
-
-
-def _transient(exc: BaseException) -> bool:
-    """A fault of the moment at a reachable endpoint (worth more retries; at start-up, worth
-    waiting for), not an answer."""
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | NoCredentialsError):
-        return False
-    if isinstance(exc, ClientError):
-        return _status(exc) >= 500 or _code(exc) in ("SlowDown", "Throttling", "RequestTimeout")
-    # the wire, not a refused request or configuration (botocore refuses an endpoint with
-    # userinfo with a BotoCoreError that no retry can change)
-    return isinstance(exc, (HTTPClientError, *_BODY_ERRORS))
-
-
-def _unquote(etag: str) -> str:
-    return etag.strip('"')
-
-
-def _quote(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
-

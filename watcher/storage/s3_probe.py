@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from watcher.layout import PROBE_PREFIX
 from watcher.storage.base import PreconditionFailed, StorageError
-from watcher.storage.s3 import _transient
+from watcher.storage.s3_answers import transient
 
 if TYPE_CHECKING:
     from watcher.storage.s3 import S3Storage
@@ -57,6 +57,6 @@ def _step(write: Callable[[], str]) -> str | None:
     except PreconditionFailed:
         return None
     except StorageError as exc:
-        if exc.__cause__ is None or _transient(exc.__cause__):
+        if exc.__cause__ is None or transient(exc.__cause__):
             raise  # no answer yet: neither yes nor no
         raise _Refused(str(exc)) from exc  # e.g. 501 NotImplemented for the header
