@@ -266,3 +266,50 @@ def test_only_outputs_and_the_final_manifest_are_forced_to_disk(tmp_path: Path, 
     [(_, m, _)] = list(manifests(sink))
     assert m.status.value == "succeeded"
     assert sorted(synced) == ["a", "a", "manifest"]  # a.md, a.json; the manifest once (the final one)
+
+
+class ListingStorage(LocalStorage):
+    """Remembers every prefix listed."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, create=True)
+        self.prefixes: list[str] = []
+
+    def list(self, prefix: str = ""):
+        self.prefixes.append(prefix)
+        return super().list(prefix)
+
+
+class StopsAfterOnePage(InProcessEngine):
+    """Converts one page, then goes down (as an engine restart would cut a document off)."""
+
+    def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, **kw: object):
+        self.skipped = set(skip)
+        if self.calls == 0:
+            def one_page(result) -> None:
+                on_page(result)
+                raise EngineUnavailable("the engine restarted")
+            on_page_now = one_page
+        else:
+            on_page_now = on_page
+        return super().convert(spooled, name, skip=skip, on_page=on_page_now, **kw)
+
+
+def test_checkpoints_are_looked_for_only_where_an_earlier_attempt_may_have_left_some(tmp_path: Path) -> None:
+    """Looking for a document's checkpoints is a listing, one round trip on the path between
+    fetch and the engine. A manifest this claim created means no attempt came before, so no
+    checkpoint of it can exist; a document an earlier attempt worked on is looked for, and
+    resumed."""
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Page one.", "Page two."])
+    sink, engine = ListingStorage(tmp_path / "out"), StopsAfterOnePage()
+    d = daemon(tmp_path, sink, engine)
+    item = d.source.head("a.pdf")
+    assert d.process(item) is True  # released after one page, its checkpoint kept
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "queued"
+    assert not [p for p in sink.prefixes if "/pages/" in p]  # the first attempt had nothing to resume
+    assert d.process(item) is True
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "succeeded" and m.pages.done == 2
+    assert engine.skipped == {1}  # the second attempt converted only the page with no checkpoint

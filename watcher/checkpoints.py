@@ -100,6 +100,8 @@ def convert_resuming(
     bound,
     progress: Callable[[int, int], None] = lambda done, total: None,
     still_ours: Callable[[], bool] = lambda: True,
+    *,
+    resume: bool = True,
 ) -> tuple[Document, int]:
     """Convert what no checkpoint holds yet, checkpointing each page as it arrives; the
     Document of every page, and how many came from checkpoints. ``progress`` hears (pages
@@ -108,9 +110,10 @@ def convert_resuming(
     ``still_ours``, nothing more is written (the document's folder belongs to another worker).
     Checkpoints are written a few at once, in the background (a page's revision only after its
     first version); a page counts as converted (``page.converted``, ``progress``) once its
-    checkpoint is written, so what the log and the manifest report done survives a kill."""
+    checkpoint is written, so what the log and the manifest report done survives a kill.
+    ``resume=False``: no attempt came before, so none are looked for (a listing less)."""
     try:
-        resumed = checkpoints.load()
+        resumed = checkpoints.load() if resume else {}
     except StorageError as exc:
         bound.warning("checkpoints.unreadable", error=str(exc))
         resumed = {}

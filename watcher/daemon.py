@@ -240,7 +240,9 @@ class Daemon:
             doc, resumed = convert_resuming(self.engine, checkpoints, spooled, PurePosixPath(item.key).name,
                                             self._should_abort, bound,
                                             progress=lambda done, total: self._progress(claim, done, total),
-                                            still_ours=lambda: not claim.lost)
+                                            still_ours=lambda: not claim.lost,
+                                            # a manifest this claim created: no attempt came before
+                                            resume=claim.previous is not None)
         bound.info("document.converted", pages=len(doc.pages), failed_pages=len(doc.failed_pages),
                    resumed_pages=resumed, seconds=round(timings[Stage.CONVERT], 3))
         if claim.lost:  # another worker owns the document now: never overwrite its outputs
