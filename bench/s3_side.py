@@ -28,10 +28,12 @@ class S3Side:
     in processes of their own: moto answers one request at a time under its interpreter lock
     (~5 ms of CPU each), and the proxy's forwarding in the same process took from that."""
 
-    def __init__(self, slow_seconds: float) -> None:
+    def __init__(self, slow_seconds: float, timeline: Path | None = None) -> None:
         self.moto_proc = self._start("--role", "moto")
         self.moto = self._url(self.moto_proc)
-        self.proxy_proc = self._start("--role", "proxy", "--upstream", self.moto, "--slow-seconds", str(slow_seconds))
+        extra = ("--timeline", str(timeline)) if timeline else ()
+        self.proxy_proc = self._start("--role", "proxy", "--upstream", self.moto, "--slow-seconds", str(slow_seconds),
+                                      *extra)
         self.proxy = self._url(self.proxy_proc)
 
     @staticmethod
@@ -61,6 +63,7 @@ def main() -> None:
     ap.add_argument("--role", choices=("moto", "proxy"), required=True)
     ap.add_argument("--upstream", help="proxy: moto's URL")
     ap.add_argument("--slow-seconds", type=float, default=0.05)
+    ap.add_argument("--timeline", type=Path, help="proxy: write every request (arrived, answered, method, path, status) here as JSON lines")
     args = ap.parse_args()
     import resource
 
@@ -73,10 +76,15 @@ def main() -> None:
         sys.stdin.read()  # until the bench closes our stdin
         figures = {}
     else:
-        server = FaultProxy(args.upstream, FaultRates(slow=1.0, slow_seconds=args.slow_seconds), seed=1).start()
+        server = FaultProxy(args.upstream, FaultRates(slow=1.0, slow_seconds=args.slow_seconds), seed=1)
+        if args.timeline:
+            server.stats.timeline = []
+        server.start()
         print(json.dumps({"url": server.url}), flush=True)
         sys.stdin.read()
         figures = {"requests": server.stats.total()}
+        if args.timeline:
+            args.timeline.write_text("".join(json.dumps(row) + "\n" for row in server.stats.timeline or []))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({**figures, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}), flush=True)
     server.stop()

@@ -69,6 +69,8 @@ class ProxyStats:
     requests: Counter[str] = field(default_factory=Counter)  # by HTTP method
     faults: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (arrived, answered, method, path, status) per forwarded request, when ``timeline`` is on
+    timeline: list[tuple[float, float, str, str, int]] | None = None
 
     def reset(self) -> None:
         with self.lock:
@@ -145,6 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         proxy = self.owner
+        arrived = time.time()
         body = self._read_body()
         with proxy.stats.lock:
             proxy.stats.requests[self.command] += 1
@@ -174,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(502, s3_error_xml("InternalError", "upstream unreachable"))
         if fault == "reset_after":
             return self._reset()
+        if proxy.stats.timeline is not None:
+            with proxy.stats.lock:
+                proxy.stats.timeline.append((arrived, time.time(), self.command, self.path, status))
         truncate = fault == "truncate" and self.command == "GET" and len(payload) > 1
         self.send_response(status)
         for name, value in headers:
