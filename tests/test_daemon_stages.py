@@ -313,3 +313,60 @@ def test_checkpoints_are_looked_for_only_where_an_earlier_attempt_may_have_left_
     [(_, m, _)] = list(manifests(sink))
     assert m.status.value == "succeeded" and m.pages.done == 2
     assert engine.skipped == {1}  # the second attempt converted only the page with no checkpoint
+
+
+class WatchedSource(LocalStorage):
+    """Counts downloads, and tells when one starts."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.downloads, self.started = 0, threading.Event()
+
+    def download(self, key: str, dest: Path) -> None:
+        self.downloads += 1
+        self.started.set()
+        super().download(key, dest)
+
+
+class ClaimWaitsForFetch(LocalStorage):
+    """A manifest's creation that waits (up to 5 s) for the input's download to start."""
+
+    def __init__(self, root: Path, source: WatchedSource) -> None:
+        super().__init__(root, create=True)
+        self.source, self.fetch_had_started = source, None
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None, **kw) -> str:
+        if key.endswith("manifest.json") and self.fetch_had_started is None:
+            self.fetch_had_started = self.source.started.wait(5)
+        return super().put_if_absent(key, data, content_type, **kw)
+
+
+def test_a_new_small_input_is_fetched_while_its_claim_is_written(tmp_path: Path) -> None:
+    """Claim, then fetch, was two round trips to the store before the engine saw a page. The
+    claim is a conditional write that a new document almost always wins, so a small input is
+    fetched alongside it."""
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Fetched while claimed."])
+    source = WatchedSource(tmp_path / "in")
+    sink = ClaimWaitsForFetch(tmp_path / "out", source)
+    s = Settings(input=str(source.root), output=str(sink.root))
+    d = Daemon(s, source, sink, InProcessEngine(), Metrics())  # type: ignore[arg-type]
+    assert d.process(source.head("a.pdf")) is True
+    [(_, m, _)] = list(manifests(sink))
+    assert m.status.value == "succeeded" and sink.fetch_had_started is True and source.downloads == 1
+
+
+def test_a_document_another_worker_holds_is_fetched_at_most_once_and_never_converted(tmp_path: Path) -> None:
+    """The input fetched alongside a claim that loses is thrown away; once the worker knows the
+    key is held, it no longer fetches it before claiming."""
+    from watcher.claims import Claims
+
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Held by another replica."])
+    source, sink, engine = WatchedSource(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True), InProcessEngine()
+    Claims(sink, "replica-b", lease_seconds=3600, max_attempts=3).try_claim(source.head("a.pdf"), "in/a.pdf")
+    d = Daemon(Settings(input=str(source.root), output=str(sink.root)), source, sink, engine, Metrics())  # type: ignore[arg-type]
+    assert d.process(source.head("a.pdf")) is False
+    assert d.process(source.head("a.pdf")) is False
+    [(_, m, _)] = list(manifests(sink))
+    assert m.worker_id == "replica-b" and engine.calls == 0 and source.downloads <= 1

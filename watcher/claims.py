@@ -137,6 +137,11 @@ class Claims:
         self._skipped.discard(item.key)
         return Claim(self.storage, key, manifest, etag, self.lease_seconds, previous=previous)
 
+    def likely_new(self, input_key: str) -> bool:
+        """True unless this worker last had to skip the key: its claim is most likely one write
+        that wins."""
+        return input_key not in self._skipped
+
     def _skip(self, item: ObjectInfo, why: Skip) -> Skip:
         self._skipped.add(item.key)
         return why

@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -32,6 +32,9 @@ log = structlog.get_logger("docwatch")
 _MAX_STORAGE_FAULTS = 3  # --once gives a version up after this many storage faults
 _FAULT_BACKOFF, _FAULT_BACKOFF_MAX = 2.0, 300.0  # seconds before a faulted version is tried again
 _STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling
+# inputs up to this size are fetched alongside their claim: a round trip less before the engine
+# sees them; a claim that loses throws the download away, so larger inputs wait for the claim
+_FETCH_WITH_CLAIM_MAX = 16 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -48,6 +51,8 @@ class Daemon:
         self.wake = self.discovery.wake  # a source with news wakes the loop
         self._stop_at: float | None = None
         self.in_flight = InFlight(settings.documents_in_flight)
+        # one thread per document in flight: a fetch never waits for another document's
+        self._fetchers = ThreadPoolExecutor(settings.documents_in_flight, thread_name_prefix="fetch")
         self._in_hand: dict[str, str] = {}  # key -> etag of the version a document thread has
         self._look_again = False  # a version was passed over while another of its key was in hand
         self._worked = 0  # documents claimed and worked on this round (--once)
@@ -163,7 +168,26 @@ class Daemon:
         return any(faults < _MAX_STORAGE_FAULTS for faults, _ in self._faults.values())
 
     def process(self, item: ObjectInfo) -> bool:
-        """Claim and work one input version; False when it was not ours to take."""
+        """Claim and work one input version; False when it was not ours to take. The input is
+        spooled to a file, never held whole in memory or sent over a pipe."""
+        with tempfile.TemporaryDirectory(prefix="docwatch-") as spool:
+            spooled = Path(spool) / "input"
+            early = self._fetch_alongside_claim(item, spooled)
+            try:
+                return self._claimed(item, spooled, early)
+            finally:
+                if early is not None and not early.cancel():
+                    wait([early])  # (a lost claim's download ends before its spool is removed)
+
+    def _fetch_alongside_claim(self, item: ObjectInfo, spooled: Path) -> Future | None:
+        if item.size > _FETCH_WITH_CLAIM_MAX or not self.claims.likely_new(item.key):
+            return None
+        return self._fetchers.submit(self._fetch, item, spooled, log.bind(key=item.key))
+
+    def _fetch(self, item: ObjectInfo, spooled: Path, bound) -> None:
+        self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+
+    def _claimed(self, item: ObjectInfo, spooled: Path, early: Future | None) -> bool:
         timings: dict[Stage, float] = {}
         with self._timed(timings, Stage.CLAIM):
             claim = self.claims.try_claim(item, f"{self.source.uri.rstrip('/')}/{item.key}")
@@ -186,18 +210,17 @@ class Daemon:
                         on_fault=self._storage_failed), alone:
             if claim.manifest.solo:
                 bound.info("document.alone", detail="runs with the engine to itself (a crash or lapse in company)")
-            manifest = self.attempt(claim, item, timings, bound)
+            manifest = self.attempt(claim, item, spooled, early, timings, bound)
         with self._timed(timings, Stage.RECORD), claim.lock:
             recorded = claim.finish(manifest)
         self.record(item, claim, recorded, bound)
         return True
 
-    def attempt(self, claim: Claim, item: ObjectInfo, timings: dict[Stage, float], bound) -> Manifest:
+    def attempt(self, claim: Claim, item: ObjectInfo, spooled: Path, early: Future | None,
+                timings: dict[Stage, float], bound) -> Manifest:
         """``work``, with every way it can end turned into the manifest to record."""
         try:
-            # the input is spooled to a file, never held whole in memory or sent over a pipe
-            with tempfile.TemporaryDirectory(prefix="docwatch-") as spool:
-                return self.work(claim, item, Path(spool) / "input", timings, bound)
+            return self.work(claim, item, spooled, early, timings, bound)
         except Fenced as exc:
             bound.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
             return claim.manifest
@@ -212,11 +235,12 @@ class Daemon:
             bound.error("document.error", error_type=error.type, error=error.message, retryable=error.retryable)
         return outcome.failed(claim.manifest, error, timings, self.s.max_attempts, self.s.retry_backoff_seconds)
 
-    def work(self, claim: Claim, item: ObjectInfo, spooled: Path, timings: dict[Stage, float], bound) -> Manifest:
+    def work(self, claim: Claim, item: ObjectInfo, spooled: Path, early: Future | None, timings: dict[Stage, float],
+             bound) -> Manifest:
         """fetch -> convert (resuming from page checkpoints) -> publish; the manifest to record."""
-        with self._timed(timings, Stage.FETCH):
+        with self._timed(timings, Stage.FETCH):  # (for an input fetched alongside its claim: the wait left)
             try:
-                self._retried(Stage.FETCH, lambda: self.source.download(item.key, spooled), bound)
+                early.result() if early is not None else self._fetch(item, spooled, bound)
             except NotFound:  # only here does "not found" mean the input is gone
                 raise ConversionError(f"the input {item.key} disappeared before it could be read") from None
         with spooled.open("rb") as f:
