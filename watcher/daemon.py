@@ -20,11 +20,12 @@ from watcher.checkpoints import Checkpoints, convert_resuming
 from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import CrashedInCompany, EngineHost, Interrupted
 from watcher.inflight import InFlight
+from watcher.input_moves import move_input
 from watcher.lease import kept_alive
 from watcher.manifest import Manifest, PagesSummary, Stage, Status
 from watcher.metrics import Metrics
 from watcher.publish import Fenced, publish, remove_stale
-from watcher.settings import InputAction, Settings
+from watcher.settings import Settings
 from watcher.sources import Sources, build_sources
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
@@ -305,7 +306,7 @@ class Daemon:
         self.done.mark(item)
         if m.status is Status.SUCCEEDED:
             self._tidy(item.key, claim.previous, m, bound)
-        self.after(item, m.status)
+        move_input(self.source, self.s, item, m.status)
 
     def _tidy(self, key: str, previous: Manifest | None, m: Manifest, bound) -> None:
         """After success: outputs the new version no longer has, and the page checkpoints (a
@@ -330,29 +331,6 @@ class Daemon:
         if kept and claim.renew_faulted:
             raise StorageError("the claim could not be confirmed before overwriting an output")
         return kept
-
-    def after(self, item: ObjectInfo, status: Status) -> None:
-        """Move the input away once its manifest is written, if configured: only the version
-        that was converted (its etag), so a newer upload of the key stays and is converted."""
-        action, prefix = (
-            (self.s.on_success, self.s.done_prefix)
-            if status is Status.SUCCEEDED
-            else (self.s.on_failure, self.s.failed_prefix)
-        )
-        if action is not InputAction.MOVE:
-            return
-        dest = f"{prefix.rstrip('/')}/{item.key}"
-        try:
-            self.source.copy(item.key, dest, etag=item.etag)
-            self.source.delete(item.key, etag=item.etag)
-            log.info("input.moved", key=item.key, to=dest)
-        except PreconditionFailed:
-            log.warning("input.move_skipped", key=item.key, to=dest,
-                        reason="a newer version of the input arrived during the conversion; it stays and is converted")
-        except NotFound:
-            log.warning("input.move_skipped", key=item.key, to=dest, reason="the input is gone")
-        except Exception as exc:  # noqa: BLE001 - the result is safe; the input stays where it was
-            log.error("input.move_failed", key=item.key, error=str(exc))
 
     def _retried(self, stage: Stage, fn: Callable[[], T], bound) -> T:
         """Storage stages are retried in place (botocore already retried each request), so a
