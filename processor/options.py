@@ -83,7 +83,12 @@ class PaddleSetupOptions(BaseModel):
     doc_unwarping_model_dir: Path | None = Field(None, description="unwarping model dir")
     vl_rec_backend: VlBackend = Field(VlBackend.NATIVE, description="native (in-process) or a server: vllm-server, sglang-server, ...")
     vl_rec_server_url: str | None = Field(None, description="OpenAI-compatible server URL for server backends, e.g. http://vllm:8000/v1")
-    vl_rec_max_concurrency: int | None = Field(None, ge=1, description="parallel requests to the VL server")
+    vl_rec_max_concurrency: int | None = Field(
+        None, ge=1,
+        description="requests each pipeline instance sends the VL server at once; with a server backend "
+        "also its VL batch, sent as soon as it holds that many boxes (unset: paddlex's 200 requests, and "
+        "batches collected for 0.5 s). Set it to what the server serves at once",
+    )
     use_layout_detection: bool = Field(True, description="run PP-DocLayout first (off: whole page to the VL model)")
     use_doc_orientation_classify: bool = Field(False, description="turn rotated pages upright first")
     use_doc_unwarping: bool = Field(False, description="unwarp photographed pages first")

@@ -140,3 +140,24 @@ def test_pages_are_spread_over_pipeline_instances_only_with_a_vl_server():
     assert instances(vl_rec_backend="vllm-server", vl_rec_server_url="http://vllm:8118/v1", pipelines=3) == 3
     assert instances(vl_rec_backend="native") == 1
     assert Settings(paddle={"pages_in_flight": 48}, engine="paddleocr-vl").documents_in_flight == 48
+
+
+@paddle
+def test_a_vl_batch_is_sent_once_it_holds_what_the_client_sends_at_once(tmp_path):
+    """paddlex's VL worker collects boxes for 0.5 s or up to its batch size (8192 with a server),
+    sends them, and waits for every answer before collecting again: with 64 pages inside, the
+    VL server idled through each collection window (bench/throughput.py's 96-document stream
+    ran in waves). Given ``vl_rec_max_concurrency``, each instance's batch is that size; without
+    it, the pipeline's own default stays."""
+
+    def batch_sizes(**paddle: object) -> list[int]:
+        with StubVLServer() as stub:
+            engine = PaddleEngine(_stub_options(stub, tmp_path, **paddle))
+            engine.load()
+            try:
+                return [p.paddlex_pipeline._pipeline.vl_rec_model.batch_sampler.batch_size for p in engine._pipelines]
+            finally:
+                engine.close()
+
+    assert batch_sizes(vl_rec_max_concurrency=16) == [16, 16]
+    assert batch_sizes() == [8192, 8192]

@@ -118,7 +118,16 @@ def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path], *, streamed: bool =
     if streamed:
         from paddlex.inference import load_pipeline_config
 
-        kwargs["paddlex_config"] = {**load_pipeline_config(models.VL_PIPELINE_NAMES[v]), "batch_size": 1}
+        config = {**load_pipeline_config(models.VL_PIPELINE_NAMES[v]), "batch_size": 1}
+        if p.vl_rec_max_concurrency and p.vl_rec_backend is not VlBackend.NATIVE:
+            # The VL worker collects boxes for 0.5 s or until it holds its batch size (8192 for a
+            # server), sends them, and waits for every answer before it collects again. A batch
+            # larger than the requests the client sends at once only queues in the client while
+            # the worker stops collecting; a batch of that size is sent as soon as it is there.
+            sub = config["SubModules"]
+            sub = {**sub, "VLRecognition": {**sub["VLRecognition"], "batch_size": p.vl_rec_max_concurrency}}
+            config["SubModules"] = sub
+        kwargs["paddlex_config"] = config
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
