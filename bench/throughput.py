@@ -8,7 +8,8 @@ model answered by tests/vl_stub_server.py in its fixed-latency mode (``--latency
   ``predict_iter`` call; the 64-page PDF given as a file (the pipeline renders it, at 144 DPI as
   the engine does); and, for reference, the same 64 pages pre-rendered as arrays (rendering
   then costs the pipeline nothing, which no caller gets for free);
-- local: a real daemon given the same N pages as N one-page PNG documents in a folder, then the
+- local: a real daemon (told the server's concurrency, ``DOCWATCH_PADDLE__VL_REC_MAX_CONCURRENCY``,
+  as deploy/README.md asks an operator to) given the same N pages as N one-page PNG documents in a folder, then the
   long stream (``--long-docs``) the same way, then the PDF as one document; pages/s from the
   first ``document.claimed`` to the last ``document.succeeded`` in its log;
 - s3: the same N documents in a moto bucket, the daemon reaching S3 through the fault proxy in
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
     stub = StubVLServer(latency=args.latency, max_concurrent=args.vl_concurrency)
     with tempfile.TemporaryDirectory(prefix="dw-tp-") as t, stub:
         tmp = Path(t)
-        env = stub_vl_env(stub.base_url, tmp / "pdx-cache")
+        # docwatch is told what the server serves at once, as its operator would (deploy/README.md)
+        env = stub_vl_env(stub.base_url, tmp / "pdx-cache", DOCWATCH_PADDLE__VL_REC_MAX_CONCURRENCY=str(args.vl_concurrency))
         for part in args.parts:
             started = time.monotonic()
             if part == "bare":

@@ -96,7 +96,8 @@ class StubVLServer:
         self.languages = languages
         self.latency = latency  # None: run Tesseract; else the fixed-latency mode (see module doc)
         self._slots = threading.BoundedSemaphore(max_concurrent)
-        # {"prompt", "model", "image_bytes", "body_keys", "body" (no messages), "authorization", "answer"} each
+        # {"prompt", "model", "image_bytes", "body_keys", "body" (no messages), "authorization", "answer",
+        #  "arrived", "answered"} each
         self.requests: list[dict] = []
         self.reject_if: Callable[[str], bool] | None = None  # answer 400 when this says so of the text
         # a bad day, decided per request from the recognised text: "503" / "429" (an error
@@ -170,6 +171,7 @@ class StubVLServer:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
+                arrived = time.time()
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length))
@@ -197,6 +199,8 @@ class StubVLServer:
                             "body": {k: v for k, v in body.items() if k != "messages"},
                             "authorization": self.headers.get("Authorization"),
                             "answer": text,
+                            "arrived": arrived,  # (time.time(): when the request came, when answered)
+                            "answered": time.time(),
                         }
                     )
                 self._send(
