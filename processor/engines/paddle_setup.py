@@ -124,9 +124,8 @@ def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path], *, streamed: bool =
             # server), sends them, and waits for every answer before it collects again. A batch
             # larger than the requests the client sends at once only queues in the client while
             # the worker stops collecting; a batch of that size is sent as soon as it is there.
-            sub = config["SubModules"]
-            sub = {**sub, "VLRecognition": {**sub["VLRecognition"], "batch_size": p.vl_rec_max_concurrency}}
-            config["SubModules"] = sub
+            vl = {**config["SubModules"]["VLRecognition"], "batch_size": p.vl_rec_max_concurrency}
+            config["SubModules"] = {**config["SubModules"], "VLRecognition": vl}
         kwargs["paddlex_config"] = config
     return {k: v for k, v in kwargs.items() if v is not None}
 
