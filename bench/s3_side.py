@@ -71,7 +71,7 @@ def main() -> None:
     from tests.s3_server import MotoS3
 
     if args.role == "moto":
-        server = MotoS3()
+        server = MotoS3(s3_only=True)  # (moto's front would work out the service of every request)
         print(json.dumps({"url": server.url}), flush=True)
         sys.stdin.read()  # until the bench closes our stdin
         figures = {}

@@ -34,15 +34,23 @@ def fake_aws_env() -> None:
 
 
 class MotoS3:
-    """A moto server in a thread of this process (still real HTTP on a real socket)."""
+    """A moto server in a thread of this process (still real HTTP on a real socket).
 
-    def __init__(self) -> None:
+    ``s3_only``: serve moto's S3 application alone. moto's usual front works out the service
+    of every request (it lists and stats its ~170 module folders and tries their URL patterns,
+    under one lock: ~20 % of its CPU per request, py-spy); a bench that talks only S3 should
+    not measure that (bench/s3_side.py)."""
+
+    def __init__(self, *, s3_only: bool = False) -> None:
         from moto.server import ThreadedMotoServer
 
         fake_aws_env()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
+        if s3_only:
+            self._server = _S3OnlyServer()
+        else:
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
 
@@ -56,6 +64,27 @@ class MotoS3:
 
     def stop(self) -> None:
         self._server.stop()
+
+
+class _S3OnlyServer:
+    """moto's S3 Flask application on a threaded werkzeug server, with ThreadedMotoServer's
+    get_host_and_port()/stop()."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from moto.moto_server.werkzeug_app import create_backend_app
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, create_backend_app("s3"), threaded=True)
+        threading.Thread(target=self._server.serve_forever, name="moto-s3", daemon=True).start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
 
 
 @pytest.fixture(scope="session")
