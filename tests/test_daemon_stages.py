@@ -181,15 +181,19 @@ def test_a_figure_missing_at_publish_is_a_retryable_fault_not_a_vanished_input(t
     assert m.status.value == "failed" and m.error.retryable and "disappeared" not in m.error.message
 
 
-class CountingStorage(LocalStorage):
-    """Counts listings of the input."""
+class ListingStorage(LocalStorage):
+    """Remembers every prefix listed."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.listings = 0
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        super().__init__(root, create=create)
+        self.prefixes: list[str] = []
+
+    @property
+    def listings(self) -> int:
+        return len(self.prefixes)
 
     def list(self, prefix: str = ""):
-        self.listings += 1
+        self.prefixes.append(prefix)
         return super().list(prefix)
 
 
@@ -214,7 +218,7 @@ def test_a_document_another_worker_holds_is_looked_at_once_per_poll_not_in_a_loo
 
     (tmp_path / "in").mkdir()
     make_text_pdf(tmp_path / "in" / "a.pdf", ["Held by another replica."])
-    source, sink = CountingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
+    source, sink = ListingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
     other = Claims(sink, "replica-b", lease_seconds=3600, max_attempts=3).try_claim(source.head("a.pdf"), "in/a.pdf")
     assert not isinstance(other, str)  # replica-b holds it for an hour
     s = Settings(input=str(source.root), output=str(sink.root), poll_interval=3600, settle_seconds=0)
@@ -232,7 +236,7 @@ def test_a_finished_document_is_no_reason_to_list_the_input_again(tmp_path: Path
     (tmp_path / "in").mkdir()
     for name in "abc":
         make_text_pdf(tmp_path / "in" / f"{name}.pdf", [f"Document {name}."])
-    source, sink = CountingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
+    source, sink = ListingStorage(tmp_path / "in"), LocalStorage(tmp_path / "out", create=True)
     s = Settings(input=str(source.root), output=str(sink.root), poll_interval=3600, settle_seconds=0, concurrency=2)
     d = Daemon(s, source, sink, InProcessEngine(), Metrics())  # type: ignore[arg-type]
     t = running(d)
@@ -268,31 +272,18 @@ def test_only_outputs_and_the_final_manifest_are_forced_to_disk(tmp_path: Path, 
     assert sorted(synced) == ["a", "a", "manifest"]  # a.md, a.json; the manifest once (the final one)
 
 
-class ListingStorage(LocalStorage):
-    """Remembers every prefix listed."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, create=True)
-        self.prefixes: list[str] = []
-
-    def list(self, prefix: str = ""):
-        self.prefixes.append(prefix)
-        return super().list(prefix)
-
-
 class StopsAfterOnePage(InProcessEngine):
     """Converts one page, then goes down (as an engine restart would cut a document off)."""
 
     def convert(self, spooled: Path, name: str, *, skip=(), on_page=lambda r: None, **kw: object):
-        self.skipped = set(skip)
-        if self.calls == 0:
-            def one_page(result) -> None:
-                on_page(result)
+        self.skipped, first = set(skip), self.calls == 0
+
+        def page(result) -> None:
+            on_page(result)
+            if first:
                 raise EngineUnavailable("the engine restarted")
-            on_page_now = one_page
-        else:
-            on_page_now = on_page
-        return super().convert(spooled, name, skip=skip, on_page=on_page_now, **kw)
+
+        return super().convert(spooled, name, skip=skip, on_page=page, **kw)
 
 
 def test_checkpoints_are_looked_for_only_where_an_earlier_attempt_may_have_left_some(tmp_path: Path) -> None:
@@ -302,7 +293,7 @@ def test_checkpoints_are_looked_for_only_where_an_earlier_attempt_may_have_left_
     resumed."""
     (tmp_path / "in").mkdir()
     make_text_pdf(tmp_path / "in" / "a.pdf", ["Page one.", "Page two."])
-    sink, engine = ListingStorage(tmp_path / "out"), StopsAfterOnePage()
+    sink, engine = ListingStorage(tmp_path / "out", create=True), StopsAfterOnePage()
     d = daemon(tmp_path, sink, engine)
     item = d.source.head("a.pdf")
     assert d.process(item) is True  # released after one page, its checkpoint kept
