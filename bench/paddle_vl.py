@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strict", action="store_true", help="exit 1 instead of skipping (no GPU, models, inputs)")
     args = ap.parse_args(argv)
 
-    from processor import ConvertOptions, EngineName, convert, models, render_markdown
+    from processor import ConvertOptions, EngineName, convert, render_markdown
+    from processor.engines.paddle import models
     from watcher.settings import Settings
 
     env_paddle = Settings().paddle  # DOCWATCH_PADDLE__* from the environment, then the flags below

@@ -71,7 +71,7 @@ def bgr_arrays(data: bytes, filetype: str) -> list[np.ndarray]:
 
 def bare(stub_url: str, cache: Path, pngs: list[bytes], pdf: bytes, long_pngs: list[bytes]) -> dict:
     """The pipeline alone, built the way the engine builds it (the engine's own load())."""
-    from processor.engines.paddle import PaddleEngine
+    from processor.engines.paddle.engine import PaddleEngine
     from processor.options import ConvertOptions, EngineName, PaddleEngineOptions
 
     opts = PaddleEngineOptions(device="cpu", use_layout_detection=False, vl_rec_backend="vllm-server",

@@ -249,7 +249,7 @@ def test_no_package_index_address_in_the_repo():
 
 
 def test_vl_server_serves_the_model_name_docwatch_asks_for():
-    from processor import models
+    from processor.engines.paddle import models
 
     text = (DEPLOY / "compose" / "vllm-server.Dockerfile").read_text()
     version = re.search(r"ARG PIPELINE_VERSION=(\S+)", text).group(1)

@@ -20,11 +20,12 @@ import unicodedata
 import pytest
 from PIL import Image
 
-from processor import ConvertOptions, EngineName, convert, models, render_markdown
+from processor import ConvertOptions, EngineName, convert, render_markdown
+from processor.engines.paddle import models
 from processor.document import BlockType, ContentKind, PageStatus, PageUnit
 from processor.engines import create_engine
-from processor.engines.paddle import PaddleEngine, prepare_environment
-from processor.engines.paddle_blocks import (
+from processor.engines.paddle.engine import PaddleEngine, prepare_environment
+from processor.engines.paddle.blocks import (
     ALL_LABELS,
     DEFAULT_MARKDOWN_IGNORE,
     DOC_LAYOUT_V2V3_LABELS,
@@ -365,7 +366,7 @@ def test_pdf_figures_are_cut_from_the_pdf_at_figure_dpi(paddle_cache):
 @paddle
 def test_restructure_pages_merges_tables_and_levels_titles(stub, paddle_cache):
     """merge_pages uses the pipeline's restructure_pages on the per-page JSON."""
-    from processor.engines.paddle_pages import Record, Rendered
+    from processor.engines.paddle.pages import Record, Rendered
 
     eng = PaddleEngine(stub_options(stub))
     eng.load()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from processor import ConvertOptions, EngineName, models
+from processor import ConvertOptions, EngineName
+from processor.engines.paddle import models
 from processor.engines import create_engine
-from processor.engines.paddle import PaddleEngine
+from processor.engines.paddle.engine import PaddleEngine
 from processor.errors import EngineUnavailable
 from processor.options import PaddleEngineOptions, VlBackend
 
@@ -125,7 +126,7 @@ def test_fetch_checks_every_file_against_the_lock(tmp_path, monkeypatch):
 
 
 def test_the_shipped_lock_is_a_lock():
-    from processor import model_lock
+    from processor.engines.paddle import model_lock
 
     lock = model_lock.load(Path(__file__).resolve().parent.parent / "deploy" / "models.lock.json")
     assert lock["lock_version"] == model_lock.LOCK_VERSION
@@ -201,7 +202,7 @@ def test_the_public_paddlex_downloader_saves_under_the_cache_home(tmp_path):
     import sys
 
     code = (
-        "import sys; from pathlib import Path; from processor.models import _paddlex_download; "
+        "import sys; from pathlib import Path; from processor.engines.paddle.models import _paddlex_download; "
         "_paddlex_download(Path(sys.argv[1])); "
         "from paddlex.inference.utils.official_models import official_models; print(official_models._save_dir)"
     )

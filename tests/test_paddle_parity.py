@@ -19,9 +19,9 @@ import pytest
 
 from processor import ConvertOptions, EngineName, convert, render_markdown
 from processor.document import BlockType
-from processor.engines.paddle import PaddleEngine
-from processor.engines.paddle_blocks import LABEL_TYPES, strip_latex
-from processor.models import prepare_environment
+from processor.engines.paddle.engine import PaddleEngine
+from processor.engines.paddle.blocks import LABEL_TYPES, strip_latex
+from processor.engines.paddle.models import prepare_environment
 from processor.options import PaddleEngineOptions
 from processor.render import markdown_files, render_pipeline_markdown
 from tests.paddle_parity_pages import PAGES, ColourLayoutModel, ParityVLServer, make_pdf

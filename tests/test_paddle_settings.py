@@ -10,8 +10,8 @@ import inspect
 import pytest
 
 from processor import ConvertOptions, EngineName, convert
-from processor.engines.paddle import PaddleEngine
-from processor.engines.paddle_setup import engine_info
+from processor.engines.paddle.engine import PaddleEngine
+from processor.engines.paddle.setup import engine_info
 from processor.options import PREDICT_OPTIONS, PaddleEngineOptions
 from tests.paddle_docs import make_png
 from tests.vl_stub_server import StubVLServer
@@ -96,7 +96,7 @@ def test_defaults_are_the_pipeline_defaults(tmp_path):
 
 
 def _stub_options(stub: StubVLServer, tmp_path, **paddle) -> ConvertOptions:
-    from processor.models import prepare_environment
+    from processor.engines.paddle.models import prepare_environment
 
     prepare_environment(tmp_path / "pdx-cache")
     base = dict(use_layout_detection=False, vl_rec_backend="vllm-server", vl_rec_server_url=stub.base_url,

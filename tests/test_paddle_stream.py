@@ -1,4 +1,4 @@
-"""The shared page stream (processor/engines/paddle_stream.py): pages of several documents in one
+"""The shared page stream (processor/engines/paddle/stream.py): pages of several documents in one
 ``predict_iter``, each answer back to the page it belongs to, a bad page failing alone, and the
 number of pages inside the pipeline bounded. A stand-in pipeline is used here; the real one runs
 in tests/test_paddle_engine.py and the throughput bench."""
@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from processor.engines.paddle_stream import PageStreams
+from processor.engines.paddle.stream import PageStreams
 
 
 class QueuedPipeline:

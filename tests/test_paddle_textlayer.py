@@ -12,9 +12,9 @@ import pymupdf
 import pytest
 
 from processor import ConvertOptions, EngineName, convert, render_markdown
-from processor.engines.paddle_blocks import RawBlock
-from processor.engines.paddle_textlayer import apply, read_page, words_in_box
-from processor.models import prepare_environment
+from processor.engines.paddle.blocks import RawBlock
+from processor.engines.paddle.pdf_text import apply, read_page, words_in_box
+from processor.engines.paddle.models import prepare_environment
 from processor.options import PaddleEngineOptions
 from tests.paddle_docs import dejavu_font, make_png
 from tests.vl_stub_server import StubVLServer, tesseract_text

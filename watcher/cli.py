@@ -90,7 +90,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from processor import models
+    from processor.engines.paddle import models
 
     s = _settings(args)
     opts = s.convert_options()

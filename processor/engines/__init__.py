@@ -17,7 +17,7 @@ def create_engine(options: ConvertOptions) -> Engine:
 
             return CpuEngine(options)
         case EngineName.PADDLEOCR_VL | EngineName.PP_STRUCTURE_V3:
-            from processor.engines.paddle import PaddleEngine
+            from processor.engines.paddle.engine import PaddleEngine
 
             return PaddleEngine(options)
     raise ValueError(f"unknown engine {options.engine!r}; choose one of {[e.value for e in EngineName]}")

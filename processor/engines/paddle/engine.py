@@ -2,20 +2,20 @@
 
 Start-up never contacts a model hoster: ``PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True`` and a fixed
 ``PADDLE_PDX_CACHE_HOME`` are set before the import, and every model the pipeline loads is given as
-a local directory (``processor.models`` resolves them); a missing one raises ``EngineUnavailable``
+a local directory (``processor.engines.paddle.models`` resolves them); a missing one raises ``EngineUnavailable``
 naming the directory. With ``vl_rec_backend`` a server backend the VL model stays on the server.
 
 Pages are rendered here (PyMuPDF at ``render_dpi``, 144 = paddlex's own PDF scale; page images at
 full resolution) by each document's own thread and fed as arrays into one ``predict_iter`` shared
-by every document in flight (``paddle_stream``): memory is bounded by ``pages_in_flight``, not by
+by every document in flight (``stream``): memory is bounded by ``pages_in_flight``, not by
 documents or pages, and a page that breaks the pipeline is run again alone and fails alone. With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
 pipeline's own ``restructure_pages`` (tables continued across pages merged, title levels assigned).
 
-The ``predict()`` options are passed through as set (``paddle_setup``; recorded in ``info`` with the
+The ``predict()`` options are passed through as set (``setup``; recorded in ``info`` with the
 VL server URL's credentials redacted). ``markdown=pipeline|both`` also keeps each page's own
 ``res.markdown`` (from the restructured pages with ``merge_pages``) for the pipeline's Markdown file;
 ``text_from_pdf=auto`` gives text-like blocks of born-digital pages the PDF's characters
-(``paddle_textlayer``) after the pipeline's own restructuring, so neither the pipeline's Markdown nor
+(``pdf_text``) after the pipeline's own restructuring, so neither the pipeline's Markdown nor
 its title levels change. ``run_bare`` runs the pipeline as its demo does, for benchmarks.
 """
 
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from processor.document import Asset, EngineInfo, ImageRef, Page, PageMethod, PageStatus
-from processor.engines import paddle_setup as setup
-from processor.engines import paddle_textlayer
+from processor.engines.paddle import setup
+from processor.engines.paddle import pdf_text
 from processor.engines.base import Engine, PageResult
-from processor.engines.paddle_blocks import (
+from processor.engines.paddle.blocks import (
     PICTURE_LABELS,
     RawBlock,
     embedded_image_paths,
@@ -45,8 +45,8 @@ from processor.engines.paddle_blocks import (
     map_page_blocks,
     rewrite_image_paths,
 )
-from processor.engines.paddle_stream import PageStreams, Ticket
-from processor.engines.paddle_pages import (
+from processor.engines.paddle.stream import PageStreams, Ticket
+from processor.engines.paddle.pages import (
     Record,
     Rendered,
     failed_result,
@@ -55,7 +55,7 @@ from processor.engines.paddle_pages import (
     render_page,
 )
 from processor.errors import EngineFailure, EngineUnavailable
-from processor.models import prepare_environment
+from processor.engines.paddle.models import prepare_environment
 from processor.options import ConvertOptions, EngineName, MarkdownOutput, TextFromPdf, VlBackend
 from processor.redact import redact_urls
 from processor.source import Source
@@ -72,7 +72,7 @@ class PaddleEngine(Engine):
         self.streamed = streamed  # False: the pipeline's own batch size, for run_bare (benchmarks)
         self.p = options.paddle
         self.kind = options.engine if options.engine is not EngineName.CPU else EngineName.PADDLEOCR_VL
-        self._pipelines: list[Any] = []  # one, or several fed in turn (paddle_stream)
+        self._pipelines: list[Any] = []  # one, or several fed in turn (stream)
         self.ready = False  # true once warm_up() converted a page
         self.model_dirs: dict[str, Path] = {}
         self._stream: PageStreams | None = None  # started by the first document, shared by all
@@ -259,7 +259,7 @@ class PaddleEngine(Engine):
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
         record = Record(rendered=r, raw=raw, raws=raws, seconds=seconds)
         if source.is_pdf and self.p.text_from_pdf is TextFromPdf.AUTO:
-            record.text_layer = paddle_textlayer.read_page(source.doc[r.number - 1], raws, r.scale)
+            record.text_layer = pdf_text.read_page(source.doc[r.number - 1], raws, r.scale)
         for raw_block in raws:
             if raw_block.image is not None and raw_block.label in PICTURE_LABELS:
                 asset, ref = self._figure(source, r, raw_block)
@@ -304,7 +304,7 @@ class PaddleEngine(Engine):
 
     def _finish(self, rec: Record, raws: list[RawBlock]) -> PageResult:
         r = rec.rendered
-        text_layer = paddle_textlayer.apply(raws, rec.text_layer)
+        text_layer = pdf_text.apply(raws, rec.text_layer)
         blocks = map_page_blocks(
             raws, scale=r.scale, images=rec.images, markdown_ignore_labels=self.p.markdown_ignore_labels
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pymupdf
 
 from processor.document import TextLayerUse
-from processor.engines.paddle_blocks import RawBlock
+from processor.engines.paddle.blocks import RawBlock
 from processor.textlayer import invisible_share, judge_text_layer
 
 # labels whose content is plain text (tables, formulas, code, pictures keep the VL model's reading)

@@ -11,8 +11,8 @@ import numpy as np
 
 from processor.document import Asset, ErrorInfo, ImageRef, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
-from processor.engines.paddle_blocks import RawBlock
-from processor.engines.paddle_textlayer import PageTextLayer
+from processor.engines.paddle.blocks import RawBlock
+from processor.engines.paddle.pdf_text import PageTextLayer
 from processor.errors import error_info
 from processor.redact import redact_urls
 from processor.source import Source

@@ -10,7 +10,7 @@ spread over a few pipeline instances (``PageStreams``), each with its own call: 
 collects, another is being answered.
 
 The feed is a ``list`` subclass whose iteration blocks on our queue: the pipeline's batch sampler
-accepts only lists. The pipeline is built with ``batch_size: 1`` (paddle_setup), so each page
+accepts only lists. The pipeline is built with ``batch_size: 1`` (setup), so each page
 enters as soon as it is submitted instead of waiting for 64. Results come back in feeding order;
 each is handed to the ``Ticket`` at the head of ``_fed``. When the pipeline raises (its workers
 re-raise a page's error and end the whole call), the pages fed but not answered are run again one

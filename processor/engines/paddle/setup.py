@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from processor import models
+from processor.engines.paddle import models
 from processor.document import EngineInfo
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
@@ -96,7 +96,7 @@ def _dir(dirs: dict[str, Path], name: str) -> str | None:
 
 def vl_kwargs(p: PaddleEngineOptions, dirs: dict[str, Path], *, streamed: bool = True) -> dict[str, Any]:
     """``streamed``: the pipeline takes pages one at a time from docwatch's page stream
-    (``paddle_stream``): its own config, with the top-level ``batch_size`` 1 instead of 64, so a
+    (``stream``): its own config, with the top-level ``batch_size`` 1 instead of 64, so a
     page enters at once rather than when 64 have arrived. Layout detection and the VL worker keep
     their own batching (``SubModules``), which is where the GPU's batches form."""
     v = p.pipeline_version

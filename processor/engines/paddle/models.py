@@ -303,7 +303,7 @@ def fetch(
 
 
 def _check_lock(path: Path, statuses: ModelReport, record: bool, log: Callable[[str], None]) -> list[str]:
-    from processor import model_lock
+    from processor.engines.paddle import model_lock
 
     pins = model_lock.load(path)
     out = []
