@@ -20,7 +20,7 @@ from processor import ConvertOptions, convert, render_markdown
 from processor.document import BlockType, Document, PageMethod, PageStatus, PageUnit
 from processor.engines.cpu import page as cpu_page
 from processor.engines.cpu import CpuEngine
-from processor.engines.cpu.text_layer import judge_text_layer
+from processor.text_layer import judge_text_layer
 from tests.docs_hard import make_broken_font_pdf
 from tests.docs import (
     make_blank_pdf,

@@ -11,7 +11,7 @@ import pytest
 
 from processor import ConvertOptions, convert, render_markdown
 from processor.document import BlockType, PageMethod
-from processor.engines.cpu.trust import suspicious_count
+from processor.font_trust import suspicious_count
 from tests.docs import scan_of
 from tests.docs_hard import (
     make_backwards_cell_pdf,
@@ -76,7 +76,7 @@ def test_a_sound_page_is_not_sampled_by_ocr(tmp_path, monkeypatch):
     import pymupdf
 
     from processor.engines.cpu import agreement
-    from processor.engines.cpu.text_layer import read_rawdict
+    from processor.text_layer import read_rawdict
 
     def no_ocr(*args, **kwargs):
         raise AssertionError("OCR called on a sound page")

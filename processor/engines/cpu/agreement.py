@@ -21,7 +21,7 @@ import pymupdf
 
 from processor.engines.cpu.ocr import fix_scripts, run_tesseract
 from processor.engines.cpu.raster import stack
-from processor.engines.cpu.trust import DISTRUSTED, tally_fonts
+from processor.font_trust import DISTRUSTED, tally_fonts
 
 _STANDARD_ENCODINGS = frozenset({"WinAnsiEncoding", "MacRomanEncoding", "StandardEncoding", "MacExpertEncoding"})
 SAMPLE_LINES = 4  # per suspect font: its longest lines

@@ -7,8 +7,8 @@ import pymupdf
 
 from processor.document import Asset, BlockType
 from processor.engines.cpu.layout import FURNITURE_BAND, PlacedBlock, Rect, overlap_ratio
+from processor.text_layer import TEXT_FLAGS
 
-_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 
 
 def vector_and_image_figures(page: pymupdf.Page, avoid: list[Rect]) -> list[PlacedBlock]:
@@ -32,7 +32,7 @@ def vector_and_image_figures(page: pymupdf.Page, avoid: list[Rect]) -> list[Plac
             continue  # a rule under a running head or above a footnote
         rects.append(tuple(r))
     out: list[PlacedBlock] = []
-    text_rects = [tuple(b[:4]) for b in page.get_text("blocks", flags=_TEXT_FLAGS) if b[6] == 0]
+    text_rects = [tuple(b[:4]) for b in page.get_text("blocks", flags=TEXT_FLAGS) if b[6] == 0]
     for rect in rects:
         if any(overlap_ratio(rect, t) > 0.5 or overlap_ratio(t, rect) > 0.5 for t in avoid):
             continue

@@ -51,12 +51,12 @@ from processor.engines.cpu.tables import (
     grid_html,
 )
 from processor.engines.cpu.regions import reocr_untrusted
-from processor.engines.cpu.trust import DISTRUSTED
+from processor.font_trust import DISTRUSTED
 from processor.engines.cpu.table_model import table_html
-from processor.engines.cpu.text_layer import judge_text_layer, read_rawdict, table_spans, text_blocks
+from processor.engines.cpu.text_blocks import table_spans, text_blocks
+from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
 from processor.errors import error_info
 
-_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     else:
         width, height = page.rect.width, page.rect.height
     base = {"number": number, "width": width, "height": height, "unit": _unit(task)}
-    text = "" if task.is_image else page.get_text("text", flags=_TEXT_FLAGS)
+    text = "" if task.is_image else page.get_text("text", flags=TEXT_FLAGS)
     if not text.strip() and is_blank(page):
         return PageResult(Page(**base, method=PageMethod.BLANK))
     geo = PageGeometry(width=width, height=height, furniture_signatures=task.furniture_signatures)
@@ -167,7 +167,7 @@ def _text_direction(page: pymupdf.Page) -> int:
     """The direction most characters run in the page's unrotated space, in degrees (0: left
     to right, 90: top to bottom, ...): the turn that sets the text upright."""
     counts: dict[int, int] = {}
-    for b in page.get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+    for b in page.get_text("dict", flags=TEXT_FLAGS)["blocks"]:
         for ln in b.get("lines", []):
             dx, dy = ln["dir"]
             angle = 0 if dx > 0.7 else 90 if dy > 0.7 else 180 if dx < -0.7 else 270 if dy < -0.7 else 0
@@ -287,7 +287,7 @@ def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[st
         page = doc[i]
         h = page.rect.height
         sigs = set()
-        for b in page.get_text("blocks", flags=_TEXT_FLAGS):
+        for b in page.get_text("blocks", flags=TEXT_FLAGS):
             if b[6] != 0 or len(b[4]) > 160:
                 continue
             if b[3] <= h * FURNITURE_BAND * 1.3 or b[1] >= h * (1 - FURNITURE_BAND * 1.3):

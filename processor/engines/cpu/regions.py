@@ -13,7 +13,7 @@ import pymupdf
 
 from processor.engines.cpu.layout import Line, TextBlock, union
 from processor.engines.cpu.ocr import OcrWord, fix_scripts, fix_urls, run_tesseract
-from processor.engines.cpu.trust import BLOCK_UNTRUSTED_SHARE
+from processor.font_trust import BLOCK_UNTRUSTED_SHARE
 
 _PAD = 3.0  # points around a block, so glyphs on its edge are not cut
 

@@ -4,7 +4,7 @@ block's box; PaddleOCR-VL keeps the layout, block types, order, tables and formu
 
 Why: a VL model misreads characters now and then (Latin look-alikes in Cyrillic words, dropped
 diacritics, merged lines, a pipeline version reading Cyrillic worse); a sound text layer has the
-author's characters. Not sound (``processor.textlayer.judge_text_layer``: no text, unmapped glyphs,
+author's characters. Not sound (``processor.text_layer.judge_text_layer``: no text, unmapped glyphs,
 mojibake, a scan with a stray text line) or drawn invisibly over a scan (another OCR's reading):
 the VL text stays. A block whose box holds much less PDF text than the VL model read (text inside
 a picture) keeps the VL text too. No paddle import.
@@ -18,7 +18,7 @@ import pymupdf
 
 from processor.document import TextLayerUse
 from processor.engines.paddle.blocks import RawBlock
-from processor.textlayer import invisible_share, judge_text_layer
+from processor.text_layer import invisible_share, judge_text_layer
 
 # labels whose content is plain text (tables, formulas, code, pictures keep the VL model's reading)
 TEXT_LABELS = frozenset({

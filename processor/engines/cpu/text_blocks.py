@@ -1,66 +1,17 @@
-"""The PDF text layer: is it usable on this page, and its lines as ``TextBlock``s."""
+"""A sound PDF text layer's lines as ``TextBlock``s, and its spans for table cells (whether the
+layer is sound is ``processor.text_layer``'s to judge)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pymupdf
 
 from processor.engines.cpu.layout import Line, Rect, TextBlock, overlap_ratio, union
 from processor.engines.cpu.tables import Span
-from processor.engines.cpu.trust import SpanTrust, page_untrusted_share, tally_fonts, untrusted_chars
+from processor.font_trust import SpanTrust, tally_fonts, untrusted_chars
+from processor.text_layer import read_rawdict
 
 # Fonts flag bits in PyMuPDF span["flags"].
 _BOLD, _MONO = 16, 8
-_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_DEHYPHENATE * 0
-
-
-@dataclass
-class TextLayerVerdict:
-    usable: bool
-    reason: str
-    chars: int
-
-
-def judge_text_layer(page: pymupdf.Page, text: str, data: dict | None = None) -> TextLayerVerdict:
-    """Decide whether the page's own text can stand in for OCR, as a whole.
-
-    Refused when there is (almost) no text, when most of it comes from fonts whose Unicode
-    map is broken (see ``trust``: then one OCR pass over the page is cheaper than many
-    regions), when it is mostly symbols, or when it covers only a small part of a page that
-    is mostly a picture (a scan with a stamp or a page number in real text). A page that
-    passes may still have untrusted regions: those are read by OCR one by one.
-    """
-    visible = [ch for ch in text if not ch.isspace()]
-    n = len(visible)
-    if n < 20:
-        return TextLayerVerdict(False, "no text layer", n)
-    data = data if data is not None else read_rawdict(page)
-    share = page_untrusted_share(data, tally_fonts(data))
-    if share > 0.5:
-        return TextLayerVerdict(False, f"garbage text layer ({share:.0%} of characters untrusted)", n)
-    letters = [ch for ch in visible if ch.isalpha()]
-    if letters and len(letters) / n < 0.25:
-        return TextLayerVerdict(False, "text layer is mostly symbols", n)
-    page_area = max(1.0, page.rect.width * page.rect.height)
-    images = [pymupdf.Rect(info["bbox"]) & page.rect for info in page.get_image_info()]
-    image_area = sum(r.width * r.height for r in images if not r.is_empty)
-    if image_area / page_area > 0.5:
-        blocks = page.get_text("blocks", flags=_TEXT_FLAGS)
-        text_area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in blocks if b[6] == 0)
-        if text_area / page_area < 0.15 or n < 200:
-            return TextLayerVerdict(False, "scanned page with a partial text layer", n)
-    return TextLayerVerdict(True, "text layer", n)
-
-
-def read_rawdict(page: pymupdf.Page) -> dict:
-    """The page's text with every span given a ``text`` (glyph gaps as spaces), read once
-    for the paragraphs and the table cells alike."""
-    data = page.get_text("rawdict", flags=_TEXT_FLAGS)
-    for raw in data["blocks"]:
-        for rl in raw.get("lines", []):
-            _line_text(rl["spans"])
-    return data
 
 
 def table_spans(data: dict) -> list[Span]:
@@ -166,24 +117,6 @@ def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
                 out.remove(cap)
                 break
     return out
-
-
-def _line_text(spans: list[dict]) -> None:
-    """Give each rawdict span a ``text``, with a space wherever glyphs stand apart by more
-    than a fifth of the font size: some PDFs position words without space characters."""
-    prev_x1: float | None = None
-    prev_char = " "
-    for span in spans:
-        out = []
-        gap_limit = 0.2 * span["size"]
-        for ch in span["chars"]:
-            c = ch["c"]
-            x0 = ch["bbox"][0]
-            if prev_x1 is not None and c != " " and prev_char != " " and x0 - prev_x1 > gap_limit:
-                out.append(" ")
-            out.append(c)
-            prev_x1, prev_char = ch["bbox"][2], c
-        span["text"] = "".join(out)
 
 
 def _split_block(lines: list[Line]) -> list[TextBlock]:

@@ -11,7 +11,6 @@ read again by OCR, the rest of the page keeps its text layer.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 # Letters in these ranges are what glyph ids and 8-bit codes decode to when a font has no
@@ -24,12 +23,6 @@ _MOJIBAKE_SHARE = 0.3
 FONT_UNTRUSTED_SHARE = 0.3
 # A block is read again by OCR when this share of its characters is untrusted.
 BLOCK_UNTRUSTED_SHARE = 0.2
-
-
-def is_bad_char(ch: str) -> bool:
-    """Characters no sound text layer produces: replacement char, private use, controls."""
-    cp = ord(ch)
-    return ch == "\ufffd" or 0xE000 <= cp <= 0xF8FF or (unicodedata.category(ch) == "Cc" and ch not in "\n\t\r")
 
 
 # One regex pass per span (this runs on every span of every page): bad characters and letters
