@@ -7,7 +7,8 @@ from collections.abc import Collection, Iterator
 
 from processor.document import Asset, EngineInfo, Page
 from processor.options import ConvertOptions
-from processor.source import Source
+from processor.source import Source, open_source
+from processor.warmup import warm_up_pdf
 
 
 class PageResult:
@@ -47,11 +48,11 @@ class Engine(ABC):
 
     def warm_up(self) -> None:
         """Convert one small generated page, so the first real document pays no start-up cost
-        and readiness means 'has converted a page', not just 'has loaded'."""
-        from processor.convert import convert
-        from processor.warmup import warm_up_pdf
-
-        convert(warm_up_pdf(), self.options, engine=self, name="warm-up.pdf")
+        and readiness means 'has converted a page', not just 'has loaded'. (The pages alone:
+        the engine is what ``processor.convert`` drives, never the other way round.)"""
+        with open_source(warm_up_pdf(), self.options, name="warm-up.pdf") as source:
+            for _ in self.pages(source):
+                pass
 
     def close(self) -> None:
         """Release worker pools and models."""

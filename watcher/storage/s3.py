@@ -43,6 +43,7 @@ from watcher.storage.s3_answers import (
     transient,
     unquote_etag,
 )
+from watcher.storage.s3_probe import probe_conditional_writes
 
 if TYPE_CHECKING:
     from watcher.settings import S3Settings
@@ -221,8 +222,6 @@ class S3Storage(Storage):
         Raises StorageError when the store could not be asked (the answer is not cached)."""
         with self._probe_lock:
             if self._conditional is None:
-                from watcher.storage.s3_probe import probe_conditional_writes
-
                 self.conditional_writes_problem = probe_conditional_writes(self)
                 self._conditional = self.conditional_writes_problem is None
             return self._conditional

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from watcher.layout import PROBE_PREFIX
-from watcher.storage.base import PreconditionFailed, StorageError
+from watcher.storage.base import PreconditionFailed, Storage, StorageError
 from watcher.storage.s3_answers import transient
-
-if TYPE_CHECKING:
-    from watcher.storage.s3 import S3Storage
 
 _WRONG_ETAG = "0" * 32  # no object has it: a replace naming it must get 412
 
@@ -25,7 +21,7 @@ class _Refused(Exception):
     """The store answered a conditional write with a refusal (not a 412)."""
 
 
-def probe_conditional_writes(storage: S3Storage) -> str | None:
+def probe_conditional_writes(storage: Storage) -> str | None:
     """A create with If-None-Match must work once and then get 412; a replace with If-Match
     must get 412 for a wrong ETag and work for the right one. None when all four hold, else
     what the store got wrong. StorageError when the store could not be asked."""
