@@ -108,8 +108,7 @@ def _cpu_seconds_of_page(pdf, index: int, options, is_image: bool) -> float:
 
     from processor.engines.cpu.page import PageTask, process_page
 
-    task = PageTask(index=index, is_image=is_image, ocr_languages=options.cpu.ocr_languages,
-                    ocr_dpi=options.cpu.ocr_dpi, force_ocr=options.cpu.force_ocr, figure_dpi=options.figure_dpi)
+    task = PageTask(index=index, is_image=is_image, cpu=options.cpu, figure_dpi=options.figure_dpi)
 
     def used() -> float:
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -184,11 +184,17 @@ PREDICT_OPTIONS = tuple(n for n in PaddleEngineOptions.model_fields if n not in 
 
 
 class ConvertOptions(BaseModel):
-    engine: EngineName = EngineName.CPU
-    engine_class: str | None = Field(None, description="module:Class of an Engine used instead of ``engine``")
+    """One conversion's options; the daemon's ``Settings`` carries these same fields."""
+
+    engine: EngineName = Field(EngineName.CPU, description="cpu (embedded default), paddleocr-vl, or pp-structurev3")
+    engine_class: str | None = Field(
+        None, description="module:Class of an Engine subclass used instead of the named engine (plug-ins, tests)"
+    )
     cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
     paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
     figure_dpi: int = Field(144, ge=36, le=600, description="DPI of figure crops written beside the Markdown")
-    max_pages: int = Field(5000, ge=1, description="refuse documents with more pages")
-    max_image_pixels: int = Field(250_000_000, ge=1, description="refuse page images larger than this")
-    page_retries: int = Field(2, ge=0, description="tries again for a page whose failure may pass (VL server 503, timeout)")
+    max_pages: int = Field(5000, ge=1, description="documents with more pages fail with a clear error")
+    max_image_pixels: int = Field(250_000_000, ge=1, description="page images larger than this fail")
+    page_retries: int = Field(
+        2, ge=0, description="a page whose failure may pass (VL server 503/429, a timeout) is tried again this often"
+    )

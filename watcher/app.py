@@ -91,9 +91,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
-    engine = EngineHost(s.convert_options(), page_timeout=s.page_timeout_seconds,
-                        document_timeout=s.document_timeout_seconds, load_timeout=s.engine_load_timeout_seconds,
-                        dead_after=s.engine_dead_after_seconds)
+    engine = EngineHost(s)
     daemon = Daemon(s, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:

@@ -31,7 +31,7 @@ import structlog
 from processor.document import Document, EngineInfo, ErrorInfo
 from processor.engines import PageResult
 from processor.errors import ConversionError, EngineFailure, EngineUnavailable
-from processor.options import ConvertOptions
+from watcher.settings import Settings
 from watcher.engine_child import serve
 
 log = structlog.get_logger("docwatch.engine")
@@ -67,20 +67,12 @@ class EngineHost:
     ``alive()`` (false once the engine has been down too long: let the orchestrator restart
     us), and ``convert()`` under a time budget of ``page_timeout`` per page, from any thread."""
 
-    def __init__(
-        self,
-        options: ConvertOptions,
-        *,
-        page_timeout: float,
-        document_timeout: float | None = None,
-        load_timeout: float = 900.0,
-        dead_after: float = 300.0,
-    ) -> None:
-        self.options = options
-        self.page_timeout = page_timeout
-        self.document_timeout = document_timeout
-        self.load_timeout = load_timeout
-        self.dead_after = dead_after
+    def __init__(self, settings: Settings) -> None:
+        self.options = settings.convert_options()
+        self.page_timeout = settings.page_timeout_seconds
+        self.document_timeout = settings.document_timeout_seconds
+        self.load_timeout = settings.engine_load_timeout_seconds
+        self.dead_after = settings.engine_dead_after_seconds
         self.info: EngineInfo | None = None
         self.load_error: ErrorInfo | None = None
         self.ready = threading.Event()

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from processor.options import ConvertOptions, CpuEngineOptions, EngineName, PaddleEngineOptions
+from processor.options import ConvertOptions, EngineName
 
 
 class InputAction(StrEnum):
@@ -68,26 +68,17 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ConvertOptions):
+    """Everything docwatch reads at start. The conversion options (engine, cpu, paddle,
+    figure_dpi, max_pages, ...) are ``ConvertOptions``' own fields, declared once there with their
+    limits: their env names stay flat (``DOCWATCH_ENGINE``, ``DOCWATCH_CPU__OCR_DPI``)."""
+
     model_config = SettingsConfigDict(
         env_prefix="DOCWATCH_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     input: str | None = Field(None, description="input folder or s3://bucket/prefix/")
     output: str | None = Field(None, description="output folder or s3://bucket/prefix/")
-
-    engine: EngineName = Field(EngineName.CPU, description="cpu (embedded default), paddleocr-vl, or pp-structurev3")
-    cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
-    paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
-    engine_class: str | None = Field(
-        None, description="module:Class of an Engine subclass used instead of the named engine (plug-ins, tests)"
-    )
-    figure_dpi: int = Field(144, description="DPI of figure crops written beside the Markdown")
-    max_pages: int = Field(5000, description="documents with more pages fail with a clear error")
-    max_image_pixels: int = Field(250_000_000, description="page images larger than this fail")
-    page_retries: int = Field(
-        2, ge=0, description="a page whose failure may pass (VL server 503/429, a timeout) is tried again this often"
-    )
 
     poll_interval: float = Field(
         10.0, gt=0, description="seconds between listings (local: safety re-scan; events on: between re-queue checks)"
@@ -172,16 +163,8 @@ class Settings(BaseSettings):
         return 2 if self.engine is EngineName.CPU else self.paddle.pages_in_flight
 
     def convert_options(self) -> ConvertOptions:
-        return ConvertOptions(
-            engine=self.engine,
-            engine_class=self.engine_class,
-            cpu=self.cpu,
-            paddle=self.paddle,
-            figure_dpi=self.figure_dpi,
-            max_pages=self.max_pages,
-            max_image_pixels=self.max_image_pixels,
-            page_retries=self.page_retries,
-        )
+        """The conversion options alone (what the engine child and ``convert`` take)."""
+        return ConvertOptions.model_validate({name: getattr(self, name) for name in ConvertOptions.model_fields})
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> Settings:

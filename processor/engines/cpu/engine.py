@@ -141,13 +141,10 @@ class CpuEngine(Engine):
             self._pool = None
 
     def _task(self, source: Source, index: int, signatures: frozenset[str], hint: str | None = None) -> PageTask:
-        cpu = self.options.cpu
         return PageTask(
             index=index,
             is_image=not source.is_pdf,
-            ocr_languages=cpu.ocr_languages,
-            ocr_dpi=cpu.ocr_dpi,
-            force_ocr=cpu.force_ocr,
+            cpu=self.options.cpu,
             figure_dpi=self.options.figure_dpi,
             furniture_signatures=signatures,
             ocr_hint=hint,

@@ -56,6 +56,7 @@ from processor.engines.cpu.table_model import table_html
 from processor.engines.cpu.text_blocks import table_spans, text_blocks
 from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
 from processor.errors import error_info
+from processor.options import CpuEngineOptions
 
 
 
@@ -63,9 +64,7 @@ from processor.errors import error_info
 class PageTask:
     index: int  # 0-based
     is_image: bool
-    ocr_languages: str
-    ocr_dpi: int
-    force_ocr: bool
+    cpu: CpuEngineOptions  # languages, OCR DPI, force_ocr: as the engine was given them
     figure_dpi: int
     furniture_signatures: frozenset[str] = field(default_factory=frozenset)
     # languages a full-page OCR read tries first, from the document's pages so far
@@ -107,12 +106,12 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
     data = read_rawdict(page) if not task.is_image and len(text.strip()) >= 20 else None
     verdict = judge_text_layer(page, text, data) if not task.is_image else None
     doubted: list[str] = []
-    if verdict and verdict.usable and not task.force_ocr and data is not None:
+    if verdict and verdict.usable and not task.cpu.force_ocr and data is not None:
         # suspect text that passed the character checks: OCR a sample of it, once
-        doubted = distrust_disagreeing_fonts(page, data, task.ocr_dpi, task.ocr_languages)
+        doubted = distrust_disagreeing_fonts(page, data, task.cpu.ocr_dpi, task.cpu.ocr_languages)
         if doubted:
             verdict = judge_text_layer(page, text, data)
-    if verdict and verdict.usable and not task.force_ocr:
+    if verdict and verdict.usable and not task.cpu.force_ocr:
         placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
         if doubted:
@@ -183,7 +182,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
     tables = find_tables(page, table_spans(data))
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)
-    blocks = reocr_untrusted(page, blocks, task.ocr_dpi, task.ocr_languages)
+    blocks = reocr_untrusted(page, blocks, task.cpu.ocr_dpi, task.cpu.ocr_languages)
     placed = classify(blocks, geo, first_page=first_page)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
     placed.extend(vector_and_image_figures(page, table_rects))
@@ -191,7 +190,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
 
 
 def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) -> list[PlacedBlock]:
-    image = render(page, task.ocr_dpi, task.is_image)
+    image = render(page, task.cpu.ocr_dpi, task.is_image)
     gray = image.gray
     # A page the orientation model sees turned is set upright before it is read (once); one
     # it cannot judge is read as it is, and turned after only if OCR reads garbage there (a
@@ -201,13 +200,13 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) 
     if turn:
         gray = np.ascontiguousarray(np.rot90(gray, {90: -1, 180: 2, 270: 1}[turn]))
     # The full page is read with its rulings in place: Tesseract uses them to find columns.
-    languages = task.ocr_hint or task.ocr_languages
+    languages = task.ocr_hint or task.cpu.ocr_languages
     words = run_tesseract(gray, image.to_page, languages, dpi=image.dpi)
     if task.ocr_hint and reads_poorly(words):  # another script after all: every language
-        languages = task.ocr_languages
+        languages = task.cpu.ocr_languages
         words = run_tesseract(gray, image.to_page, languages, dpi=image.dpi)
     elif task.ocr_hint:  # a line in another script on a page of the hinted one
-        words = reread_low_lines(gray, words, image.to_page, task.ocr_languages)
+        words = reread_low_lines(gray, words, image.to_page, task.cpu.ocr_languages)
     raw["ocr_languages"] = languages
     if judged is None:
         gray, words, turn = upright(gray, words, image.to_page, languages, image.dpi)
