@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from processor.document import Document, PageMethod, PageStatus
+from processor.document import Document, PageMethod
 from processor.engines import Engine, PageResult, create_engine
 from processor.errors import CorruptInput
 from processor.options import ConvertOptions
@@ -54,11 +54,9 @@ def convert(
                 for result in engine.pages(source, only=todo):
                     if progress:
                         progress(result, total)
-                    first = results.get(result.page.number)
-                    if result.revised and first is not None:  # its figures came with the first version
-                        result = PageResult(result.page, first.assets)
+                    result = result.keeping_figures_of(results.get(result.page.number))
                     results[result.page.number] = result if keep_assets else PageResult(result.page)
-                todo = [n for n, r in results.items() if _may_pass(r)]
+                todo = [n for n, r in results.items() if r.page.may_pass]
                 if not todo:
                     break
             pages = [results[n].page for n in sorted(results)]
@@ -69,8 +67,3 @@ def convert(
     finally:
         if own_engine:
             engine.close()
-
-
-def _may_pass(result: PageResult) -> bool:
-    page = result.page
-    return page.status is PageStatus.FAILED and page.error is not None and page.error.retryable

@@ -177,6 +177,11 @@ class Page(BaseModel):
         body = [b for b in self.blocks if b.order is not None]
         return sorted(body, key=lambda b: b.order or 0)
 
+    @property
+    def may_pass(self) -> bool:
+        """Failed for a reason that may pass (a VL server's 503, a timeout): worth trying again."""
+        return self.status is PageStatus.FAILED and self.error is not None and self.error.retryable
+
 
 class InputFormat(StrEnum):
     PDF = "pdf"

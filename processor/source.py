@@ -38,7 +38,7 @@ def sniff_format(data: bytes) -> InputFormat:
 
 
 @dataclass
-class Source:
+class OpenedInput:
     """An opened input. ``doc`` is a PyMuPDF document for PDFs and images alike. ``path``: the
     file it was opened from (MuPDF reads it as needed: its bytes are never held whole)."""
 
@@ -62,14 +62,14 @@ class Source:
     def close(self) -> None:
         self.doc.close()
 
-    def __enter__(self) -> Source:
+    def __enter__(self) -> OpenedInput:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = None) -> Source:
+def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = None) -> OpenedInput:
     """Open a file (read as MuPDF needs it) or bytes; sniff, validate, count pages."""
     path = None if isinstance(src, bytes) else Path(src)
     name = name or (path.name if path else "document")
@@ -109,7 +109,7 @@ def open_source(src: Path | bytes, options: ConvertOptions, name: str | None = N
         page_count=pages,
         repaired=bool(getattr(doc, "is_repaired", False)),
     )
-    return Source(info=info, doc=doc, path=path, _data=src if isinstance(src, bytes) else None)
+    return OpenedInput(info=info, doc=doc, path=path, _data=src if isinstance(src, bytes) else None)
 
 
 def _check_image(image: Path | io.BytesIO, options: ConvertOptions) -> None:

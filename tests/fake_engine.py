@@ -25,7 +25,7 @@ from pathlib import Path
 from processor.engines.base import PageResult
 from processor.engines.cpu import CpuEngine
 from processor.errors import EngineUnavailable
-from processor.source import Source
+from processor.source import OpenedInput
 
 
 def _control() -> dict:
@@ -52,7 +52,7 @@ class FaultyEngine(CpuEngine):
             time.sleep(3600)
         super().load()
 
-    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
+    def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]:
         for result in super().pages(source, only):
             text = _text(result)
             if "KILL-ENGINE" in text:

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 
 from processor.document import BBox, Block, BlockType, EngineInfo, Page, PageMethod, PageUnit
 from processor.engines.base import Engine, PageResult
-from processor.source import Source
+from processor.source import OpenedInput
 
 
 _ACCELERATOR = threading.Lock()  # one page at a time, whichever document it belongs to
@@ -35,7 +35,7 @@ class FixedLatencyEngine(Engine):
     def load(self) -> None:
         pass
 
-    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
+    def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]:
         log = os.environ.get("DOCWATCH_FIXED_ENGINE_LOG")
         for index in range(source.info.page_count):
             number = index + 1

@@ -15,7 +15,7 @@ from watcher.discovery import Discovery, DoneIndex, KeyFilter
 from watcher.manifest import Status
 from watcher.metrics import Metrics
 from watcher.settings import Settings
-from watcher.sources import Sources, build_sources
+from watcher.sources.hub import Sources, build_sources
 from watcher.sources.folder import FolderEvents
 from watcher.sources.listing import Listing
 from watcher.status import requeue

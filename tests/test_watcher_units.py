@@ -297,6 +297,18 @@ class EventLog:
     warning = info
 
 
+class _Unclaimed:
+    """A claim that is never lost and keeps no progress (the conversion alone is tested)."""
+
+    lost = False
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+
+UNCLAIMED = _Unclaimed()
+
+
 def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_once(tmp_path: Path) -> None:
     """With merge_pages the paddle engine streams each page at once, then ``restructure_pages``
     may revise it at the end (a table continued from the page before): the revision replaces
@@ -304,7 +316,8 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
     and ``page.converted`` is logged once per page."""
     from processor.document import Asset, Document, EngineInfo, Page, PageUnit, SourceInfo
     from processor.engines import PageResult
-    from watcher.checkpoints import Checkpoints, convert_resuming
+    from watcher.checkpoints import Checkpoints
+    from watcher.resuming import ResumingConversion
 
     first = Page(number=1, width=1, height=1, unit=PageUnit.POINT, pipeline_markdown="first")
     revised = first.model_copy(update={"pipeline_markdown": "revised"})
@@ -322,7 +335,7 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
 
     store, bound = LocalStorage(tmp_path, create=True), EventLog()
     checkpoints = Checkpoints(store, "a.pdf", "1" * 64)
-    doc, resumed = convert_resuming(Engine(2), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    doc, resumed = ResumingConversion(checkpoints, UNCLAIMED, bound).run(Engine(2), tmp_path / "a.pdf", "a.pdf", lambda: False)  # type: ignore[arg-type]
     assert resumed == 0 and bound.events.count("page.converted") == 1
     assert [p.pipeline_markdown for p in doc.pages] == ["revised"]
     assert [a.path for a in doc.assets] == ["images/p1_1.png"] and checkpoints.figure(doc.assets[0]) == b"png"
@@ -330,7 +343,7 @@ def test_a_revised_page_replaces_its_checkpoint_keeps_its_figures_and_is_logged_
     assert saved.page.pipeline_markdown == "revised" and checkpoints.figure(saved.assets[0]) == b"png"
     # a one-page document is published as soon as its page is done: no checkpoint, figures in hand
     one = Checkpoints(store, "b.pdf", "2" * 64)
-    doc, _ = convert_resuming(Engine(1), one, tmp_path / "b.pdf", "b.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    doc, _ = ResumingConversion(one, UNCLAIMED, bound).run(Engine(1), tmp_path / "b.pdf", "b.pdf", lambda: False)  # type: ignore[arg-type]
     assert one.load() == {} and doc.assets[0].data == b"png"
 
 
@@ -342,7 +355,8 @@ def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_p
 
     from processor.document import Asset, Document, EngineInfo, Page, PageUnit, SourceInfo
     from processor.engines import PageResult
-    from watcher.checkpoints import Checkpoints, convert_resuming
+    from watcher.checkpoints import Checkpoints
+    from watcher.resuming import ResumingConversion
 
     class SlowStore(LocalStorage):
         def __init__(self, root: Path) -> None:
@@ -386,7 +400,7 @@ def test_checkpoints_are_written_several_at_once_and_a_revision_lands_last(tmp_p
                 unsaved.append(int(kw["page"]))  # type: ignore[call-overload]
 
     bound = CheckingLog()
-    doc, _ = convert_resuming(Engine(), checkpoints, tmp_path / "a.pdf", "a.pdf", lambda: False, bound)  # type: ignore[arg-type]
+    doc, _ = ResumingConversion(checkpoints, UNCLAIMED, bound).run(Engine(), tmp_path / "a.pdf", "a.pdf", lambda: False)  # type: ignore[arg-type]
     assert store.most > 1 and bound.events.count("page.converted") == 8 and unsaved == []
     loaded = checkpoints.load()
     assert sorted(loaded) == list(range(1, 9)) and loaded[3].page.pipeline_markdown == "revised"

@@ -14,7 +14,7 @@ from watcher.health import HealthServer, PostRoute
 from watcher.loops import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
-from watcher.sources import Sources, build_sources
+from watcher.sources.hub import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
 
 log = structlog.get_logger("docwatch")

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from processor.document import ErrorInfo
 from watcher.layout import manifest_key
-from watcher.manifest import Lease, Manifest, SourceRecord, Status, utcnow
+from watcher.manifest import Lease, Manifest, PagesSummary, SourceRecord, Status, utcnow
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 
 
@@ -42,29 +42,51 @@ class Claim:
     previous: Manifest | None = None  # what the manifest said before this claim
     lost: bool = False
     renew_faulted: bool = False  # the last renewal met a storage fault (the lease is still ours)
-    # the document's thread and its lease thread both write the manifest
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # the document's thread and its lease thread both write the manifest: every public
+    # method takes it (re-entrant: ``prove`` renews)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     confirmed_at: float = field(default_factory=time.monotonic)  # when the last write that held was sent
 
     def renew(self) -> bool:
         """False only when the lease is lost. A storage fault is not a loss: the lease stays
         ours until it expires, so the caller just tries again at its next tick."""
-        lease = self.manifest.lease
-        assert lease is not None
-        lease = lease.model_copy(
-            update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
-        )
-        try:
-            kept = self._write(self.manifest.model_copy(update={"lease": lease}))
-        except StorageError:
-            self.renew_faulted = True
-            return not self.lost
-        self.renew_faulted = False
+        with self.lock:
+            lease = self.manifest.lease
+            assert lease is not None
+            lease = lease.model_copy(
+                update={"expires_at": _expiry(self.lease_seconds), "renewals": lease.renewals + 1}
+            )
+            try:
+                kept = self._write(self.manifest.model_copy(update={"lease": lease}))
+            except StorageError:
+                self.renew_faulted = True
+                return not self.lost
+            self.renew_faulted = False
+            return kept
+
+    def prove(self) -> bool:
+        """Renew the lease now: True only if the store confirms the claim is still ours (a
+        storage fault proves nothing: StorageError)."""
+        kept = self.renew()
+        if kept and self.renew_faulted:
+            raise StorageError("the claim could not be confirmed before overwriting an output")
         return kept
+
+    def amend(self, **update: object) -> Manifest:
+        """Change this attempt's manifest in hand (written with the next renewal or at the end)."""
+        with self.lock:
+            self.manifest = self.manifest.model_copy(update=update)
+            return self.manifest
+
+    def progress(self, done: int, total: int) -> None:
+        """Pages done so far: written with the next lease renewal, so `docwatch status` shows it."""
+        with self.lock:
+            self.manifest.pages = PagesSummary(total=total, done=done)
 
     def finish(self, manifest: Manifest) -> bool:
         """Write the final manifest (succeeded/failed/queued) and drop the lease."""
-        return self._write(manifest.model_copy(update={"lease": None}), durable=True)
+        with self.lock:
+            return self._write(manifest.model_copy(update={"lease": None}), durable=True)
 
     def _write(self, manifest: Manifest, *, durable: bool = False) -> bool:
         """Renewals and progress may be lost in a power cut (the claim lapses, the document is

@@ -17,19 +17,17 @@ log = structlog.get_logger("docwatch.lease")
 @contextmanager
 def kept_alive(
     claim: Claim,
-    lock: threading.Lock,
     metrics: Metrics,
     on_renewed: Callable[[], None] = lambda: None,
     on_fault: Callable[[], None] = lambda: None,
 ) -> Iterator[None]:
-    """Renew every third of the lease. ``lock`` serialises renewals with the worker's own
-    manifest writes, since both compare-and-swap the same object."""
+    """Renew every third of the lease (``Claim`` serialises renewals with the worker's own
+    manifest writes, since both compare-and-swap the same object)."""
     stop = threading.Event()
 
     def renew() -> None:
         while not stop.wait(claim.lease_seconds / 3):
-            with lock:
-                ok = claim.renew()
+            ok = claim.renew()
             faulted = ok and claim.renew_faulted
             metrics.lease_renewals.labels("fault" if faulted else "ok" if ok else "lost").inc()
             if faulted:

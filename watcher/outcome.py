@@ -78,10 +78,10 @@ def passing_failures(doc: Document) -> ErrorInfo | None:
     retries within the attempt: the document is not done. The next attempt, after the usual
     back-off, converts only them (the rest are checkpointed). On the last attempt they stay
     failed pages of a succeeded document: retrying did not change them."""
-    passing = [p for p in doc.failed_pages if p.error and p.error.retryable]
+    passing = [page for page in doc.failed_pages if page.may_pass]
     if not passing:
         return None
-    numbers = ", ".join(str(p.number) for p in passing)
+    numbers = ", ".join(str(page.number) for page in passing)
     return ErrorInfo(type="PagesIncomplete", retryable=True,
                      message=f"pages {numbers} failed for a reason that may pass ({passing[0].error.message}); "
                      "the next attempt converts only the pages not done yet")

@@ -24,9 +24,8 @@ from processor.document import Asset
 from processor.render import markdown_files
 from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
-from watcher.storage import PreconditionFailed, Storage
+from watcher.storage import PARALLEL_WRITES, PreconditionFailed, Storage
 
-_WRITERS = 8  # outputs written at once
 _TRIES = 4  # a key that changes under a worker proven to hold the claim is contended; give up
 
 
@@ -72,8 +71,8 @@ def publish(
     # outputs in memory at a time
     records: list[OutputRecord] = []
     files = output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths)
-    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="publish") as pool:
-        while batch := list(islice(files, _WRITERS)):
+    with ThreadPoolExecutor(PARALLEL_WRITES, thread_name_prefix="publish") as pool:
+        while batch := list(islice(files, PARALLEL_WRITES)):
             records += pool.map(lambda f: write(*f), batch)
     return records
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator
 
 from processor.document import Asset, EngineInfo, Page
 from processor.options import ConvertOptions
-from processor.source import Source, open_source
+from processor.source import OpenedInput, open_source
 from processor.warmup import warm_up_pdf
 
 
@@ -22,6 +22,12 @@ class PageResult:
         self.page = page
         self.assets = assets or []
         self.revised = revised
+
+    def keeping_figures_of(self, first: PageResult | None) -> PageResult:
+        """A revised page with the figures of its ``first`` version (they went with it)."""
+        if not self.revised or first is None:
+            return self
+        return PageResult(self.page, first.assets, revised=True)
 
 
 class Engine(ABC):
@@ -44,7 +50,7 @@ class Engine(ABC):
     def load(self) -> None: ...
 
     @abstractmethod
-    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]: ...
+    def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]: ...
 
     def warm_up(self) -> None:
         """Convert one small generated page, so the first real document pays no start-up cost

@@ -17,7 +17,7 @@ import structlog
 
 from watcher.discovery import DoneIndex, KeyFilter
 from watcher.metrics import Metrics
-from watcher.sources.base import Source, Version, version_of
+from watcher.sources.base import InputSource, VersionKey, version_of
 from watcher.sources.s3_events import EventKind, ObjectEvent, newer
 from watcher.storage import ObjectInfo
 from watcher.storage.s3 import S3Storage
@@ -33,14 +33,14 @@ class Pending:
     tokens: set[str] = field(default_factory=set)  # messages that wait for this version
 
 
-class Announced(Source):
+class Announced(InputSource):
     def __init__(self, name: str, storage: S3Storage, keys: KeyFilter, done: DoneIndex, metrics: Metrics,
                  *, min_age_seconds: float = 0.0) -> None:
         self.name, self.storage, self.keys, self.done = name, storage, keys, done
         self.metrics, self.min_age_seconds = metrics, min_age_seconds
         self.wake = threading.Event()
         self._lock = threading.Lock()
-        self._pending: dict[Version, Pending] = {}
+        self._pending: dict[VersionKey, Pending] = {}
         self._newest: OrderedDict[str, str] = OrderedDict()
         self._young = 0
 
@@ -48,7 +48,7 @@ class Announced(Source):
         self.wake = wake
 
     # -- events in ---------------------------------------------------------------
-    def accept(self, events: list[ObjectEvent], token: str | None = None) -> list[Version]:
+    def accept(self, events: list[ObjectEvent], token: str | None = None) -> list[VersionKey]:
         """Resolve ``events``; the versions returned are pending and hold ``token`` until settled.
         Raises StorageError when the store could not be asked (the caller keeps the message)."""
         versions = []
@@ -128,7 +128,7 @@ class Announced(Source):
         self._release(version_of(item), pending.tokens)
         return pending.announced_at
 
-    def _release(self, version: Version, tokens: set[str]) -> None:
+    def _release(self, version: VersionKey, tokens: set[str]) -> None:
         """``version`` is settled; ``tokens`` name the messages that announced it (a queue
         deletes a message once every version it announced is settled)."""
 

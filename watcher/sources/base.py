@@ -15,14 +15,16 @@ from datetime import datetime
 
 from watcher.storage import ObjectInfo
 
-Version = tuple[str, str, int]  # key, etag, size
+VersionKey = tuple[str, str, int]  # key, etag, size
 
 
-def version_of(item: ObjectInfo) -> Version:
+def version_of(item: ObjectInfo) -> VersionKey:
     return item.key, item.etag, item.size
 
 
-class Source(ABC):
+class InputSource(ABC):
+    """One place input versions come from (the listing, folder events, a queue, a webhook)."""
+
     name: str
 
     def start(self, wake: threading.Event) -> None:

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from watcher.sources.base import Source
+from watcher.sources.base import InputSource
 from watcher.storage import ObjectInfo
 
 # 'modified' fires for every write of a large copy; waking on each would list the folder in
@@ -16,7 +16,7 @@ from watcher.storage import ObjectInfo
 _MODIFIED_WAKE_GAP = 0.5
 
 
-class FolderEvents(Source):
+class FolderEvents(InputSource):
     name = "folder"
 
     def __init__(self, root: Path) -> None:

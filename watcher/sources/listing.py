@@ -8,13 +8,13 @@ import time
 import structlog
 
 from watcher.discovery import Discovery, DoneIndex
-from watcher.sources.base import Source
+from watcher.sources.base import InputSource
 from watcher.storage import ObjectInfo
 
 log = structlog.get_logger("docwatch")
 
 
-class Listing(Source):
+class Listing(InputSource):
     """``every=None``: list whenever the daemon looks (the daemon's poll interval paces it).
     ``every=N`` (events on): list at start, then every N seconds, while files are settling,
     and after `docwatch retry` (the done index reloaded), since no event announces a re-queue."""

@@ -29,7 +29,7 @@ from watcher.discovery import DoneIndex, KeyFilter
 from watcher.metrics import Metrics
 from watcher.settings import EventsSettings, S3Settings
 from watcher.sources.announced import Announced
-from watcher.sources.base import Version
+from watcher.sources.base import VersionKey
 from watcher.sources.s3_events import MalformedEvent, parse_body
 from watcher.storage import StorageError
 from watcher.storage.s3 import S3Storage
@@ -42,8 +42,8 @@ _BODY_LOGGED = 200  # characters of a malformed body in its log line
 class Held:
     receipt: str
     sent_at: float  # epoch seconds (SQS SentTimestamp)
-    remaining: set[Version] = field(default_factory=set)
-    settled: set[Version] = field(default_factory=set)
+    remaining: set[VersionKey] = field(default_factory=set)
+    settled: set[VersionKey] = field(default_factory=set)
     resolving: bool = True  # its events are still being looked at
 
 
@@ -162,7 +162,7 @@ class SqsSource(Announced):
         if done:
             self._delete(receipt)
 
-    def _release(self, version: Version, tokens: set[str]) -> None:
+    def _release(self, version: VersionKey, tokens: set[str]) -> None:
         finished = []
         with self._held_lock:
             for mid in tokens:

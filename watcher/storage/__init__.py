@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+from watcher.storage.base import PARALLEL_WRITES, NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 from watcher.storage.local import LocalStorage
 
 __all__ = [
+    "PARALLEL_WRITES",
     "LocalStorage",
     "NotFound",
     "ObjectInfo",

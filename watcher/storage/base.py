@@ -19,6 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+# writes one document sends at once (page checkpoints, outputs): pages often come back together
+PARALLEL_WRITES = 8
+
 
 class ObjectInfo(BaseModel):
     key: str
@@ -47,7 +50,7 @@ class Storage(ABC):
     # True where an object appears whole at once (S3); a folder shows files while they are written.
     atomic_uploads: bool = True
     # True where a key is a file path ('a/./b' and 'a//b' are 'a/b'; '..' is refused), so
-    # output keys derived from S3 input keys must be escaped (watcher.claims.output_dir).
+    # output keys derived from S3 input keys must be escaped (watcher.layout.output_dir).
     keys_are_paths: bool = False
     # Set by supports_conditional_writes() when the answer is no: what the store got wrong.
     conditional_writes_problem: str | None = None

@@ -33,7 +33,7 @@ from processor.engines.cpu.ocr import tesseract_version
 from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions
-from processor.source import Source
+from processor.source import OpenedInput
 
 # Pages in flight per worker: enough to keep every core busy while the parent yields.
 _WINDOW_PER_WORKER = 2
@@ -140,7 +140,7 @@ class CpuEngine(Engine):
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _task(self, source: Source, index: int, signatures: frozenset[str], hint: str | None = None) -> PageTask:
+    def _task(self, source: OpenedInput, index: int, signatures: frozenset[str], hint: str | None = None) -> PageTask:
         return PageTask(
             index=index,
             is_image=not source.is_pdf,
@@ -150,7 +150,7 @@ class CpuEngine(Engine):
             ocr_hint=hint,
         )
 
-    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
+    def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]:
         signatures = repeated_signatures(source.doc) if source.is_pdf else frozenset()
         indices = [i for i in range(source.info.page_count) if only is None or i + 1 in only]
         tally = ScriptTally(self.options.cpu.ocr_languages)  # the scripts this document's pages show
@@ -169,7 +169,7 @@ class CpuEngine(Engine):
             spool.flush()
             yield from self._pooled(source, spool.name, indices, signatures, tally)
 
-    def _pooled(self, source: Source, path: str, indices: list[int], signatures: frozenset[str],
+    def _pooled(self, source: OpenedInput, path: str, indices: list[int], signatures: frozenset[str],
                 tally: ScriptTally) -> Iterator[PageResult]:
         window = self._workers * _WINDOW_PER_WORKER
         in_flight: deque[tuple[PageTask, Future[PageResult], int]] = deque()
@@ -183,7 +183,7 @@ class CpuEngine(Engine):
 
     def _drain(
         self,
-        source: Source,
+        source: OpenedInput,
         path: str,
         indices: list[int],
         signatures: frozenset[str],

@@ -58,7 +58,7 @@ from processor.errors import EngineFailure, EngineUnavailable
 from processor.engines.paddle.models import prepare_environment
 from processor.options import ConvertOptions, EngineName, MarkdownOutput, TextFromPdf, VlBackend
 from processor.redact import redact_urls
-from processor.source import Source
+from processor.source import OpenedInput
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class PaddleEngine(Engine):
         self.ready = False
 
     # ------------------------------------------------------------------ pages
-    def pages(self, source: Source, only: Collection[int] | None = None) -> Iterator[PageResult]:
+    def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]:
         """Render pages into the shared stream (``submit`` waits while ``pages_in_flight`` pages of
         all documents are inside it) and yield them in order as they come back."""
         stream = self._page_stream()
@@ -222,10 +222,10 @@ class PaddleEngine(Engine):
                 self._stream = PageStreams(predicts, self.p.pages_in_flight)
             return self._stream
 
-    def _render(self, source: Source, index: int) -> Rendered:
+    def _render(self, source: OpenedInput, index: int) -> Rendered:
         return render_page(source, index, self.p.render_dpi)
 
-    def _settled(self, source: Source, r: Rendered, ticket: Ticket | None) -> Record | PageResult:
+    def _settled(self, source: OpenedInput, r: Rendered, ticket: Ticket | None) -> Record | PageResult:
         """The page's outcome once its ticket is answered: a Record, or a failed page."""
         if ticket is not None:
             ticket.wait()
@@ -253,7 +253,7 @@ class PaddleEngine(Engine):
                 raise EngineFailure(f"the VL recognition server {url} failed: {redact_urls(str(exc))}") from exc
             seen = seen.__cause__ or seen.__context__
 
-    def _record(self, source: Source, r: Rendered, res: Any, seconds: float) -> Record:
+    def _record(self, source: OpenedInput, r: Rendered, res: Any, seconds: float) -> Record:
         raw = res.json["res"] if hasattr(res, "json") else dict(res)
         blocks = list(res["parsing_res_list"])
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
@@ -277,7 +277,7 @@ class PaddleEngine(Engine):
     def _pipeline_markdown(self) -> bool:
         return self.p.markdown is not MarkdownOutput.DOCWATCH and self.kind is EngineName.PADDLEOCR_VL
 
-    def _figure(self, source: Source, r: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
+    def _figure(self, source: OpenedInput, r: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
         """PDF figures are cut again from the PDF at ``figure_dpi``; image inputs use the pipeline's crop."""
         if source.is_pdf:
             cut_out = pdf_figure(source, r, raw, self.options.figure_dpi)

@@ -15,7 +15,7 @@ from processor.engines.paddle.blocks import RawBlock
 from processor.engines.paddle.pdf_text import PageTextLayer
 from processor.errors import error_info
 from processor.redact import redact_urls
-from processor.source import Source
+from processor.source import OpenedInput
 
 MAX_RENDER_PIXELS = 40_000_000  # a huge PDF page is rendered at a lower DPI rather than exhaust memory
 
@@ -48,7 +48,7 @@ class Record:
     first: Page | None = None  # the page as first yielded, before restructuring
 
 
-def render_page(source: Source, index: int, dpi: int) -> Rendered:
+def render_page(source: OpenedInput, index: int, dpi: int) -> Rendered:
     """Page ``index`` as the BGR array the pipeline wants: PDFs at ``dpi`` (lowered for huge pages),
     page images at full resolution. A page that cannot be rendered carries its error."""
     number = index + 1
@@ -76,7 +76,7 @@ def render_page(source: Source, index: int, dpi: int) -> Rendered:
         return Rendered(number, None, 0.0, 0.0, unit, (1.0, 1.0), error=exc)
 
 
-def pdf_figure(source: Source, r: Rendered, raw: RawBlock, dpi: int) -> tuple[Asset, ImageRef] | None:
+def pdf_figure(source: OpenedInput, r: Rendered, raw: RawBlock, dpi: int) -> tuple[Asset, ImageRef] | None:
     """Cut a figure's box out of the PDF page at ``dpi`` as PNG (sharper than the page render)."""
     import pymupdf
 
