@@ -57,11 +57,11 @@ def read_rawdict(page: pymupdf.Page) -> dict:
     data = page.get_text("rawdict", flags=TEXT_FLAGS)
     for raw in data["blocks"]:
         for rl in raw.get("lines", []):
-            _give_spans_text(rl["spans"])
+            fill_span_text(rl["spans"])
     return data
 
 
-def _give_spans_text(spans: list[dict]) -> None:
+def fill_span_text(spans: list[dict]) -> None:
     """Give each rawdict span a ``text``, with a space wherever glyphs stand apart by more
     than a fifth of the font size: some PDFs position words without space characters."""
     prev_x1: float | None = None

@@ -271,3 +271,16 @@ def test_no_word_is_lost_on_a_scan(tmp_path, options):
     for label in ("Find Problem", "Get Code", "Test Fix"):
         assert label in md, md
     assert "dpkg-buildpackage" in md and "DESTDIR=/tmp/pkg" in md and "light grey" in md, md
+
+
+def test_spans_written_out_of_order_are_read_left_to_right():
+    """A span the PDF writes after its line but places before it (a superscript, a correction)
+    is put back in place, its glyph-gap spaces computed again for the new order."""
+    from processor.engines.cpu.text_blocks import _row_segments
+
+    def span(text: str, x0: float) -> dict:
+        chars = [{"c": c, "bbox": (x0 + 5 * i, 0, x0 + 5 * (i + 1), 10)} for i, c in enumerate(text)]
+        return {"text": text, "bbox": (x0, 0, x0 + 5 * len(text), 10), "size": 10, "chars": chars}
+
+    segments = _row_segments([span("world", 40), span("hello", 0)])
+    assert [[sp["text"].strip() for sp in seg] for seg in segments] == [["hello", "world"]]

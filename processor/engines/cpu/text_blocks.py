@@ -8,7 +8,7 @@ import pymupdf
 from processor.engines.cpu.layout import Line, Rect, TextBlock, overlap_ratio, union
 from processor.engines.cpu.tables import Span
 from processor.font_trust import SpanTrust, tally_fonts, untrusted_chars
-from processor.text_layer import read_rawdict
+from processor.text_layer import fill_span_text, read_rawdict
 
 # Fonts flag bits in PyMuPDF span["flags"].
 _BOLD, _MONO = 16, 8
@@ -74,7 +74,7 @@ def _row_segments(spans: list[dict]) -> list[list[dict]]:
     its base), cut where a gap is wider than a few letters (neighbouring columns)."""
     ordered = sorted((s for s in spans if s["text"]), key=lambda s: s["bbox"][0])
     if [id(s) for s in ordered] != [id(s) for s in spans if s["text"]]:
-        _line_text(ordered)  # glyph-gap spaces again, for the new order
+        fill_span_text(ordered)  # glyph-gap spaces again, for the new order
     segments: list[list[dict]] = []
     for sp in ordered:
         if segments and sp["bbox"][0] - segments[-1][-1]["bbox"][2] < 2.5 * sp["size"]:
