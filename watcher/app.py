@@ -24,18 +24,18 @@ class StartupError(Exception):
     """docwatch cannot start; the message says what to fix."""
 
 
-def open_storages(s: Settings) -> tuple[Storage, Storage]:
-    if not s.input or not s.output:
+def open_storages(settings: Settings) -> tuple[Storage, Storage]:
+    if not settings.input or not settings.output:
         raise StartupError("set both an input and an output (--input/--output or DOCWATCH_INPUT/DOCWATCH_OUTPUT)")
-    refuse_feedback_loop(s.input, s.output)
-    source = open_storage(s.input, s.s3)
-    sink = open_storage(s.output, s.s3, create=True)
+    refuse_feedback_loop(settings.input, settings.output)
+    source = open_storage(settings.input, settings.s3)
+    sink = open_storage(settings.output, settings.s3, create=True)
     source.check()
     if isinstance(sink, LocalStorage):
         sink.check_writable()
     else:
         sink.check()
-    if not s.single_replica and not sink.supports_conditional_writes():
+    if not settings.single_replica and not sink.supports_conditional_writes():
         raise StartupError(
             f"{sink.uri} does not honour conditional writes ({sink.conditional_writes_problem}), so "
             "claims cannot stop two replicas from taking the same document. Run exactly one replica "
@@ -44,14 +44,14 @@ def open_storages(s: Settings) -> tuple[Storage, Storage]:
     return source, sink
 
 
-def open_storages_patiently(s: Settings, stopping: threading.Event) -> tuple[Storage, Storage] | None:
+def open_storages_patiently(settings: Settings, stopping: threading.Event) -> tuple[Storage, Storage] | None:
     """A store that is there but failing (5xx, dropped connections) is an outage, not a
     mistake: wait for it, saying so, rather than exit and crash-loop. A wrong bucket, URL or
     credentials still end the start at once. None when stopped while waiting."""
     wait = 2.0
     while True:
         try:
-            return open_storages(s)
+            return open_storages(settings)
         except StorageError as exc:
             if not exc.transient:
                 raise
@@ -61,23 +61,23 @@ def open_storages_patiently(s: Settings, stopping: threading.Event) -> tuple[Sto
         wait = min(wait * 2, 60.0)
 
 
-def event_routes(s: Settings, sources: Sources) -> dict[str, PostRoute]:
-    """The webhook source answers POST /events on the health port's server."""
+def event_routes(settings: Settings, sources: Sources) -> dict[str, PostRoute]:
+    """The webhook source answers POST /events on the health port'settings server."""
     from watcher.sources.webhook import PATH, Webhook
 
     hooks = [src for src in sources.sources if isinstance(src, Webhook)]
-    if hooks and not s.health_port:
+    if hooks and not settings.health_port:
         raise StartupError("the webhook (events.webhook_token) is served on the health port: set health_port")
     return {PATH: hooks[0].handle} if hooks else {}
 
 
-def run_daemon(s: Settings, *, once: bool = False) -> int:
+def run_daemon(settings: Settings, *, once: bool = False) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the daemon takes them over
         signal.signal(sig, lambda *_: stopping.set())
-    log.debug("startup.checking_storage", input=s.input, output=s.output)
+    log.debug("startup.checking_storage", input=settings.input, output=settings.output)
     try:
-        opened = open_storages_patiently(s, stopping)
+        opened = open_storages_patiently(settings, stopping)
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
@@ -86,33 +86,36 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
     source, sink = opened
     metrics = Metrics()
     try:
-        sources = build_sources(s, source, sink, metrics, once=once)
-        routes = event_routes(s, sources)
+        sources = build_sources(settings, source, sink, metrics, once=once)
+        routes = event_routes(settings, sources)
     except (StartupError, StorageError) as exc:
         log.error("startup.failed", error=str(exc))
         return 2
-    engine = EngineHost(s)
-    daemon = Daemon(s, source, sink, engine, metrics, sources)
+    engine = EngineHost(settings)
+    daemon = Daemon(settings, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:
         # a listing or a lease renewal counts: during a long document the loop does not list
-        fresh = daemon.storage_ok(within=max(3 * s.poll_interval, s.lease_seconds, 60))
+        fresh = daemon.storage_ok(within=max(3 * settings.poll_interval, settings.lease_seconds, 60))
         state = "ready" if engine.ready.is_set() else "down" if engine.down_since is not None else "loading"
         detail = {"engine": state, "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
 
     health = None
-    if s.health_port:
+    if settings.health_port:
         try:
-            health = HealthServer(s.health_host, s.health_port, ready, engine.alive, metrics, post_routes=routes)
+            health = HealthServer(settings.health_host, settings.health_port, ready, engine.alive, metrics,
+                                  post_routes=routes)
         except OSError as exc:  # in use, or an address this host does not have
-            log.error("startup.failed", error=f"cannot serve the health endpoint on {s.health_host}:{s.health_port}: "
+            where = f"{settings.health_host}:{settings.health_port}"
+            log.error("startup.failed", error=f"cannot serve the health endpoint on {where}: "
                       f"{exc.strerror or exc} (set DOCWATCH_HEALTH_PORT to a free port, or 0 to turn it off)")
             return 2
         health.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
-    log.info("daemon.start", input=source.uri, output=sink.uri, engine=s.engine.value, worker=s.worker_id,
+    log.info("daemon.start", input=source.uri, output=sink.uri, engine=settings.engine.value,
+             worker=settings.worker_id,
              health_port=health.port if health else None)
     engine.start()
     try:
@@ -120,7 +123,7 @@ def run_daemon(s: Settings, *, once: bool = False) -> int:
         while not engine.loaded.wait(0.5):
             if daemon.stopping.is_set():
                 return 0
-            if time.monotonic() - loading_since > s.engine_load_timeout_seconds:
+            if time.monotonic() - loading_since > settings.engine_load_timeout_seconds:
                 engine.wait_loaded()  # past the bound: kills the child, records the timeout
         if engine.load_error:
             log.error("engine.load_failed", error_type=engine.load_error.type, error=engine.load_error.message)

@@ -33,7 +33,7 @@ from watcher.publish import Fenced, publish, remove_stale
 from watcher.resuming import ResumingConversion
 from watcher.settings import Settings
 from watcher.sources.hub import Sources
-from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
 
 log = structlog.get_logger("docwatch")
 _STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling

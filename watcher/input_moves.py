@@ -11,11 +11,13 @@ from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
 log = structlog.get_logger("docwatch")
 
 
-def move_input(source: Storage, s: Settings, item: ObjectInfo, status: Status) -> None:
+def move_input(source: Storage, settings: Settings, item: ObjectInfo, status: Status) -> None:
     """Move the input away once its manifest is written, if configured: only the version
     that was converted (its etag), so a newer upload of the key stays and is converted."""
     action, prefix = (
-        (s.on_success, s.done_prefix) if status is Status.SUCCEEDED else (s.on_failure, s.failed_prefix)
+        (settings.on_success, settings.done_prefix)
+        if status is Status.SUCCEEDED
+        else (settings.on_failure, settings.failed_prefix)
     )
     if action is not InputAction.MOVE:
         return

@@ -8,7 +8,9 @@ from processor.document import Document, ErrorInfo
 from watcher.manifest import Manifest, OutputRecord, PageFailure, PagesSummary, Stage, Status, utcnow
 
 
-def succeeded(m: Manifest, doc: Document, outputs: list[OutputRecord], timings: dict[Stage, float]) -> Manifest:
+def succeeded(
+    manifest: Manifest, doc: Document, outputs: list[OutputRecord], timings: dict[Stage, float]
+) -> Manifest:
     failed = [PageFailure(number=p.number, error=p.error) for p in doc.failed_pages if p.error]
     pages = PagesSummary(total=len(doc.pages), done=len(doc.pages) - len(failed), failed=failed)
     status, error = Status.SUCCEEDED, None
@@ -20,7 +22,7 @@ def succeeded(m: Manifest, doc: Document, outputs: list[OutputRecord], timings: 
             message=f"all {len(doc.pages)} pages failed; first: {first.message if first else 'unknown'}",
             retryable=bool(first and first.retryable),
         )
-    return m.model_copy(
+    return manifest.model_copy(
         update={
             "status": status,
             "pages": pages,
@@ -34,9 +36,9 @@ def succeeded(m: Manifest, doc: Document, outputs: list[OutputRecord], timings: 
     )
 
 
-def unchanged(m: Manifest, previous: Manifest, timings: dict[Stage, float]) -> Manifest:
+def unchanged(manifest: Manifest, previous: Manifest, timings: dict[Stage, float]) -> Manifest:
     """Same bytes as an earlier success (e.g. a file copied in again): keep its outputs."""
-    return m.model_copy(
+    return manifest.model_copy(
         update={
             "status": Status.SUCCEEDED,
             "pages": previous.pages,
@@ -50,11 +52,11 @@ def unchanged(m: Manifest, previous: Manifest, timings: dict[Stage, float]) -> M
 
 
 def failed(
-    m: Manifest, error: ErrorInfo, timings: dict[Stage, float], max_attempts: int, backoff: float
+    manifest: Manifest, error: ErrorInfo, timings: dict[Stage, float], max_attempts: int, backoff: float
 ) -> Manifest:
-    retry = error.retryable and m.attempts < max_attempts
-    next_at = utcnow() + timedelta(seconds=backoff * 2 ** (m.attempts - 1)) if retry else None
-    return m.model_copy(
+    retry = error.retryable and manifest.attempts < max_attempts
+    next_at = utcnow() + timedelta(seconds=backoff * 2 ** (manifest.attempts - 1)) if retry else None
+    return manifest.model_copy(
         update={
             "status": Status.FAILED,
             "error": error,
@@ -65,10 +67,11 @@ def failed(
     )
 
 
-def released(m: Manifest, *, alone: bool = False) -> Manifest:
+def released(manifest: Manifest, *, alone: bool = False) -> Manifest:
     """Handed back (shutdown, engine restarted): queued again, and this attempt does not count.
     ``alone``: the engine crashed while it shared it; its next attempt runs alone and counts."""
-    return m.model_copy(update={"status": Status.QUEUED, "attempts": max(m.attempts - 1, 0), "worker_id": None,
+    return manifest.model_copy(update={"status": Status.QUEUED, "attempts": max(manifest.attempts - 1, 0),
+                                       "worker_id": None,
                                 "solo": alone})
 
 

@@ -77,34 +77,41 @@ class Sources:
         return sum(s.unsettled for s in self.sources)
 
 
-def key_filter(s: Settings) -> KeyFilter:
-    moved = [s.done_prefix, s.failed_prefix]
-    skip = [p for p, a in zip(moved, (s.on_success, s.on_failure)) if a is InputAction.MOVE]
-    return KeyFilter(include=s.include, exclude=s.exclude, skip_prefixes=skip)
+def key_filter(settings: Settings) -> KeyFilter:
+    moved = [settings.done_prefix, settings.failed_prefix]
+    skip = [p for p, a in zip(moved, (settings.on_success, settings.on_failure)) if a is InputAction.MOVE]
+    return KeyFilter(include=settings.include, exclude=settings.exclude, skip_prefixes=skip)
 
 
-def build_sources(s: Settings, source: Storage, sink: Storage, metrics: Metrics, *, once: bool = False) -> Sources:
+def build_sources(
+    settings: Settings, source: Storage, sink: Storage, metrics: Metrics, *, once: bool = False
+) -> Sources:
     """The listing always (with events on, only as a reconciliation backstop); watchdog on a
     local folder; SQS and the webhook when configured. ``once``: the listing alone."""
-    done, keys = DoneIndex(sink), key_filter(s)
-    discovery = Discovery(source, done, keys, settle_seconds=s.settle_seconds, min_age_seconds=s.min_age_seconds)
-    events = s.events.enabled and not once
+    done, keys = DoneIndex(sink), key_filter(settings)
+    discovery = Discovery(
+        source, done, keys, settle_seconds=settings.settle_seconds, min_age_seconds=settings.min_age_seconds
+    )
+    events = settings.events.enabled and not once
     if events and not isinstance(source, S3Storage):
         raise StorageError("S3 event notifications (events.sqs_queue_url, events.webhook_token) need an s3:// input")
-    sources: list[InputSource] = [Listing(discovery, done, every=s.reconcile_interval if events else None)]
+    every = settings.reconcile_interval if events else None  # with events: a reconciliation backstop
+    sources: list[InputSource] = [Listing(discovery, done, every=every)]
     if isinstance(source, LocalStorage) and not once:
         from watcher.sources.folder import FolderEvents
 
         sources.append(FolderEvents(Path(source.root)))
     if events and isinstance(source, S3Storage):
-        if s.events.sqs_queue_url:
+        if settings.events.sqs_queue_url:
             from watcher.sources.sqs import SqsSource
 
-            sqs = SqsSource(s.events, s.s3, source, keys, done, metrics, min_age_seconds=s.min_age_seconds)
+            sqs = SqsSource(settings.events, settings.s3, source, keys, done, metrics,
+                            min_age_seconds=settings.min_age_seconds)
             sqs.check()
             sources.append(sqs)
-        if s.events.webhook_token:
+        if settings.events.webhook_token:
             from watcher.sources.webhook import Webhook
 
-            sources.append(Webhook(s.events.webhook_token, source, keys, done, metrics, min_age_seconds=s.min_age_seconds))
+            sources.append(Webhook(settings.events.webhook_token, source, keys, done, metrics,
+                                   min_age_seconds=settings.min_age_seconds))
     return Sources(sources, done, metrics)

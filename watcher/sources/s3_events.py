@@ -65,17 +65,17 @@ def parse_document(doc: Any) -> list[ObjectEvent]:
     raise MalformedEvent("neither S3 event records, an SNS notification nor an EventBridge event")
 
 
-def _record(r: Any) -> ObjectEvent:
+def _record(record: Any) -> ObjectEvent:
     try:
-        name = str(r["eventName"]).removeprefix("s3:")
-        s3 = r["s3"]
+        name = str(record["eventName"]).removeprefix("s3:")
+        s3 = record["s3"]
         bucket, obj = str(s3["bucket"]["name"]), s3["object"]
         key = unquote_plus(str(obj["key"]))
     except (KeyError, TypeError) as exc:
         raise MalformedEvent(f"an S3 event record without {exc}") from exc
     kind = _kind(name.startswith("ObjectCreated"), name.startswith("ObjectRemoved"))
     return ObjectEvent(kind, bucket, key, _int(obj.get("size")), _etag(obj.get("eTag")),
-                       _str(obj.get("sequencer")), _time(r.get("eventTime")))
+                       _str(obj.get("sequencer")), _time(record.get("eventTime")))
 
 
 def _eventbridge(doc: dict) -> ObjectEvent:

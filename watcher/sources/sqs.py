@@ -135,8 +135,8 @@ class SqsSource(Announced):
                 if self._pending:
                     self._want.clear()  # until the daemon has taken what is in hand
 
-    def _handle(self, m: dict[str, Any]) -> None:
-        mid, receipt, body = m["MessageId"], m["ReceiptHandle"], m.get("Body", "")
+    def _handle(self, message: dict[str, Any]) -> None:
+        mid, receipt, body = message["MessageId"], message["ReceiptHandle"], message.get("Body", "")
         try:
             events = parse_body(body)
         except MalformedEvent as exc:
@@ -145,7 +145,7 @@ class SqsSource(Announced):
             self._delete(receipt)
             return
         with self._held_lock:
-            self._held[mid] = held = Held(receipt, _sent_at(m))
+            self._held[mid] = held = Held(receipt, _sent_at(message))
         try:
             versions = self.accept(events, token=mid)
         except StorageError as exc:  # could not look at the object: the message comes back later
@@ -214,8 +214,8 @@ class SqsSource(Announced):
         self.metrics.event_age.labels(self.name).set(max(held, received, 0.0))
 
 
-def _sent_at(m: dict[str, Any]) -> float:
-    return int(m.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
+def _sent_at(message: dict[str, Any]) -> float:
+    return int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
 
 
 def sqs_client(events: EventsSettings, s3: S3Settings) -> Any:

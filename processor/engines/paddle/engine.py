@@ -225,21 +225,21 @@ class PaddleEngine(Engine):
     def _render(self, source: OpenedInput, index: int) -> Rendered:
         return render_page(source, index, self.p.render_dpi)
 
-    def _settled(self, source: OpenedInput, r: Rendered, ticket: Ticket | None) -> Record | PageResult:
+    def _settled(self, source: OpenedInput, rendered: Rendered, ticket: Ticket | None) -> Record | PageResult:
         """The page's outcome once its ticket is answered: a Record, or a failed page."""
         if ticket is not None:
             ticket.wait()
-        outcome = r.error if ticket is None else ticket.error
+        outcome = rendered.error if ticket is None else ticket.error
         if outcome is not None:
             self._raise_if_infrastructure(outcome)
-            log.warning("page %d failed: %s", r.number, redact_urls(str(outcome)))
-            return failed_result(r, outcome)
+            log.warning("page %d failed: %s", rendered.number, redact_urls(str(outcome)))
+            return failed_result(rendered, outcome)
         assert ticket is not None
         try:
-            return self._record(source, r, ticket.result, ticket.seconds)
+            return self._record(source, rendered, ticket.result, ticket.seconds)
         except Exception as exc:  # a page whose result cannot be mapped fails alone
-            log.exception("page %d: mapping the pipeline result failed", r.number)
-            return failed_result(r, exc)
+            log.exception("page %d: mapping the pipeline result failed", rendered.number)
+            return failed_result(rendered, exc)
 
     @property
     def _predict_kwargs(self) -> dict[str, Any]:
@@ -253,16 +253,16 @@ class PaddleEngine(Engine):
                 raise EngineFailure(f"the VL recognition server {url} failed: {redact_urls(str(exc))}") from exc
             seen = seen.__cause__ or seen.__context__
 
-    def _record(self, source: OpenedInput, r: Rendered, res: Any, seconds: float) -> Record:
+    def _record(self, source: OpenedInput, rendered: Rendered, res: Any, seconds: float) -> Record:
         raw = res.json["res"] if hasattr(res, "json") else dict(res)
         blocks = list(res["parsing_res_list"])
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
-        record = Record(rendered=r, raw=raw, raws=raws, seconds=seconds)
+        record = Record(rendered=rendered, raw=raw, raws=raws, seconds=seconds)
         if source.is_pdf and self.p.text_from_pdf is TextFromPdf.AUTO:
-            record.text_layer = pdf_text.read_page(source.doc[r.number - 1], raws, r.scale)
+            record.text_layer = pdf_text.read_page(source.doc[rendered.number - 1], raws, rendered.scale)
         for raw_block in raws:
             if raw_block.image is not None and raw_block.label in PICTURE_LABELS:
-                asset, ref = self._figure(source, r, raw_block)
+                asset, ref = self._figure(source, rendered, raw_block)
                 record.assets.append(asset)
                 record.images[raw_block.index] = ref
                 if raw_block.image_path:
@@ -277,13 +277,13 @@ class PaddleEngine(Engine):
     def _pipeline_markdown(self) -> bool:
         return self.p.markdown is not MarkdownOutput.DOCWATCH and self.kind is EngineName.PADDLEOCR_VL
 
-    def _figure(self, source: OpenedInput, r: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
+    def _figure(self, source: OpenedInput, rendered: Rendered, raw: RawBlock) -> tuple[Asset, ImageRef]:
         """PDF figures are cut again from the PDF at ``figure_dpi``; image inputs use the pipeline's crop."""
         if source.is_pdf:
-            cut_out = pdf_figure(source, r, raw, self.options.figure_dpi)
+            cut_out = pdf_figure(source, rendered, raw, self.options.figure_dpi)
             if cut_out is not None:
                 return cut_out
-        return figure_asset(raw.image, r.number, raw.index)
+        return figure_asset(raw.image, rendered.number, raw.index)
 
     def _embedded_figures(self, res: Any, record: Record) -> None:
         """Figures inside tables: the table HTML references ``imgs/…``; write them as assets too."""

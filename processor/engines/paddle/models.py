@@ -164,10 +164,10 @@ def prepare_environment(cache_dir: Path | None = None) -> Path:
     return cache
 
 
-def model_roots(p: PaddleEngineOptions) -> list[Path]:
+def model_roots(paddle: PaddleEngineOptions) -> list[Path]:
     """Where ``<root>/<model>`` is looked for: the configured model_dir, else the paddlex cache."""
-    if p.model_dir is not None:
-        return [Path(p.model_dir)]
+    if paddle.model_dir is not None:
+        return [Path(paddle.model_dir)]
     return [default_cache_home() / "official_models"]
 
 
@@ -192,15 +192,15 @@ def check_model_dir(path: Path) -> str | None:
     return f"{path} has no weights ({wanted})"
 
 
-def resolve(spec: ModelSpec, p: PaddleEngineOptions) -> ModelStatus:
+def resolve(spec: ModelSpec, paddle: PaddleEngineOptions) -> ModelStatus:
     """Find ``spec``'s directory: the explicit per-model option, else ``<root>/<model>``."""
-    explicit = getattr(p, spec.option) if spec.option else None
+    explicit = getattr(paddle, spec.option) if spec.option else None
     if explicit is not None:
         problem = check_model_dir(Path(explicit))
         return ModelStatus(spec, Path(explicit), problem is None, problem)
     first_problem = None
     tried = []
-    for root in model_roots(p):
+    for root in model_roots(paddle):
         for cand in candidate_dirs(spec, root):
             tried.append(cand)
             problem = check_model_dir(cand)

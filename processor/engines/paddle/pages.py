@@ -76,27 +76,29 @@ def render_page(source: OpenedInput, index: int, dpi: int) -> Rendered:
         return Rendered(number, None, 0.0, 0.0, unit, (1.0, 1.0), error=exc)
 
 
-def pdf_figure(source: OpenedInput, r: Rendered, raw: RawBlock, dpi: int) -> tuple[Asset, ImageRef] | None:
+def pdf_figure(
+    source: OpenedInput, rendered: Rendered, raw: RawBlock, dpi: int
+) -> tuple[Asset, ImageRef] | None:
     """Cut a figure's box out of the PDF page at ``dpi`` as PNG (sharper than the page render)."""
     import pymupdf
 
-    sx, sy = r.scale
+    sx, sy = rendered.scale
     x0, y0, x1, y1 = raw.bbox
     clip = pymupdf.Rect(x0 * sx, y0 * sy, x1 * sx, y1 * sy)
     if clip.is_empty:
         return None
-    pix = source.doc[r.number - 1].get_pixmap(dpi=dpi, clip=clip, alpha=False)
-    path = f"images/p{r.number}_{raw.index}.png"
+    pix = source.doc[rendered.number - 1].get_pixmap(dpi=dpi, clip=clip, alpha=False)
+    path = f"images/p{rendered.number}_{raw.index}.png"
     return Asset(path=path, data=pix.tobytes("png")), ImageRef(path=path, width=pix.width, height=pix.height)
 
 
-def failed_result(r: Rendered, exc: BaseException) -> PageResult:
+def failed_result(rendered: Rendered, exc: BaseException) -> PageResult:
     info = error_info(exc)
     page = Page(
-        number=r.number,
-        width=r.width,
-        height=r.height,
-        unit=r.unit,
+        number=rendered.number,
+        width=rendered.width,
+        height=rendered.height,
+        unit=rendered.unit,
         status=PageStatus.FAILED,
         method=PageMethod.NONE,
         error=ErrorInfo(type=info.type, message=redact_urls(info.message), retryable=info.retryable),
