@@ -14,7 +14,7 @@ from processor.document import ErrorInfo
 from watcher.claims import Claim, Claims, Skip
 from watcher.discovery import DoneIndex, Discovery, KeyFilter
 from watcher.layout import manifest_key
-from watcher.loops import refuse_feedback_loop
+from watcher.feedback_loop import refuse_feedback_loop
 from watcher.manifest import Manifest, Status
 from watcher.settings import Settings
 from watcher.settings_doc import settings_table

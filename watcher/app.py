@@ -11,7 +11,7 @@ import structlog
 from watcher.daemon import Daemon
 from watcher.engine_host import EngineHost
 from watcher.health import HealthServer, PostRoute
-from watcher.loops import refuse_feedback_loop
+from watcher.feedback_loop import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
 from watcher.sources.hub import Sources, build_sources

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from processor.options import EngineName
 from processor.redact import redact_urls
-from watcher.loops import refuse_feedback_loop
+from watcher.feedback_loop import refuse_feedback_loop
 from watcher.settings import Settings
 from watcher.storage import LocalStorage, open_storage
 

@@ -1,12 +1,4 @@
-"""The CPU engine: PDF text layer where it is good, Tesseract elsewhere, pages in parallel.
-
-Pages run in a persistent pool of worker processes (one thread each: Tesseract is told
-``OMP_THREAD_LIMIT=1``), so a page's OCR uses one core and N pages use N cores. ``pages()``
-keeps a bounded window of pages in flight and yields them in order as they finish, so memory
-does not grow with the page count. Each worker opens a document once (cached by sha256) from
-the file the input was spooled to (MuPDF reads it as needed). Pages of every document in flight
-share the pool: ``pages()`` may run in several threads at once.
-"""
+"""The CPU engine: PDF text layer where it is good, Tesseract elsewhere, pages in parallel."""
 
 from __future__ import annotations
 
@@ -20,7 +12,6 @@ from collections import OrderedDict, deque
 from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from importlib import metadata
 
 import pymupdf
 
@@ -34,6 +25,7 @@ from processor.engines.cpu.page import PageTask, process_page, repeated_signatur
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions
 from processor.source import OpenedInput
+from processor.versions import package_version
 
 # Pages in flight per worker: enough to keep every core busy while the parent yields.
 _WINDOW_PER_WORKER = 2
@@ -91,6 +83,16 @@ def _failed(number: int, task: PageTask, exc: BaseException) -> PageResult:
 
 # ------------------------------------------------------------------ engine
 class CpuEngine(Engine):
+    """The embedded default engine: a page's PDF text layer where it is sound, Tesseract elsewhere.
+
+    Pages run in a persistent pool of worker processes (one thread each: Tesseract is told
+    ``OMP_THREAD_LIMIT=1``), so a page's OCR uses one core and N pages use N cores. ``pages()``
+    keeps a bounded window of pages in flight and yields them in order as they finish, so memory
+    does not grow with the page count. Each worker opens a document once (cached by sha256) from
+    the file the input was spooled to (MuPDF reads it as needed). Pages of every document in
+    flight share the pool: ``pages()`` may run in several threads at once.
+    """
+
     def __init__(self, options: ConvertOptions) -> None:
         super().__init__(options)
         self._pool: ProcessPoolExecutor | None = None
@@ -102,10 +104,7 @@ class CpuEngine(Engine):
     def info(self) -> EngineInfo:
         # once per engine: every document records it, and the version comes from metadata files
         cpu = self.options.cpu
-        try:
-            version = metadata.version("docwatch")
-        except metadata.PackageNotFoundError:
-            version = "0.1.0"
+        version = package_version("docwatch") or "0.1.0"
         return EngineInfo(
             name="cpu",
             version=f"docwatch {version}; tesseract {tesseract_version()}",

@@ -1,23 +1,4 @@
-"""PaddleOCR-VL (and PP-StructureV3) engine. The only module that imports ``paddleocr`` — lazily, in load().
-
-Start-up never contacts a model hoster: ``PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True`` and a fixed
-``PADDLE_PDX_CACHE_HOME`` are set before the import, and every model the pipeline loads is given as
-a local directory (``processor.engines.paddle.models`` resolves them); a missing one raises ``EngineUnavailable``
-naming the directory. With ``vl_rec_backend`` a server backend the VL model stays on the server.
-
-Pages are rendered here (PyMuPDF at ``render_dpi``, 144 = paddlex's own PDF scale; page images at
-full resolution) by each document's own thread and fed as arrays into one ``predict_iter`` shared
-by every document in flight (``stream``): memory is bounded by ``pages_in_flight``, not by
-documents or pages, and a page that breaks the pipeline is run again alone and fails alone. With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
-pipeline's own ``restructure_pages`` (tables continued across pages merged, title levels assigned).
-
-The ``predict()`` options are passed through as set (``setup``; recorded in ``info`` with the
-VL server URL's credentials redacted). ``markdown=pipeline|both`` also keeps each page's own
-``res.markdown`` (from the restructured pages with ``merge_pages``) for the pipeline's Markdown file;
-``text_from_pdf=auto`` gives text-like blocks of born-digital pages the PDF's characters
-(``pdf_text``) after the pipeline's own restructuring, so neither the pipeline's Markdown nor
-its title levels change. ``run_bare`` runs the pipeline as its demo does, for benchmarks.
-"""
+"""PaddleOCR-VL (and PP-StructureV3) engine: the only module that imports ``paddleocr`` (lazily, in load)."""
 
 from __future__ import annotations
 
@@ -67,6 +48,29 @@ _INFRA_ERROR_TEXT = ("Connection error", "Failed to get the model list", "Connec
 
 
 class PaddleEngine(Engine):
+    """PaddleOCR-VL or PP-StructureV3 as an ``Engine``: pages in, our typed pages out.
+
+    Start-up never contacts a model hoster: ``PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True`` and a
+    fixed ``PADDLE_PDX_CACHE_HOME`` are set before the import, and every model the pipeline loads
+    is given as a local directory (``models`` resolves them); a missing one raises
+    ``EngineUnavailable`` naming the directory. With a server ``vl_rec_backend`` the VL model stays
+    on the server.
+
+    Pages are rendered here (PyMuPDF at ``render_dpi``, 144 = paddlex's own PDF scale; page images
+    at full resolution) by each document's own thread and fed as arrays into one ``predict_iter``
+    shared by every document in flight (``stream``): memory is bounded by ``pages_in_flight``, not
+    by documents or pages, and a page that breaks the pipeline is run again alone and fails alone.
+    With ``merge_pages`` the per-page JSON results (no images) are joined at the end by the
+    pipeline's own ``restructure_pages`` (tables continued across pages merged, title levels).
+
+    The ``predict()`` options are passed through as set (``setup``; recorded in ``info`` with the
+    VL server URL's credentials redacted). ``markdown=pipeline|both`` also keeps each page's own
+    ``res.markdown`` for the pipeline's Markdown file; ``text_from_pdf=auto`` gives text-like
+    blocks of born-digital pages the PDF's characters (``pdf_text``) after the pipeline's own
+    restructuring, so neither the pipeline's Markdown nor its title levels change. ``run_bare``
+    runs the pipeline as its demo does, for benchmarks.
+    """
+
     def __init__(self, options: ConvertOptions, *, streamed: bool = True) -> None:
         super().__init__(options)
         self.streamed = streamed  # False: the pipeline's own batch size, for run_bare (benchmarks)

@@ -1,27 +1,8 @@
 """Which model directories each configured Paddle pipeline needs; fetch them; verify them.
 
-Pure: importing this module never imports paddle/paddlex. ``fetch`` imports paddlex lazily and
-uses paddlex's own public downloader (the same hosters and package names ``paddleocr`` would use).
-
-Layout of a model root (``DOCWATCH_PADDLE__MODEL_DIR``, ``/opt/docwatch/paddlex/official_models`` in the image)::
-
-    <root>/PP-DocLayoutV3/           inference.yml + inference.json/.pdiparams (or model.safetensors)
-    <root>/PaddleOCR-VL-1.5/         the VL recognition model (official "PaddleOCR-VL-1.5-0.9B")
-    <root>/PP-LCNet_x1_0_doc_ori/    ...
-
-i.e. the directory names paddlex itself uses under ``$PADDLE_PDX_CACHE_HOME/official_models``, so a
-paddlex cache can serve as a model root too.
-
-API used by the CLI (``docwatch models fetch [--cache-home DIR] [--lock FILE]`` /
-``docwatch models verify [--dir DIR]``)::
-
-    fetch(options, cache_home, *, everything=True, log=print, lock=None, record_lock=False) -> ModelReport
-        # into <cache_home>/official_models; raises RuntimeError on failure
-    verify(options=None, root=None) -> ModelReport      # report.ok; str(report) is a table
-    check(options=None, root=None) -> str               # the table; raises RuntimeError if not ok
-
-``options`` is a ``ConvertOptions`` (or ``PaddleEngineOptions``); ``cache_home``/``root`` a path (the
-two may also be passed the other way round). ``root`` overrides ``options.paddle.model_dir``.
+Importing this module never imports paddle/paddlex: ``fetch`` imports paddlex lazily and uses its
+own public downloader (the hosters and package names ``paddleocr`` would use). The CLI's
+``docwatch models fetch|verify`` calls ``fetch``, ``verify`` and ``check``.
 """
 
 from __future__ import annotations
@@ -35,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from processor.errors import EngineUnavailable
+from processor.versions import package_version
 from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
 
 # paddlex pipeline config names per PaddleOCR-VL pipeline version
@@ -165,7 +147,11 @@ def prepare_environment(cache_dir: Path | None = None) -> Path:
 
 
 def model_roots(paddle: PaddleEngineOptions) -> list[Path]:
-    """Where ``<root>/<model>`` is looked for: the configured model_dir, else the paddlex cache."""
+    """Where ``<root>/<model>`` is looked for: the configured model_dir, else the paddlex cache.
+
+    A root holds one directory per model under the names paddlex itself uses below
+    ``$PADDLE_PDX_CACHE_HOME/official_models`` (``PP-DocLayoutV3/``, ``PaddleOCR-VL-1.5/``, ...),
+    so a paddlex cache can serve as a model root too."""
     if paddle.model_dir is not None:
         return [Path(paddle.model_dir)]
     return [default_cache_home() / "official_models"]
@@ -315,9 +301,7 @@ def _check_lock(path: Path, statuses: ModelReport, record: bool, log: Callable[[
         else:
             out += model_lock.problems(pins, status.spec.name, status.path)
     if record:
-        from importlib import metadata
-
-        pins["paddlex"] = metadata.version("paddlex")
+        pins["paddlex"] = package_version("paddlex")
         model_lock.save(path, pins)
         log(f"wrote {path}")
     elif not out:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from processor.document import EngineInfo
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions, EngineName, PaddleEngineOptions, VlBackend
 from processor.redact import redact_url
+from processor.versions import package_version
 
 OptionValue = str | int | float | bool | None
 
@@ -49,8 +49,8 @@ def engine_info(
         "merge_pages": paddle.merge_pages and kind is EngineName.PADDLEOCR_VL,
         "render_dpi": paddle.render_dpi,
         "text_from_pdf": paddle.text_from_pdf.value,
-        "paddlex": version("paddlex"),
-        "paddlepaddle": version("paddlepaddle-gpu") or version("paddlepaddle"),
+        "paddlex": package_version("paddlex"),
+        "paddlepaddle": package_version("paddlepaddle-gpu") or package_version("paddlepaddle"),
     }
     if kind is EngineName.PADDLEOCR_VL:
         opts.update(
@@ -70,7 +70,7 @@ def engine_info(
             }
         )
     opts.update(extra or {})
-    return EngineInfo(name=kind.value, version=version("paddleocr") or "unknown", options=opts)
+    return EngineInfo(name=kind.value, version=package_version("paddleocr") or "unknown", options=opts)
 
 
 def check_models(kind: EngineName, options: ConvertOptions) -> dict[str, Path]:
@@ -166,9 +166,3 @@ def structure_kwargs(paddle: PaddleEngineOptions, dirs: dict[str, Path]) -> dict
         "use_seal_recognition": paddle.use_seal_recognition,
     }
 
-
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None

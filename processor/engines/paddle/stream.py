@@ -1,21 +1,4 @@
-"""Long-lived ``predict_iter`` calls for the pages of every document in flight.
-
-Why: paddlex's queued pipeline overlaps page loading, layout detection and VL recognition in
-threads, and its VL worker sends whatever boxes arrived within 0.5 s as one batch. A call per
-document (or per 8 pages) pays that wait and drains the VL server's batch at every call's end; a
-long-lived call fed from a queue keeps the server's batch full (measured in bench/throughput.py).
-But that worker also waits for the whole batch to be answered before it collects the next: the
-server idles through every collection window and every batch's slowest request. So pages are
-spread over a few pipeline instances (``PageStreams``), each with its own call: while one
-collects, another is being answered.
-
-The feed is a ``list`` subclass whose iteration blocks on our queue: the pipeline's batch sampler
-accepts only lists. The pipeline is built with ``batch_size: 1`` (setup), so each page
-enters as soon as it is submitted instead of waiting for 64. Results come back in feeding order;
-each is handed to the ``Ticket`` at the head of ``_fed``. When the pipeline raises (its workers
-re-raise a page's error and end the whole call), the pages fed but not answered are run again one
-at a time, so a bad page fails alone, and the stream restarts for the rest.
-"""
+"""Long-lived ``predict_iter`` calls fed the pages of every document in flight (``PageStreams``)."""
 
 from __future__ import annotations
 
@@ -75,6 +58,22 @@ class _Feed(list):
 
 class PageStreams:
     """Submit pages from any thread; each goes to the pipeline with the fewest pages inside.
+
+    Why long-lived ``predict_iter`` calls for the pages of every document in flight: paddlex's queued pipeline overlaps page loading, layout detection and VL recognition in
+    threads, and its VL worker sends whatever boxes arrived within 0.5 s as one batch. A call per
+    document (or per 8 pages) pays that wait and drains the VL server's batch at every call's end; a
+    long-lived call fed from a queue keeps the server's batch full (measured in bench/throughput.py).
+    But that worker also waits for the whole batch to be answered before it collects the next: the
+    server idles through every collection window and every batch's slowest request. So pages are
+    spread over a few pipeline instances, each with its own call: while one
+    collects, another is being answered.
+
+    The feed is a ``list`` subclass whose iteration blocks on our queue: the pipeline's batch sampler
+    accepts only lists. The pipeline is built with ``batch_size: 1`` (setup), so each page
+    enters as soon as it is submitted instead of waiting for 64. Results come back in feeding order;
+    each is handed to the ``Ticket`` at the head of ``_fed``. When the pipeline raises (its workers
+    re-raise a page's error and end the whole call), the pages fed but not answered are run again one
+    at a time, so a bad page fails alone, and the stream restarts for the rest.
 
     ``limit`` pages may be inside all of them at once (submitted, not yet answered): ``submit``
     blocks beyond it, which bounds the pixels held and keeps a VL server's batch full without
