@@ -12,6 +12,7 @@ from processor.options import ConvertOptions, CpuEngineOptions
 from watcher.daemon import Daemon
 from watcher.metrics import Metrics
 from watcher.settings import Settings
+from processor.document import EngineInfo
 from watcher.status import manifests
 from watcher.storage import LocalStorage, StorageError
 from tests.docs import make_text_pdf
@@ -25,6 +26,7 @@ class InProcessEngine:
         self.fail = fail
         self.ready, self.down_since = threading.Event(), None  # always loaded, never down
         self.ready.set()
+        self.info = EngineInfo(name="in-process", version="1")
 
     def revive_if_due(self) -> None:
         pass
@@ -313,10 +315,10 @@ class WatchedSource(LocalStorage):
         super().__init__(root)
         self.downloads, self.started = 0, threading.Event()
 
-    def download(self, key: str, dest: Path) -> None:
+    def download(self, key: str, dest: Path, **kw) -> None:
         self.downloads += 1
         self.started.set()
-        super().download(key, dest)
+        super().download(key, dest, **kw)
 
 
 class ClaimWaitsForFetch(LocalStorage):

@@ -281,8 +281,11 @@ def test_checkpoints_keep_whole_pages_of_one_input_version(tmp_path: Path) -> No
     assert v2.load() == {}  # another version of the input never sees them
     store.delete("a.pdf/pages/" + "1" * 16 + "/images/p3_1.png")  # half a page: done again
     assert sorted(v1.load()) == [5]
-    v2.clear()  # clears every version of the input
-    assert v1.load() == {} and not (tmp_path / "a.pdf").exists()
+    v2.save(PageResult(final))
+    v2.clear()  # its own conversion only: another may be live
+    assert v2.load() == {} and sorted(v1.load()) == [5]
+    assert v2.clear_stale(quiet_for=3600) == [] and sorted(v1.load()) == [5]  # written just now
+    assert v2.clear_stale(quiet_for=0) == ["1" * 16] and v1.load() == {}  # quiet long enough: gone
 
 
 class EventLog:

@@ -43,6 +43,11 @@ _FETCH_WITH_CLAIM_MAX = 16 * 1024 * 1024
 T = TypeVar("T")
 
 
+class InputChanged(Exception):
+    """The input key holds another version than the one claimed (an upload landed between the
+    claim and the fetch): this attempt is released, and the new version is claimed afresh."""
+
+
 class StorageHealth:
     """When the stores last answered (a listing, a lease renewal) and last faulted: readiness."""
 
@@ -89,6 +94,7 @@ class Attempt:
         self.log = log.bind(key=item.key)
         self.claim: Claim | None = None
         self.early: Future | None = None  # the download started alongside the claim
+        self.checkpoints: Checkpoints | None = None  # this version's, once it is converted
 
     def run(self) -> bool:
         """The input is spooled to a file, never held whole in memory or sent over a pipe."""
@@ -146,7 +152,7 @@ class Attempt:
         except Fenced as exc:
             self.log.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
             return claim.manifest
-        except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
+        except (Interrupted, EngineUnavailable, InputChanged) as exc:  # not the document's fault: not an attempt
             self.log.warning("document.releasing", reason=str(exc))
             return outcome.released(claim.manifest)
         except CrashedInCompany as exc:  # maybe its fault, maybe another's: it runs alone next
@@ -172,7 +178,8 @@ class Attempt:
         if claim.lost or (time.monotonic() - claim.confirmed_at > claim.lease_seconds / 2 and not claim.prove()):
             return manifest
         self.log.info("document.convert.start", bytes=self.spooled.stat().st_size)
-        checkpoints = Checkpoints(crew.sink, self.item.key, sha256)
+        checkpoints = self.checkpoints = Checkpoints(crew.sink, self.item.key, sha256, crew.engine.info,
+                                                     s.figure_dpi)
         with timed(crew.metrics, Stage.CONVERT, self.timings):
             # a manifest this claim created: no attempt came before, no checkpoints to look for
             conversion = ResumingConversion(checkpoints, claim, self.log, resume=previous is not None)
@@ -186,7 +193,7 @@ class Attempt:
             return outcome.failed(manifest, passing, self.timings, s.max_attempts, s.retry_backoff_seconds)
         with timed(crew.metrics, Stage.PUBLISH, self.timings):
             outputs = self._retried(Stage.PUBLISH, lambda: publish(
-                crew.sink, self.item.key, doc, manifest.outputs, claim.prove, checkpoints.figure))
+                crew.sink, self.item.key, doc, manifest.outputs, claim.prove, checkpoints.figure, manifest.fence))
         self.log.info("document.published", outputs=len(outputs), seconds=round(self.timings[Stage.PUBLISH], 3))
         return outcome.succeeded(manifest, doc, outputs, self.timings)
 
@@ -198,6 +205,8 @@ class Attempt:
                 self.early.result() if self.early is not None else self._download()
             except NotFound:  # only here does "not found" mean the input is gone
                 raise ConversionError(f"the input {self.item.key} disappeared before it could be read") from None
+            except PreconditionFailed:
+                raise InputChanged(f"{self.item.key} was replaced after it was claimed") from None
         with self.spooled.open("rb") as f:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         self.log.info("document.fetched", bytes=self.spooled.stat().st_size,
@@ -205,7 +214,9 @@ class Attempt:
         return sha256
 
     def _download(self) -> None:
-        self._retried(Stage.FETCH, lambda: self.crew.source.download(self.item.key, self.spooled))
+        # only the version claimed: what is converted is what the manifest names
+        self._retried(Stage.FETCH, lambda: self.crew.source.download(self.item.key, self.spooled,
+                                                                     etag=self.item.etag))
 
     def _retried(self, stage: Stage, fn: Callable[[], T]) -> T:
         """Storage stages are retried in place (botocore already retried each request), so a
@@ -246,24 +257,33 @@ class Attempt:
             self.log.warning("document.retry_scheduled", error=m.error.message if m.error else None,
                              next_attempt_at=m.next_attempt_at.isoformat())
             return
-        event = "document.succeeded" if m.status is Status.SUCCEEDED else "document.failed"
-        getattr(self.log, "info" if m.status is Status.SUCCEEDED else "error")(
+        event, level = {Status.SUCCEEDED: ("document.succeeded", "info"),
+                        Status.PARTIAL: ("document.partial", "warning")}.get(m.status, ("document.failed", "error"))
+        getattr(self.log, level)(
             event, pages=m.pages.total, failed_pages=len(m.pages.failed), timings=timings,
             **({"error_type": m.error.type, "error": m.error.message} if m.error else {}),
         )
         crew.sources.done.mark(item)
-        if m.status is Status.SUCCEEDED:
+        if m.status in (Status.SUCCEEDED, Status.PARTIAL):
             self._tidy(claim.previous, m)
-        move_input(crew.source, crew.settings, item, m.status)
+        if m.status is not Status.PARTIAL:  # its missing pages are converted later, from this input
+            move_input(crew.source, crew.settings, item, m.status)
 
     def _tidy(self, previous: Manifest | None, manifest: Manifest) -> None:
-        """After success: outputs the new version no longer has, and the page checkpoints (a
-        one-page document, now or before, never had any: no listing for it)."""
+        """After publishing: outputs the new version no longer has, and this version's page
+        checkpoints (a partial document keeps them: its missing pages are converted later; a
+        one-page document never had any: no listing for it)."""
         try:
             if removed := remove_stale(self.crew.sink, previous.outputs if previous else [], manifest.outputs):
                 self.log.info("outputs.removed_stale", keys=removed)
-            if manifest.pages.total > 1 or (previous is not None and previous.pages.total != 1):
-                Checkpoints(self.crew.sink, self.item.key, manifest.source.sha256 or "").clear()
+            if self.checkpoints is not None and manifest.status is Status.SUCCEEDED and manifest.pages.total > 1:
+                self.checkpoints.clear()
+            if self.checkpoints is not None and previous is not None and previous.pages.total != 1:
+                # another conversion's (an earlier version's, another engine's) left by an attempt
+                # that ended: none is live once it has been quiet past a page timeout and a lease
+                s = self.crew.settings
+                if stale := self.checkpoints.clear_stale(2 * s.page_timeout_seconds + s.lease_seconds):
+                    self.log.info("checkpoints.removed_stale", folders=stale)
         except Exception as exc:  # noqa: BLE001 - a leftover file is untidy, not wrong: the manifest is the truth
             self.log.warning("outputs.tidy_failed", error=str(exc))
 

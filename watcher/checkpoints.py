@@ -3,18 +3,22 @@ the next attempt at the same input version (after a kill -9, a release, a timeou
 crash, or pages that failed for a passing reason; on any replica) converts only the pages
 that have none.
 
-Layout: ``<out>/<rel>/pages/<sha256[:16]>/p000001.json`` (the Page and the paths of its
-figures) beside the figures themselves. The folder is named by the input's sha256, so
-checkpoints of another version of the input are never mixed in. The page file is written
-after its figures: a page file present means a whole page. Removed once the document is
-published.
+Layout: ``<out>/<rel>/pages/<conversion>/p000001.json`` (the Page and the paths of its figures)
+beside the figures themselves. The folder is named by the conversion: the input's sha256, the
+engine, its version and the options that shape its output, so pages of another version of the
+input, or of another engine or set-up, are never mixed in. The page file is written after its
+figures: a page file present means a whole page. A published document's folder is removed;
+another conversion's folder only once nothing has been written to it for long enough that no
+live attempt can be writing it (``clear_stale``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
-from processor.document import Asset, Page
+from processor.document import Asset, EngineInfo, Page
 from processor.engines import PageResult
 from watcher.layout import checkpoints_of, checkpoints_root
 from watcher.storage import NotFound, Storage
@@ -28,10 +32,14 @@ def _stored(path: str, mime: str) -> Asset:
 class Checkpoints:
     """The page checkpoints of one input version, in the output store."""
 
-    def __init__(self, storage: Storage, input_key: str, sha256: str) -> None:
+    def __init__(
+        self, storage: Storage, input_key: str, sha256: str, engine: EngineInfo | None = None,
+        figure_dpi: int | None = None,
+    ) -> None:
         self.storage = storage
         self.root = checkpoints_root(input_key, keys_are_paths=storage.keys_are_paths)
-        self.prefix = checkpoints_of(input_key, sha256, keys_are_paths=storage.keys_are_paths)
+        conversion = conversion_key(sha256, engine, figure_dpi)
+        self.prefix = checkpoints_of(input_key, conversion, keys_are_paths=storage.keys_are_paths)
 
     def load(self) -> dict[int, PageResult]:
         """Every whole page checkpointed for this input version, by page number; their figures
@@ -71,6 +79,41 @@ class Checkpoints:
         return asset.data if asset.data else self.storage.get(self.prefix + asset.path)[0]
 
     def clear(self) -> None:
-        """Drop the checkpoints of every version of this input (the document is published)."""
-        for info in list(self.storage.list(self.root)):
+        """Drop this conversion's checkpoints (the document is published)."""
+        for info in list(self.storage.list(self.prefix)):
             self.storage.delete(info.key)
+
+    def clear_stale(self, quiet_for: float) -> list[str]:
+        """Drop the folders of other conversions of this input that nothing has been written to
+        for ``quiet_for`` seconds (a live attempt writes a page at least every page timeout);
+        the folders removed."""
+        newest: dict[str, datetime] = {}
+        for info in self.storage.list(self.root):
+            folder = info.key[len(self.root):].split("/", 1)[0]
+            newest[folder] = max(newest.get(folder, info.modified), info.modified)
+        cutoff = datetime.now(UTC) - timedelta(seconds=quiet_for)
+        stale = [f for f, at in newest.items() if self.root + f + "/" != self.prefix and at < cutoff]
+        for folder in stale:
+            for info in list(self.storage.list(f"{self.root}{folder}/")):
+                self.storage.delete(info.key)
+        return stale
+
+
+def forget_pages(storage: Storage, input_key: str, numbers: list[int]) -> None:
+    """Drop the checkpoints of these pages in every conversion of the input, so the next attempt
+    converts them again (`docwatch retry --partial`: pages that failed for good last time)."""
+    names = {f"p{n:06d}.json" for n in numbers}
+    root = checkpoints_root(input_key, keys_are_paths=storage.keys_are_paths)
+    for info in list(storage.list(root)):
+        if info.key[len(root):].count("/") == 1 and info.key.rpartition("/")[2] in names:
+            storage.delete(info.key)
+
+
+def conversion_key(sha256: str, engine: EngineInfo | None, figure_dpi: int | None) -> str:
+    """What names a conversion's pages: the input's bytes, the engine, its version and the options
+    it records (those that shape its output), and the figure DPI."""
+    if engine is None and figure_dpi is None:
+        return sha256
+    described = json.dumps({"engine": engine.model_dump(mode="json") if engine else None, "figure_dpi": figure_dpi},
+                           sort_keys=True)
+    return hashlib.sha256(f"{sha256}|{described}".encode()).hexdigest()

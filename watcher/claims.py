@@ -175,7 +175,7 @@ class Claims:
             return Skip.BUSY
         if not same:
             return None  # a new version: always worth a look
-        if manifest.status is Status.SUCCEEDED:
+        if manifest.status in (Status.SUCCEEDED, Status.PARTIAL):
             return Skip.DONE
         if manifest.status is Status.FAILED:
             if not (manifest.error and manifest.error.retryable) or manifest.attempts >= self.max_attempts:
@@ -203,7 +203,7 @@ class Claims:
         )
         final = manifest.model_copy(update={
             "status": Status.FAILED, "lease": None, "error": error, "finished_at": now, "next_attempt_at": None,
-            "updated_at": now, "lapses": manifest.lapses + 1,
+            "updated_at": now, "lapses": manifest.lapses + 1, "fence": manifest.fence + 1,
         })
         try:
             self.storage.compare_and_swap(key, final.to_bytes(), etag, content_type="application/json")
@@ -221,6 +221,7 @@ class Claims:
             source=source,
             status=Status.PROCESSING,
             attempts=(previous.attempts if same and previous else 0) + 1,
+            fence=(previous.fence if previous else 0) + 1,  # every claim a new number, whatever the version
             lapses=(previous.lapses if same and previous else 0) + int(lapsed),
             solo=lapsed or bool(same and previous and previous.status is Status.QUEUED and previous.solo),
             worker_id=self.worker_id,

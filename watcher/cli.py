@@ -71,10 +71,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from watcher.storage import open_storage
 
     s = _settings(args)
-    if not args.failed and not args.keys:
-        print("error: give --failed and/or input keys to re-queue", file=sys.stderr)
+    if not args.failed and not args.partial and not args.keys:
+        print("error: give --failed, --partial and/or input keys to re-queue", file=sys.stderr)
         return 2
-    keys = requeue(open_storage(args.target, s.s3), args.keys or None, failed=args.failed)
+    keys = requeue(open_storage(args.target, s.s3), args.keys or None, failed=args.failed, partial=args.partial)
     print(f"re-queued {len(keys)} document(s)")
     for k in keys:
         print(f"  {k}")
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("target", help="output folder or s3:// URI")
     rt.add_argument("keys", nargs="*", help="input keys to re-queue")
     rt.add_argument("--failed", action="store_true", help="re-queue every failed document")
+    rt.add_argument("--partial", action="store_true",
+                    help="re-queue every partial document: only its missing pages are converted")
     rt.set_defaults(func=cmd_retry)
 
     doc = sub.add_parser("doctor", help="check storage, credentials, conditional writes and the engine")

@@ -57,9 +57,9 @@ def checkpoints_root(input_key: str, *, keys_are_paths: bool = False) -> str:
     return f"{output_dir(input_key, keys_are_paths=keys_are_paths)}/{CHECKPOINT_FOLDER}/"
 
 
-def checkpoints_of(input_key: str, sha256: str, *, keys_are_paths: bool = False) -> str:
-    """Page checkpoints of the input version with these bytes."""
-    return f"{checkpoints_root(input_key, keys_are_paths=keys_are_paths)}{sha256[:16]}/"
+def checkpoints_of(input_key: str, conversion: str, *, keys_are_paths: bool = False) -> str:
+    """Page checkpoints of one conversion of the input (a hex digest naming bytes, engine, options)."""
+    return f"{checkpoints_root(input_key, keys_are_paths=keys_are_paths)}{conversion[:16]}/"
 
 
 def input_key_of_manifest(key: str, *, keys_are_paths: bool = False) -> str | None:

@@ -24,6 +24,7 @@ class Status(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # published, but some pages failed: `docwatch retry --partial` converts them later
     FAILED = "failed"
 
 
@@ -74,6 +75,9 @@ class Manifest(BaseModel):
     source: SourceRecord
     status: Status = Status.QUEUED
     attempts: int = 0
+    fence: int = Field(0, description="the number of the claim that wrote this manifest; every claim on the input "
+                       "key takes the next one and stamps it into each output it writes, so an earlier claim's late "
+                       "writes are refused (see watcher.publish)")
     lapses: int = Field(0, description="attempts that ended with the lease running out: worker killed or cut off")
     solo: bool = Field(False, description="this attempt runs with the engine to itself: the last one ended in an "
                        "engine crash or a lapse while other documents shared the engine")

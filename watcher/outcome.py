@@ -13,7 +13,8 @@ def succeeded(
 ) -> Manifest:
     failed = [PageFailure(number=p.number, error=p.error) for p in doc.failed_pages if p.error]
     pages = PagesSummary(total=len(doc.pages), done=len(doc.pages) - len(failed), failed=failed)
-    status, error = Status.SUCCEEDED, None
+    # a page missing (failed for good, or still failing after the last attempt) is not a whole document
+    status, error = (Status.PARTIAL if failed else Status.SUCCEEDED), None
     if doc.pages and not doc.ok:  # every page failed: nothing useful was produced
         status = Status.FAILED
         first = failed[0].error if failed else None
@@ -79,8 +80,8 @@ def released(manifest: Manifest, *, alone: bool = False) -> Manifest:
 def passing_failures(doc: Document) -> ErrorInfo | None:
     """Pages that failed for a reason that may pass (a VL server's 503, a timeout) after their
     retries within the attempt: the document is not done. The next attempt, after the usual
-    back-off, converts only them (the rest are checkpointed). On the last attempt they stay
-    failed pages of a succeeded document: retrying did not change them."""
+    back-off, converts only them (the rest are checkpointed). On the last attempt the document
+    is published as ``partial``, its checkpoints kept for `docwatch retry --partial`."""
     passing = [page for page in doc.failed_pages if page.may_pass]
     if not passing:
         return None

@@ -1,14 +1,17 @@
 """Write a converted document's outputs: Markdown, JSON, figure images (the manifest comes last).
 
 Fencing: a worker cut off from the store past its lease may still be sending writes when its
-successor has finished; those late writes must not replace the successor's outputs. So every
-output write is conditional on the version of the key this worker last knew (the etags the
-previous manifest recorded; absent keys must still be absent). A write that finds the key
-changed overwrites it only after the worker proves it still holds the claim, by a
-compare-and-swap of the manifest; a worker that cannot prove it stops (``Fenced``). The store
-evaluates each condition when the request arrives, so a late write from a lost worker meets a
-changed key and is refused there. Outputs the new version no longer has are removed only
-after its manifest is written, and only in the version that manifest listed.
+successor has finished; those late writes must not replace the successor's outputs. Every claim
+on a document has a number (the manifest's ``fence``), stamped into the bytes of each output it
+writes (``watcher.fence``), so no two claims' outputs share an ETag. Every output write is
+conditional on the version of the key this worker last knew (the ETags the previous manifest
+recorded; absent keys must still be absent), and the store evaluates each condition when the
+request arrives: a late write from an earlier claim meets a changed ETag and is refused there.
+A write that finds the key changed overwrites it only after the worker proves it still holds
+the claim (a compare-and-swap of the manifest), reads the key, finds no later claim's stamp in
+it, and conditions the write on exactly what it read; otherwise it stops (``Fenced``). Outputs
+the new version no longer has are removed only after its manifest is written, and only in the
+version that manifest listed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from processor.document import Asset
 from processor.render import markdown_files
 from watcher.layout import output_dir
 from watcher.manifest import OutputRecord
-from watcher.storage import PARALLEL_WRITES, PreconditionFailed, Storage
+from watcher.fence import read as read_fence
+from watcher.fence import stamp as stamped
+from watcher.storage import PARALLEL_WRITES, NotFound, PreconditionFailed, Storage
 
 _TRIES = 4  # a key that changes under a worker proven to hold the claim is contended; give up
 
@@ -58,13 +63,16 @@ def publish(
     known: list[OutputRecord] | None = None,
     prove: Callable[[], bool] = lambda: True,
     figure: Callable[[Asset], bytes] = lambda a: a.data,
+    fence: int = 0,
 ) -> list[OutputRecord]:
     """Write every output, each conditional on its last known version (``known``: the outputs
-    the previous manifest lists). ``prove`` re-asserts the claim (False: it is lost)."""
+    the previous manifest lists) and stamped with this claim's ``fence``. ``prove`` re-asserts
+    the claim (False: it is lost)."""
     etags = {o.key: o.etag for o in known or [] if o.etag}
 
     def write(key: str, data: bytes, ctype: str) -> OutputRecord:
-        etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove)
+        data = stamped(data, ctype, fence) if fence else data  # (0: no claim, e.g. `docwatch convert`)
+        etag = _fenced_write(storage, key, data, ctype, etags.get(key), prove, fence)
         return OutputRecord(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), etag=etag)
 
     # a few writes at once (a store's latency is paid per request, not per byte), a few
@@ -78,7 +86,8 @@ def publish(
 
 
 def _fenced_write(
-    storage: Storage, key: str, data: bytes, ctype: str, expected: str | None, prove: Callable[[], bool]
+    storage: Storage, key: str, data: bytes, ctype: str, expected: str | None, prove: Callable[[], bool],
+    fence: int,
 ) -> str:
     for _ in range(_TRIES):
         try:
@@ -86,11 +95,22 @@ def _fenced_write(
                 return storage.put_if_absent(key, data, content_type=ctype)
             return storage.compare_and_swap(key, data, expected, content_type=ctype)
         except PreconditionFailed:
-            # Written since: by a worker that lost its claim, or an attempt that died mid-publish.
+            # Written since: by an attempt that died mid-publish, or by a later claim. Proving the
+            # claim and reading the key are two requests: a later claim may win in between, so
+            # what was read must not be a later claim's (its stamp says), and the write that
+            # follows is conditional on exactly what was read.
             if not prove():
                 raise Fenced(key) from None
-            current = storage.head(key)
-            expected = current.etag if current else None
+            try:
+                current, etag = storage.get(key)
+            except NotFound:
+                expected = None
+                continue
+            if (theirs := read_fence(current)) is not None and theirs > fence:
+                raise Fenced(f"{key}: written by a later claim ({theirs} > {fence})") from None
+            if current == data:
+                return etag  # this attempt's own write, whose answer was lost
+            expected = etag
     raise Fenced(f"{key} kept changing while this worker held the claim")
 
 

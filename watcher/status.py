@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 
+from watcher.checkpoints import forget_pages
 from watcher.discovery import DoneIndex
 from watcher.layout import EPOCH_KEY, input_key_of_manifest, is_state_key
 from watcher.manifest import Manifest, Status
@@ -45,22 +46,26 @@ def status_report(storage: Storage, *, every: bool = False) -> str:
             retry = f"retry at {m.next_attempt_at:%Y-%m-%d %H:%M:%S}Z" if m.next_attempt_at else "final"
             lines.append(f"  {m.source.key}  [{err.type if err else '?'}; attempts {m.attempts}; {retry}]")
             lines.append(f"      {err.message if err else ''}")
-    partial = [m for _, m, _ in rows if m.status is Status.SUCCEEDED and m.pages.failed]
+    partial = [m for _, m, _ in rows if m.status is Status.PARTIAL]
     if partial:
         lines.append("")
-        lines.append("succeeded with failed pages:")
+        lines.append("partial (published with failed pages; `docwatch retry --partial` converts them):")
         for m in partial:
             nums = ", ".join(str(p.number) for p in m.pages.failed)
             lines.append(f"  {m.source.key}  pages {nums} of {m.pages.total}")
     return "\n".join(lines)
 
 
-def requeue(storage: Storage, keys: list[str] | None = None, *, failed: bool = False) -> list[str]:
-    """Mark documents queued again (fresh attempts) so running daemons take them up."""
+def requeue(
+    storage: Storage, keys: list[str] | None = None, *, failed: bool = False, partial: bool = False
+) -> list[str]:
+    """Mark documents queued again (fresh attempts) so running daemons take them up. A partial
+    document resumes from its page checkpoints: only its missing pages are converted."""
     index = DoneIndex(storage)
     done: list[str] = []
     for key, m, etag in manifests(storage):
-        wanted = (failed and m.status is Status.FAILED) or (keys is not None and m.source.key in keys)
+        wanted = ((failed and m.status is Status.FAILED) or (partial and m.status is Status.PARTIAL)
+                  or (keys is not None and m.source.key in keys))
         if not wanted or m.status is Status.PROCESSING:
             continue
         queued = m.model_copy(update={"status": Status.QUEUED, "attempts": 0, "error": None, "next_attempt_at": None})
@@ -68,6 +73,8 @@ def requeue(storage: Storage, keys: list[str] | None = None, *, failed: bool = F
             storage.compare_and_swap(key, queued.to_bytes(), etag, content_type="application/json")
         except PreconditionFailed:
             continue  # changed under us: a daemon is on it
+        if m.status is Status.PARTIAL:  # its failed pages are converted again; the rest resume
+            forget_pages(storage, m.source.key, [f.number for f in m.pages.failed])
         index.forget_key(m.source.key)
         done.append(m.source.key)
     if done:  # daemons compare this object's etag each poll and reload their done index

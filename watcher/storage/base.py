@@ -99,5 +99,9 @@ class Storage(ABC):
     def supports_conditional_writes(self) -> bool:
         return True
 
-    def download(self, key: str, dest: Path) -> None:
-        dest.write_bytes(self.get(key)[0])
+    def download(self, key: str, dest: Path, *, etag: str | None = None) -> None:
+        """``key`` into the file ``dest``; ``etag``: only that version (else PreconditionFailed)."""
+        data, current = self.get(key)
+        if etag is not None and current != etag:
+            raise PreconditionFailed(f"{key}: changed")
+        dest.write_bytes(data)

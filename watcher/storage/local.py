@@ -102,11 +102,15 @@ class LocalStorage(Storage):
             except OSError:
                 break  # not empty (or just refilled): it stays
 
-    def download(self, key: str, dest: Path) -> None:
-        """A private copy, streamed (the original may be replaced while it is converted)."""
+    def download(self, key: str, dest: Path, *, etag: str | None = None) -> None:
+        """A private copy, streamed (the original may be replaced while it is converted);
+        ``etag``: only of that version (PreconditionFailed when the key holds another now)."""
         try:
-            with self._path(key).open("rb") as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out, 1024 * 1024)
+            with self._path(key).open("rb") as src:
+                if etag is not None and _etag(os.fstat(src.fileno())) != etag:
+                    raise PreconditionFailed(f"{key}: changed")
+                with open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out, 1024 * 1024)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound(key) from exc
 

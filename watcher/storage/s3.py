@@ -124,14 +124,15 @@ class S3Storage(Storage):
 
         return self._reading(once, "get", key)
 
-    def download(self, key: str, dest: Path) -> None:
+    def download(self, key: str, dest: Path, *, etag: str | None = None) -> None:
         # The temp name comes from a hash, never from the key: keys may hold anything.
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".dl-{hashlib.sha256(key.encode()).hexdigest()[:24]}-{uuid.uuid4().hex[:8]}.tmp"
 
         def once() -> None:
-            r = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            match = {"IfMatch": quote_etag(etag)} if etag else {}
+            r = self._client.get_object(Bucket=self.bucket, Key=self._key(key), **match)
             written = 0
             with tmp.open("wb") as f:
                 for chunk in r["Body"].iter_chunks(1024 * 1024):
@@ -303,6 +304,8 @@ class S3Storage(Storage):
             except ClientError as exc:
                 if http_status(exc) == 404 and error_code(exc) != "NoSuchBucket":
                     raise NotFound(key) from exc
+                if is_precondition(exc):  # read "if it is still this version": it is not
+                    raise PreconditionFailed(f"{key}: changed") from exc
                 raise self._error(exc, op, key) from exc
             except BODY_ERRORS as exc:
                 if attempt == _BODY_TRIES - 1:
