@@ -30,14 +30,14 @@ LEASE = 5.0  # the shortest lease settings allow
 
 
 class Held(S3Storage):
-    """An S3 store whose chosen request (method, key suffix) waits, once, until released."""
+    """An S3 store whose chosen request (method, a part of its key) waits, once, until released."""
 
     def hold(self, method: str, suffix: str) -> None:
         self.held, self.reached, self.release = (method, suffix), threading.Event(), threading.Event()
 
     def _maybe_wait(self, method: str, key: str) -> None:
         held = getattr(self, "held", None)
-        if held and held[0] == method and key.endswith(held[1]) and not self.reached.is_set():
+        if held and held[0] == method and held[1] in key and not self.reached.is_set():
             self.reached.set()
             assert self.release.wait(60), "the adversary never let the request go"
 
@@ -56,6 +56,10 @@ class Held(S3Storage):
     def delete(self, key: str, etag: str | None = None) -> None:
         self._maybe_wait("delete", key)
         super().delete(key, etag)
+
+    def list(self, prefix: str = ""):
+        self._maybe_wait("list", prefix)
+        return super().list(prefix)
 
 
 def _store(moto: MotoS3, bucket: str, cls: type[S3Storage] = S3Storage) -> S3Storage:
@@ -160,14 +164,15 @@ def test_a_late_put_meets_bytes_identical_to_what_it_conditioned_on(moto_s3: Mot
 
 @pytest.mark.slow
 def test_a_late_checkpoint_clear_leaves_a_live_attempts_pages(moto_s3: MotoS3, s3_bucket: str):  # noqa: F811
-    """A published version one and clears its checkpoints; the delete is held while B converts
+    """A published version one and clears its checkpoints; its requests are held while B converts
     version two and checkpoints its pages: B's pages stay."""
     a_store, b_store = _store(moto_s3, s3_bucket, Held), _store(moto_s3, s3_bucket)
     engine = EngineInfo(name="test", version="1")
     page = _doc("x").pages[0]
-    mine, theirs = Checkpoints(a_store, "a.pdf", "1" * 64, engine, 144), Checkpoints(b_store, "a.pdf", "2" * 64, engine, 144)
+    mine = Checkpoints(a_store, "a.pdf", "1" * 64, engine, 144)
+    theirs = Checkpoints(b_store, "a.pdf", "2" * 64, engine, 144)
     mine.save(PageResult(page.model_copy(update={"number": 1})))
-    a_store.hold("delete", ".json")
+    a_store.hold("list", "a.pdf/pages/")  # the listing that decides what A deletes
     thread, _ = _late(mine.clear)
     assert a_store.reached.wait(30)
     for n in (1, 2):
