@@ -14,6 +14,7 @@ from watcher.health import HealthServer, PostRoute
 from watcher.feedback_loop import refuse_feedback_loop
 from watcher.metrics import Metrics
 from watcher.settings import Settings
+from watcher.verify import VerifyLoop
 from watcher.sources.hub import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
 
@@ -132,6 +133,8 @@ def run_daemon(settings: Settings, *, once: bool = False) -> int:
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
         sources.start()  # after the engine: a message is not held while models load
+        if settings.verify_interval and not once:
+            VerifyLoop(sink, settings.verify_interval, metrics, daemon.stopping).start()
         daemon.run(once=once)
         if engine.down_since is not None:  # --once ended by an engine that could not come back
             log.error("engine.down", error=engine.load_error.message if engine.load_error else None)

@@ -81,6 +81,16 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from watcher.storage import open_storage
+    from watcher.verify import verify
+
+    s = _settings(args)
+    report = verify(open_storage(args.target, s.s3), repair=args.repair)
+    print(report)
+    return 0 if report.ok or args.repair else 1
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from watcher.doctor import report, run_checks
 
@@ -151,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--partial", action="store_true",
                     help="re-queue every partial document: only its missing pages are converted")
     rt.set_defaults(func=cmd_retry)
+
+    ve = sub.add_parser("verify", help="check every published output against its manifest (size, sha256)")
+    ve.add_argument("target", help="output folder or s3:// URI")
+    ve.add_argument("--repair", action="store_true", help="queue the documents whose outputs differ again")
+    ve.set_defaults(func=cmd_verify)
 
     doc = sub.add_parser("doctor", help="check storage, credentials, conditional writes and the engine")
     doc.add_argument("--input")

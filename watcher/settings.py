@@ -122,6 +122,10 @@ class Settings(BaseSettings, ConvertOptions):
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, time to finish the document in hand before releasing it"
     )
+    verify_interval: float | None = Field(
+        None, gt=0, description="seconds between checks that every published output is the bytes its manifest "
+        "records; a mismatch queues the document again (unset: only `docwatch verify`)",
+    )
     single_replica: bool = Field(
         False, description="allow a store without conditional writes; only ever run one replica then"
     )
