@@ -1,5 +1,6 @@
 """Deployment files for event intake parse and agree with the code: the AWS queue, its policy and
-dead-letter queue; the bucket notification; MinIO's webhook target in compose; KEDA scalers."""
+dead-letter queue; the bucket notification; MinIO's webhook target in compose
+(the KEDA scalers: tests/test_deploy_k8s.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from pathlib import Path
 import botocore.session
 import yaml
 from botocore.validate import ParamValidator
-from prometheus_client import generate_latest
 
-from watcher.metrics import Metrics
 from watcher.sources.webhook import PATH
 
 try:
@@ -71,31 +70,6 @@ def test_compose_minio_announces_uploads_to_the_webhook() -> None:
     for var in env:
         if var.startswith("DOCWATCH_"):
             assert_known_setting(var)
-
-
-def _docs(path: Path) -> dict[str, dict]:
-    return {d["kind"]: d for d in yaml.safe_load_all(path.read_text()) if d}
-
-
-def test_keda_scaled_objects() -> None:
-    deployment = _docs(DEPLOY / "k8s" / "deployment.yaml")["Deployment"]["metadata"]["name"]
-    exposed = generate_latest(Metrics().registry).decode()
-
-    sqs = _docs(DEPLOY / "k8s" / "keda" / "scaledobject-sqs.yaml")
-    so, auth = sqs["ScaledObject"], sqs["TriggerAuthentication"]
-    assert so["apiVersion"] == "keda.sh/v1alpha1" and so["spec"]["scaleTargetRef"]["name"] == deployment
-    (trigger,) = so["spec"]["triggers"]
-    assert trigger["type"] == "aws-sqs-queue" and trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
-    meta = trigger["metadata"]
-    assert meta["queueURL"].startswith("https://sqs.") and int(meta["queueLength"]) >= 1 and meta["awsRegion"]
-    assert so["spec"]["minReplicaCount"] >= 1  # someone must run the reconciliation listing
-
-    prom = _docs(DEPLOY / "k8s" / "keda" / "scaledobject-prometheus.yaml")["ScaledObject"]
-    assert prom["spec"]["scaleTargetRef"]["name"] == deployment
-    (trigger,) = prom["spec"]["triggers"]
-    assert trigger["type"] == "prometheus" and float(trigger["metadata"]["threshold"]) > 0
-    metric = re.search(r"\((\w+)", trigger["metadata"]["query"]).group(1)
-    assert f"# TYPE {metric} gauge" in exposed, f"{metric} is not a gauge docwatch exposes"
 
 
 def test_deploy_readme_covers_events() -> None:
