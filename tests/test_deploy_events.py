@@ -1,6 +1,6 @@
 """Deployment files for event intake parse and agree with the code: the AWS queue, its policy and
-dead-letter queue; the bucket notification; MinIO's webhook target in compose
-(the KEDA scalers: tests/test_deploy_k8s.py)."""
+dead-letter queue; the bucket notification (MinIO's webhook targets in compose: tests/test_deploy_compose.py;
+the KEDA scalers: tests/test_deploy_k8s.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import botocore.session
 import yaml
 from botocore.validate import ParamValidator
 
-from watcher.sources.webhook import PATH
 
 try:
     from tests.test_deploy import assert_known_setting, env_names_in
@@ -51,25 +50,6 @@ def test_bucket_notification_is_a_valid_request() -> None:
     assert not report.has_errors(), report.generate_report()
     (q,) = body["QueueConfigurations"]
     assert set(q["Events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
-
-
-def test_compose_minio_announces_uploads_to_the_webhook() -> None:
-    compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
-    services = compose["services"]
-    script = " ".join(services["minio-init"]["command"])
-    target = re.search(r"notify_webhook:(\w+)\s+endpoint=\"([^\"]+)\"\s+auth_token=\"\$\$(\w+)\"", script)
-    assert target, script
-    name, endpoint, token_var = target.groups()
-    env = services["docwatch"]["environment"]
-    port = env["DOCWATCH_HEALTH_PORT"]
-    assert endpoint == f"http://docwatch:{port}{PATH}"
-    assert env["DOCWATCH_EVENTS__WEBHOOK_TOKEN"] == services["minio-init"]["environment"][token_var]
-    assert "queue_dir=" in script
-    assert re.search(rf"mc event add .*local/incoming arn:minio:sqs::{name}:webhook --event put", script)
-    assert env["DOCWATCH_INPUT"] == "s3://incoming/"
-    for var in env:
-        if var.startswith("DOCWATCH_"):
-            assert_known_setting(var)
 
 
 def test_deploy_readme_covers_events() -> None:
