@@ -254,7 +254,7 @@ def test_sqs_event_run_needs_only_the_policy(moto_s3: MotoS3, tmp_path: Path) ->
     proc, calls, log = start(tmp_path, moto_s3, DOCWATCH_POLL_INTERVAL="3600", DOCWATCH_RECONCILE_INTERVAL="3600",
                              DOCWATCH_EVENTS__SQS_QUEUE_URL=url, AWS_ENDPOINT_URL=moto_s3.url,
                              DOCWATCH_EVENTS__SQS_WAIT_SECONDS="1", DOCWATCH_EVENTS__SQS_VISIBILITY_SECONDS="5",
-                             DOCWATCH_MIN_AGE_SECONDS="5")
+                             DOCWATCH_MIN_AGE_SECONDS="8")
     try:
         wait(lambda: bool(logged(log, "listing.reconciled")), proc, log)
         # younger than DOCWATCH_MIN_AGE_SECONDS: its message is held (and its visibility
