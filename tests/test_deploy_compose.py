@@ -18,7 +18,9 @@ except ImportError:
     from test_deploy import assert_known_setting  # type: ignore[no-redef]
 
 COMPOSE = Path(__file__).resolve().parent.parent / "deploy" / "compose" / "docker-compose.yml"
-TARGET_KEY = re.compile(r"^MINIO_NOTIFY_WEBHOOK_(ENABLE|ENDPOINT|AUTH_TOKEN|QUEUE_DIR|QUEUE_LIMIT)_([A-Z0-9]+)$")
+TARGET_KEY = re.compile(
+    r"^MINIO_NOTIFY_WEBHOOK_(ENABLE|ENDPOINT|AUTH_TOKEN|QUEUE_DIR|QUEUE_LIMIT)_([A-Z0-9]+)$"
+)
 
 
 def expand(value: str) -> str:
@@ -51,8 +53,9 @@ def event_rules(services: dict, names: set[str]) -> list[tuple[str, str, str]]:
     rules = []
     for name in names:
         script = " ".join(services[name].get("command") or [])
-        rules += re.findall(r"mc event add (?:--\S+ )*local/(\S+) arn:minio:sqs::([A-Za-z0-9]+):webhook --event (\S+)",
-                            script)
+        rules += re.findall(
+            r"mc event add (?:--\S+ )*local/(\S+) arn:minio:sqs::([A-Za-z0-9]+):webhook --event (\S+)", script
+        )
     return rules
 
 
@@ -77,15 +80,23 @@ def test_every_docwatch_service_with_events_on_receives_them() -> None:
         assert cfg["ENABLE"] == "on" and cfg["AUTH_TOKEN"] == env["DOCWATCH_EVENTS__WEBHOOK_TOKEN"], name
         assert cfg.get("QUEUE_DIR"), f"{name}: events sent while it is down would be lost"
         # the bucket notification naming that target runs whenever this service runs
-        inits = {n for n in upstream(services, name) if set(services[n].get("profiles") or []) <= set(svc.get("profiles") or [])}
+        inits = {
+            n
+            for n in upstream(services, name)
+            if set(services[n].get("profiles") or []) <= set(svc.get("profiles") or [])
+        }
         bucket = re.fullmatch(r"s3://([^/]+)/.*", env["DOCWATCH_INPUT"]).group(1)
         rules = [r for r in event_rules(services, inits) if r[1] == mine[0]]
-        assert rules and rules[0][0] == bucket and "put" in rules[0][2].split(","), f"{name}: {mine[0]} not on {bucket}"
+        assert rules and rules[0][0] == bucket and "put" in rules[0][2].split(","), (
+            f"{name}: {mine[0]} not on {bucket}"
+        )
     assert evented == 3
     # one queue_dir per target: MinIO keeps each target's undelivered events apart
     dirs = [cfg["QUEUE_DIR"] for cfg in targets.values()]
     assert len(dirs) == len(set(dirs)) == len(targets)
-    assert services["minio"]["volumes"] and any("/var/lib/minio-events" in v for v in services["minio"]["volumes"])
+    assert services["minio"]["volumes"] and any(
+        "/var/lib/minio-events" in v for v in services["minio"]["volumes"]
+    )
 
 
 def test_no_target_without_a_service() -> None:

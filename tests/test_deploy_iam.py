@@ -22,7 +22,7 @@ import yaml
 
 try:
     from tests.docs import make_text_pdf
-    from tests.s3_server import MotoS3, moto_s3  # noqa: F401
+    from tests.s3_server import MotoS3, moto_s3
 except ImportError:
     from docs import make_text_pdf  # type: ignore[no-redef]
     from s3_server import MotoS3, moto_s3  # type: ignore[no-redef] # noqa: F401
@@ -34,7 +34,7 @@ CFN = ROOT / "deploy" / "aws" / "s3-events.cfn.yaml"
 INPUT, OUTPUT, PREFIX, QUEUE = "incoming", "converted", "scans/", "docwatch-events-EventQueue"
 POLICY_ACCOUNT, MOTO_ACCOUNT = "111122223333", "123456789012"
 
-RECORDER = '''
+RECORDER = """
 import json, os, threading
 import botocore.session
 
@@ -56,17 +56,25 @@ def create_client(self, *args, **kwargs):
 
 
 botocore.session.Session.create_client = create_client
-'''
+"""
 
 S3_OBJECT_ACTIONS = {
-    "HeadObject": "s3:GetObject", "GetObject": "s3:GetObject", "PutObject": "s3:PutObject",
-    "CreateMultipartUpload": "s3:PutObject", "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
-    "AbortMultipartUpload": "s3:AbortMultipartUpload", "DeleteObject": "s3:DeleteObject",
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "DeleteObject": "s3:DeleteObject",
 }
 SQS_ACTIONS = {
-    "ReceiveMessage": "sqs:ReceiveMessage", "DeleteMessage": "sqs:DeleteMessage",
-    "DeleteMessageBatch": "sqs:DeleteMessage", "ChangeMessageVisibility": "sqs:ChangeMessageVisibility",
-    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility", "GetQueueAttributes": "sqs:GetQueueAttributes",
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessage": "sqs:DeleteMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "ChangeMessageVisibility": "sqs:ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "GetQueueAttributes": "sqs:GetQueueAttributes",
 }
 
 
@@ -78,14 +86,24 @@ def authorizations(call: dict) -> list[tuple[str, str, dict[str, str]]]:
         return [(SQS_ACTIONS[op], f"arn:aws:sqs:us-east-1:{account}:{name}", {})]
     assert call["service"] == "s3", call
     if op in ("ListObjectsV2", "ListObjects"):
-        return [("s3:ListBucket", f"arn:aws:s3:::{call['Bucket']}",
-                 {"s3:prefix": call["Prefix"]} if "Prefix" in call else {})]
+        return [
+            (
+                "s3:ListBucket",
+                f"arn:aws:s3:::{call['Bucket']}",
+                {"s3:prefix": call["Prefix"]} if "Prefix" in call else {},
+            )
+        ]
     if op in ("CopyObject", "UploadPartCopy"):
         src = call["CopySource"]
-        return [("s3:PutObject", f"arn:aws:s3:::{call['Bucket']}/{call['Key']}", {}),
-                ("s3:GetObject", f"arn:aws:s3:::{src['Bucket']}/{src['Key']}", {})]
+        return [
+            ("s3:PutObject", f"arn:aws:s3:::{call['Bucket']}/{call['Key']}", {}),
+            ("s3:GetObject", f"arn:aws:s3:::{src['Bucket']}/{src['Key']}", {}),
+        ]
     if op == "DeleteObjects":
-        return [("s3:DeleteObject", f"arn:aws:s3:::{call['Bucket']}/{o['Key']}", {}) for o in call["Delete"]["Objects"]]
+        return [
+            ("s3:DeleteObject", f"arn:aws:s3:::{call['Bucket']}/{o['Key']}", {})
+            for o in call["Delete"]["Objects"]
+        ]
     assert op in S3_OBJECT_ACTIONS, f"docwatch calls S3 {op}: map it to its IAM action here and grant it"
     return [(S3_OBJECT_ACTIONS[op], f"arn:aws:s3:::{call['Bucket']}/{call['Key']}", {})]
 
@@ -104,8 +122,10 @@ def allowed(policy: dict, action: str, resource: str, context: dict[str, str]) -
             continue
         conditions = st.get("Condition", {})
         assert set(conditions) <= {"StringLike"}, conditions
-        if all(key in context and any(fnmatch.fnmatchcase(context[key], p) for p in as_list(patterns))
-               for key, patterns in conditions.get("StringLike", {}).items()):
+        if all(
+            key in context and any(fnmatch.fnmatchcase(context[key], p) for p in as_list(patterns))
+            for key, patterns in conditions.get("StringLike", {}).items()
+        ):
             return True
     return False
 
@@ -117,11 +137,17 @@ def policy_for_moto() -> dict:
 def test_policy_is_narrow_and_the_evaluation_can_deny() -> None:
     policy = json.loads(POLICY.read_text())
     for st in policy["Statement"]:
-        assert st["Effect"] == "Allow" and "*" not in as_list(st["Action"]) and "*" not in as_list(st["Resource"])
+        assert (
+            st["Effect"] == "Allow"
+            and "*" not in as_list(st["Action"])
+            and "*" not in as_list(st["Resource"])
+        )
         assert not any(a.endswith(":*") for a in as_list(st["Action"]))
     p = policy_for_moto()
     assert allowed(p, "s3:GetObject", f"arn:aws:s3:::{INPUT}/{PREFIX}a.pdf", {})
-    assert not allowed(p, "s3:PutObject", f"arn:aws:s3:::{INPUT}/{PREFIX}a.pdf", {})  # inputs: only done/, failed/
+    assert not allowed(
+        p, "s3:PutObject", f"arn:aws:s3:::{INPUT}/{PREFIX}a.pdf", {}
+    )  # inputs: only done/, failed/
     assert not allowed(p, "s3:GetObject", f"arn:aws:s3:::{INPUT}/other/a.pdf", {})
     assert not allowed(p, "s3:ListBucket", f"arn:aws:s3:::{INPUT}", {"s3:prefix": "other/"})
     assert not allowed(p, "s3:ListBucket", f"arn:aws:s3:::{INPUT}", {})
@@ -182,12 +208,29 @@ def start(tmp: Path, moto: MotoS3, **env: str) -> tuple[subprocess.Popen, Path, 
     (tmp / "site" / "sitecustomize.py").write_text(RECORDER)
     calls, log = tmp / "calls.jsonl", tmp / "daemon.log"
     environ = {
-        **os.environ, "PYTHONPATH": f"{tmp / 'site'}{os.pathsep}{ROOT}", "DOCWATCH_TEST_AWS_CALLS": str(calls),
-        "DOCWATCH_S3__ENDPOINT_URL": moto.url, "DOCWATCH_S3__ADDRESSING_STYLE": "path", "DOCWATCH_ENGINE": "cpu",
-        "DOCWATCH_HEALTH_PORT": "0", "DOCWATCH_LOG_FORMAT": "json", "DOCWATCH_WORKER_ID": "iam",
-        "DOCWATCH_SHUTDOWN_GRACE_SECONDS": "5", "DOCWATCH_CPU__PAGE_WORKERS": "1", **env,
+        **os.environ,
+        "PYTHONPATH": f"{tmp / 'site'}{os.pathsep}{ROOT}",
+        "DOCWATCH_TEST_AWS_CALLS": str(calls),
+        "DOCWATCH_S3__ENDPOINT_URL": moto.url,
+        "DOCWATCH_S3__ADDRESSING_STYLE": "path",
+        "DOCWATCH_ENGINE": "cpu",
+        "DOCWATCH_HEALTH_PORT": "0",
+        "DOCWATCH_LOG_FORMAT": "json",
+        "DOCWATCH_WORKER_ID": "iam",
+        "DOCWATCH_SHUTDOWN_GRACE_SECONDS": "5",
+        "DOCWATCH_CPU__PAGE_WORKERS": "1",
+        **env,
     }
-    cmd = [sys.executable, "-m", "watcher", "run", "--input", f"s3://{INPUT}/{PREFIX}", "--output", f"s3://{OUTPUT}/{PREFIX}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "watcher",
+        "run",
+        "--input",
+        f"s3://{INPUT}/{PREFIX}",
+        "--output",
+        f"s3://{OUTPUT}/{PREFIX}",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=tmp, env=environ, stdout=out, stderr=subprocess.STDOUT)
     return proc, calls, log
@@ -220,7 +263,12 @@ def stop(proc: subprocess.Popen) -> None:
 def check_calls(calls: Path) -> set[str]:
     policy = policy_for_moto()
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
-    denied = [(c["operation"], a, r) for c in recorded for a, r, ctx in authorizations(c) if not allowed(policy, a, r, ctx)]
+    denied = [
+        (c["operation"], a, r)
+        for c in recorded
+        for a, r, ctx in authorizations(c)
+        if not allowed(policy, a, r, ctx)
+    ]
     assert not denied, f"calls deploy/aws/iam-policy.json does not allow: {sorted(set(denied))}"
     return {c["operation"] for c in recorded}
 
@@ -230,8 +278,15 @@ def test_polling_run_with_input_moves_needs_only_the_policy(moto_s3: MotoS3, tmp
     make_text_pdf(tmp_path / "good.pdf", ["A document that converts.", "Its second page."])
     s3.put_object(Bucket=INPUT, Key=f"{PREFIX}sub/good.pdf", Body=(tmp_path / "good.pdf").read_bytes())  # type: ignore[attr-defined]
     s3.put_object(Bucket=INPUT, Key=f"{PREFIX}bad.pdf", Body=b"not a PDF at all")  # type: ignore[attr-defined]
-    proc, calls, log = start(tmp_path, moto_s3, DOCWATCH_POLL_INTERVAL="0.5", DOCWATCH_SETTLE_SECONDS="0",
-                             DOCWATCH_ON_SUCCESS="move", DOCWATCH_ON_FAILURE="move", DOCWATCH_MAX_ATTEMPTS="1")
+    proc, calls, log = start(
+        tmp_path,
+        moto_s3,
+        DOCWATCH_POLL_INTERVAL="0.5",
+        DOCWATCH_SETTLE_SECONDS="0",
+        DOCWATCH_ON_SUCCESS="move",
+        DOCWATCH_ON_FAILURE="move",
+        DOCWATCH_MAX_ATTEMPTS="1",
+    )
     try:
         wait(lambda: len(logged(log, "input.moved")) == 2, proc, log)
         time.sleep(1.5)  # a few more polls and lease work after the moves
@@ -249,12 +304,25 @@ def test_sqs_event_run_needs_only_the_policy(moto_s3: MotoS3, tmp_path: Path) ->
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     sqs.purge_queue(QueueUrl=url)
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=INPUT, NotificationConfiguration={"QueueConfigurations": [  # type: ignore[attr-defined]
-        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
-    proc, calls, log = start(tmp_path, moto_s3, DOCWATCH_POLL_INTERVAL="3600", DOCWATCH_RECONCILE_INTERVAL="3600",
-                             DOCWATCH_EVENTS__SQS_QUEUE_URL=url, AWS_ENDPOINT_URL=moto_s3.url,
-                             DOCWATCH_EVENTS__SQS_WAIT_SECONDS="1", DOCWATCH_EVENTS__SQS_VISIBILITY_SECONDS="5",
-                             DOCWATCH_MIN_AGE_SECONDS="8")
+    s3.put_bucket_notification_configuration(
+        Bucket=INPUT,
+        NotificationConfiguration={
+            "QueueConfigurations": [  # type: ignore[attr-defined]
+                {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}
+            ]
+        },
+    )
+    proc, calls, log = start(
+        tmp_path,
+        moto_s3,
+        DOCWATCH_POLL_INTERVAL="3600",
+        DOCWATCH_RECONCILE_INTERVAL="3600",
+        DOCWATCH_EVENTS__SQS_QUEUE_URL=url,
+        AWS_ENDPOINT_URL=moto_s3.url,
+        DOCWATCH_EVENTS__SQS_WAIT_SECONDS="1",
+        DOCWATCH_EVENTS__SQS_VISIBILITY_SECONDS="5",
+        DOCWATCH_MIN_AGE_SECONDS="8",
+    )
     try:
         wait(lambda: bool(logged(log, "listing.reconciled")), proc, log)
         # younger than DOCWATCH_MIN_AGE_SECONDS: its message is held (and its visibility

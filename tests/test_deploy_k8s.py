@@ -34,7 +34,7 @@ DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 def kustomize(path: Path) -> list[dict]:
     exe = shutil.which("kubectl")
     assert exe, "kubectl not installed (scripts/bootstrap.sh test installs it)"
-    proc = subprocess.run([exe, "kustomize", str(path)], capture_output=True, text=True)
+    proc = subprocess.run([exe, "kustomize", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
@@ -42,9 +42,16 @@ def kustomize(path: Path) -> list[dict]:
 def with_components(tmp_path: Path, overlay: str, *components: str) -> list[dict]:
     """An operator's own overlay: one of ours plus components (kustomize wants relative paths)."""
     rel = os.path.relpath(K8S, tmp_path)
-    tmp_path.joinpath("kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [f"{rel}/overlays/{overlay}"], "components": [f"{rel}/{c}" for c in components]}))
+    tmp_path.joinpath("kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [f"{rel}/overlays/{overlay}"],
+                "components": [f"{rel}/{c}" for c in components],
+            }
+        )
+    )
     return kustomize(tmp_path)
 
 
@@ -55,7 +62,11 @@ def one(docs: list[dict], kind: str, name: str = "docwatch") -> dict:
 
 
 def container(docs: list[dict], name: str = "docwatch") -> dict:
-    (c,) = [c for c in one(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    (c,) = [
+        c
+        for c in one(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+        if c["name"] == name
+    ]
     return c
 
 
@@ -83,9 +94,13 @@ def test_no_static_keys_and_the_pods_use_the_service_account(overlay) -> None:
     _, docs = overlay
     assert not [d for d in docs if d["kind"] == "Secret"]
     for doc in docs:
-        assert "AWS_ACCESS_KEY_ID" not in yaml.safe_dump(doc) and "AWS_SECRET_ACCESS_KEY" not in yaml.safe_dump(doc)
+        assert "AWS_ACCESS_KEY_ID" not in yaml.safe_dump(
+            doc
+        ) and "AWS_SECRET_ACCESS_KEY" not in yaml.safe_dump(doc)
     sa = one(docs, "ServiceAccount")
-    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/.+", sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
+    assert re.fullmatch(
+        r"arn:aws:iam::\d{12}:role/.+", sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    )
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
     refs = [next(iter(e.values()))["name"] for e in container(docs)["envFrom"]]
@@ -100,8 +115,14 @@ def test_deployment_probes_grace_and_sandbox(overlay) -> None:
     # /healthz answers while the engine loads and while a store that is down at start is waited
     # for; /readyz (no time limit) gates readiness, so neither restarts a pod that waits
     startup = c["startupProbe"]
-    assert startup["httpGet"]["path"] == "/healthz" and startup["periodSeconds"] * startup["failureThreshold"] >= 300
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert (
+        startup["httpGet"]["path"] == "/healthz"
+        and startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    )
+    assert (
+        c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    )
     assert c["ports"][0]["containerPort"] == int(config(docs)["DOCWATCH_HEALTH_PORT"]) == 8081
     grace = int(config(docs)["DOCWATCH_SHUTDOWN_GRACE_SECONDS"])
     assert pod["terminationGracePeriodSeconds"] >= grace + 30  # finish/release + lease release
@@ -127,8 +148,12 @@ def test_engines(overlay) -> None:
         assert cfg["DOCWATCH_ENGINE"] == "cpu" and "nvidia.com/gpu" not in yaml.safe_dump(c["resources"])
         assert c["image"].endswith("-cpu")
         return
-    assert cfg["DOCWATCH_ENGINE"] == "paddleocr-vl" and gpus == 1 and cfg["DOCWATCH_PADDLE__DEVICE"] == "gpu:0"
-    assert one(docs, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0  # a surge needs a GPU
+    assert (
+        cfg["DOCWATCH_ENGINE"] == "paddleocr-vl" and gpus == 1 and cfg["DOCWATCH_PADDLE__DEVICE"] == "gpu:0"
+    )
+    assert (
+        one(docs, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+    )  # a surge needs a GPU
     if name == "gpu":
         assert cfg.get("DOCWATCH_PADDLE__VL_REC_BACKEND", "native") == "native"
         assert len([d for d in docs if d["kind"] == "Deployment"]) == 1
@@ -139,14 +164,20 @@ def test_engines(overlay) -> None:
     assert int(cfg["DOCWATCH_PADDLE__VL_REC_MAX_CONCURRENCY"]) > 0
     (vllm,) = one(docs, "Deployment", "docwatch-vllm")["spec"]["template"]["spec"]["containers"]
     assert vllm["command"] == compose["vllm"]["command"]
-    assert cfg["DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME"] == vllm["command"][vllm["command"].index("--model_name") + 1]
+    assert (
+        cfg["DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME"]
+        == vllm["command"][vllm["command"].index("--model_name") + 1]
+    )
     url = re.fullmatch(r"http://([\w-]+):(\d+)/v1", cfg["DOCWATCH_PADDLE__VL_REC_SERVER_URL"])
     assert url, cfg["DOCWATCH_PADDLE__VL_REC_SERVER_URL"]
     svc = one(docs, "Service", url.group(1))
     assert [p["port"] for p in svc["spec"]["ports"]] == [int(url.group(2))]
     vllm_labels = one(docs, "Deployment", "docwatch-vllm")["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["selector"].items() <= vllm_labels.items()
-    assert vllm["resources"]["limits"]["nvidia.com/gpu"] == 1 and vllm["startupProbe"]["httpGet"]["path"] == "/health"
+    assert (
+        vllm["resources"]["limits"]["nvidia.com/gpu"] == 1
+        and vllm["startupProbe"]["httpGet"]["path"] == "/health"
+    )
     # docwatch's own Service/PDB/ServiceMonitor do not select the server's pods
     assert not one(docs, "Service")["spec"]["selector"].items() <= vllm_labels.items()
 
@@ -164,9 +195,15 @@ def test_prometheus_operator_objects(overlay) -> None:
     for group in rule["spec"]["groups"]:
         assert group["name"] and group["rules"]
         for r in group["rules"]:
-            assert set(r) <= {"alert", "expr", "for", "labels", "annotations"} and r["alert"] and r["expr"].strip()
+            assert (
+                set(r) <= {"alert", "expr", "for", "labels", "annotations"}
+                and r["alert"]
+                and r["expr"].strip()
+            )
             assert DURATION.match(r.get("for", "0s")) and r["labels"]["severity"] in {"warning", "critical"}
-            assert r["annotations"]["summary"] and r["annotations"]["runbook_url"].endswith("#alerts-and-runbook")
+            assert r["annotations"]["summary"] and r["annotations"]["runbook_url"].endswith(
+                "#alerts-and-runbook"
+            )
 
 
 def test_keda_scaled_objects(overlay, tmp_path) -> None:
@@ -187,7 +224,10 @@ def test_keda_scaled_objects(overlay, tmp_path) -> None:
     assert so["apiVersion"] == auth["apiVersion"] == "keda.sh/v1alpha1"
     assert so["spec"]["scaleTargetRef"]["name"] == "docwatch" and so["spec"]["minReplicaCount"] >= 1
     (trigger,) = so["spec"]["triggers"]
-    assert trigger["type"] == "aws-sqs-queue" and trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert (
+        trigger["type"] == "aws-sqs-queue"
+        and trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    )
     meta = trigger["metadata"]
     assert meta["queueURL"].startswith("https://sqs.") and int(meta["queueLength"]) >= 1 and meta["awsRegion"]
     assert auth["spec"]["podIdentity"]["provider"] == "aws"

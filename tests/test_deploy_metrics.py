@@ -29,12 +29,39 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "docwatch.json"
 SCALER = ROOT / "deploy" / "k8s" / "base" / "scaledobject-prometheus.yaml"
 EXPORTER = ROOT / "deploy" / "aws" / "cloudwatch-exporter.yml"
 README = ROOT / "deploy" / "README.md"
-ALERTS = {"DocwatchNoProgress", "DocwatchHighFailureRate", "DocwatchOldestDocumentWaiting", "DocwatchEngineDown",
-          "DocwatchLeaseLost", "DocwatchReadinessFlapping", "DocwatchDeadLetterQueueNotEmpty"}
-KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right",
-            "inf", "nan"}
-SUFFIXES = {"histogram": ("_bucket", "_sum", "_count", "_created"), "summary": ("_sum", "_count", "_created"),
-            "counter": ("_created",), "gauge": (), "info": (), "stateset": (), "unknown": ()}
+ALERTS = {
+    "DocwatchNoProgress",
+    "DocwatchHighFailureRate",
+    "DocwatchOldestDocumentWaiting",
+    "DocwatchEngineDown",
+    "DocwatchLeaseLost",
+    "DocwatchReadinessFlapping",
+    "DocwatchDeadLetterQueueNotEmpty",
+}
+KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "inf",
+    "nan",
+}
+SUFFIXES = {
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("_sum", "_count", "_created"),
+    "counter": ("_created",),
+    "gauge": (),
+    "info": (),
+    "stateset": (),
+    "unknown": (),
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -52,8 +79,10 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_metric_names_extraction() -> None:
-    expr = ('sum by (le, stage) (rate(a_bucket{x="y", z=~"$ns"}[5m])) / on (x) group_left (q) b > 0.95 '
-            'unless c offset 5m or max without (pod) (histogram_quantile(0.5, d_total)) and bool e')
+    expr = (
+        'sum by (le, stage) (rate(a_bucket{x="y", z=~"$ns"}[5m])) / on (x) group_left (q) b > 0.95 '
+        "unless c offset 5m or max without (pod) (histogram_quantile(0.5, d_total)) and bool e"
+    )
     assert metric_names(expr) == {"a_bucket", "b", "c", "d_total", "e"}
 
 
@@ -76,25 +105,34 @@ def exposed_families(text: str) -> dict[str, str]:
 def resolves(name: str, families: dict[str, str]) -> bool:
     if name in families:
         return True
-    return any(name.endswith(suffix) and families.get(name.removesuffix(suffix)) == kind
-               for kind, suffixes in SUFFIXES.items() for suffix in suffixes)
+    return any(
+        name.endswith(suffix) and families.get(name.removesuffix(suffix)) == kind
+        for kind, suffixes in SUFFIXES.items()
+        for suffix in suffixes
+    )
 
 
 def cloudwatch_exporter_names() -> set[str]:
     """prometheus/cloudwatch_exporter's naming: aws_<namespace>_<metric>_<statistic>, snake case."""
+
     def snake(s: str) -> str:
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", s).lower()
 
     config = yaml.safe_load(EXPORTER.read_text())
-    return {f"aws_{snake(m['aws_namespace'].split('/', 1)[1])}_{snake(m['aws_metric_name'])}_{stat.lower()}"
-            for m in config["metrics"] for stat in m["aws_statistics"]}
+    return {
+        f"aws_{snake(m['aws_namespace'].split('/', 1)[1])}_{snake(m['aws_metric_name'])}_{stat.lower()}"
+        for m in config["metrics"]
+        for stat in m["aws_statistics"]
+    }
 
 
 def test_alerts_have_a_runbook_line() -> None:
     assert set(rule_exprs()) == ALERTS
     text = README.read_text()
     section = text.split("## Alerts and runbook", 1)[1].split("\n## ", 1)[0]
-    items = {m.group(1): m.group(2) for m in re.finditer(r"^\* `(\w+)`(.*?)(?=^\* |\Z)", section, re.M | re.S)}
+    items = {
+        m.group(1): m.group(2) for m in re.finditer(r"^\* `(\w+)`(.*?)(?=^\* |\Z)", section, re.MULTILINE | re.DOTALL)
+    }
     for alert in ALERTS:
         assert "runbook:" in items.get(alert, ""), f"{alert}: no runbook item in deploy/README.md"
 
@@ -125,11 +163,20 @@ def test_every_metric_the_alerts_dashboard_and_scaler_use_is_exported(tmp_path: 
             for name in metric_names(expr):
                 used.setdefault(name, set()).add(source)
     # not vacuous: the names the issue asks the alerts and dashboard to cover are among them
-    for needed in ("docwatch_queue_depth", "docwatch_documents_total", "docwatch_pages_total",
-                   "docwatch_oldest_queued_age_seconds", "docwatch_engine_ready", "docwatch_engine_state",
-                   "docwatch_lease_renewals_total", "docwatch_readiness_changes_total",
-                   "docwatch_upload_to_result_seconds_bucket", "docwatch_document_failures_total",
-                   "docwatch_s3_errors_total", "process_cpu_seconds_total"):
+    for needed in (
+        "docwatch_queue_depth",
+        "docwatch_documents_total",
+        "docwatch_pages_total",
+        "docwatch_oldest_queued_age_seconds",
+        "docwatch_engine_ready",
+        "docwatch_engine_state",
+        "docwatch_lease_renewals_total",
+        "docwatch_readiness_changes_total",
+        "docwatch_upload_to_result_seconds_bucket",
+        "docwatch_document_failures_total",
+        "docwatch_s3_errors_total",
+        "process_cpu_seconds_total",
+    ):
         assert needed in used, needed
     assert not resolves("docwatch_no_such_metric_total", families)
 
@@ -138,6 +185,13 @@ def test_every_metric_the_alerts_dashboard_and_scaler_use_is_exported(tmp_path: 
     assert not missing, f"not exported by docwatch: {missing}"
     (dlq_name,) = metric_names(rules["DocwatchDeadLetterQueueNotEmpty"])
     assert dlq_name in external and used[dlq_name] == {"rule"}
-    rule = next(r for g in yaml.safe_load(RULE.read_text())["spec"]["groups"] for r in g["rules"]
-                if r["alert"] == "DocwatchDeadLetterQueueNotEmpty")
-    assert dlq_name in rule["annotations"]["metric_source"] and "cloudwatch" in rule["annotations"]["metric_source"]
+    rule = next(
+        r
+        for g in yaml.safe_load(RULE.read_text())["spec"]["groups"]
+        for r in g["rules"]
+        if r["alert"] == "DocwatchDeadLetterQueueNotEmpty"
+    )
+    assert (
+        dlq_name in rule["annotations"]["metric_source"]
+        and "cloudwatch" in rule["annotations"]["metric_source"]
+    )

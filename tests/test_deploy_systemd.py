@@ -26,7 +26,12 @@ def settings(text: str) -> dict[str, list[str]]:
 def test_exposure_at_most_two() -> None:
     exe = shutil.which("systemd-analyze")
     assert exe, "systemd-analyze not installed (scripts/bootstrap.sh test installs systemd)"
-    proc = subprocess.run([exe, "security", "--offline=true", "--no-pager", str(UNIT)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [exe, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     m = re.search(r"Overall exposure level for docwatch\.service: (\d+\.\d+)", out)
     assert m, out
@@ -50,7 +55,9 @@ def test_gpu_devices_and_network_stay_usable() -> None:
 
 def test_install_steps_put_the_gpu_wheel_first() -> None:
     text = UNIT.read_text()
-    steps = [ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#") and "pip install" in ln]
+    steps = [
+        ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#") and "pip install" in ln
+    ]
     assert not any("docwatch[paddle]" in s and not s.startswith("Not") for s in steps), steps
     gpu = next(i for i, s in enumerate(steps) if "paddlepaddle-gpu==" in s)
     main = next(i for i, s in enumerate(steps) if "install docwatch 'paddleocr" in s)
@@ -61,4 +68,7 @@ def test_install_steps_put_the_gpu_wheel_first() -> None:
     assert f"paddlepaddle-gpu=={paddle_pin} " in steps[gpu]
     assert f"'paddleocr[doc-parser]=={ocr_pin}'" in steps[main]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert f"ARG PADDLEPADDLE_GPU_VERSION={paddle_pin}" in dockerfile and f"ARG PADDLEOCR_VERSION={ocr_pin}" in dockerfile
+    assert (
+        f"ARG PADDLEPADDLE_GPU_VERSION={paddle_pin}" in dockerfile
+        and f"ARG PADDLEOCR_VERSION={ocr_pin}" in dockerfile
+    )

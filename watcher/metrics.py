@@ -9,7 +9,13 @@ from importlib import metadata
 from typing import Any
 
 from prometheus_client import (
-    CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector, ProcessCollector,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
