@@ -47,6 +47,7 @@ def _handler(ready: ReadyCheck, alive: AliveCheck, metrics: Metrics) -> type[Bas
                 self._send(200 if ok else 503, "application/json", body)
             elif path == "/readyz":
                 ok, detail = ready()
+                metrics.readiness(ok)
                 body = json.dumps({"status": "ready" if ok else "not ready", **detail}).encode()
                 self._send(200 if ok else 503, "application/json", body)
             elif path == "/metrics":
