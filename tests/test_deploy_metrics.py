@@ -153,6 +153,10 @@ def test_every_metric_the_alerts_dashboard_and_scaler_use_is_exported(tmp_path: 
     families = exposed_families(scrape)
     assert 'docwatch_documents_total{status="succeeded"} 1.0' in scrape  # a real run was scraped
     assert re.search(r'^docwatch_build_info\{[^}]*version="[^"]+"', scrape, re.MULTILINE)
+    # wired by the daemon: the engine it runs, its state, when the result came after the upload
+    assert re.search(r'^docwatch_build_info\{[^}]*engine="cpu"', scrape, re.MULTILINE)
+    assert 'docwatch_engine_state{state="ready"} 1.0' in scrape
+    assert 'docwatch_upload_to_result_seconds_count{status="succeeded"} 1.0' in scrape
     assert "process_cpu_seconds_total" in families and "docwatch_ready" in families
 
     rules = rule_exprs()

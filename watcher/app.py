@@ -8,6 +8,7 @@ import time
 
 import structlog
 
+from processor.options import EngineName
 from watcher.daemon import Daemon
 from watcher.engine_host import EngineHost
 from watcher.health import HealthServer, PostRoute
@@ -17,6 +18,7 @@ from watcher.settings import Settings
 from watcher.verify import VerifyLoop
 from watcher.sources.hub import Sources, build_sources
 from watcher.storage import LocalStorage, Storage, StorageError, open_storage
+from watcher.storage.s3 import S3Storage
 
 log = structlog.get_logger("docwatch")
 
@@ -86,6 +88,11 @@ def run_daemon(settings: Settings, *, once: bool = False) -> int:
         return 0
     source, sink = opened
     metrics = Metrics()
+    pipeline_version = settings.paddle.pipeline_version if settings.engine is not EngineName.CPU else "none"
+    metrics.set_build_info(engine=settings.engine.value, pipeline_version=pipeline_version)
+    for store in {id(s): s for s in (source, sink)}.values():
+        if isinstance(store, S3Storage):
+            metrics.observe_s3_client(store.client)
     try:
         sources = build_sources(settings, source, sink, metrics, once=once)
         routes = event_routes(settings, sources)
@@ -93,6 +100,8 @@ def run_daemon(settings: Settings, *, once: bool = False) -> int:
         log.error("startup.failed", error=str(exc))
         return 2
     engine = EngineHost(settings)
+    metrics.watch_engine(lambda: "ready" if engine.ready.is_set() else "down" if engine.down_since is not None
+                         else "loading")
     daemon = Daemon(settings, source, sink, engine, metrics, sources)
 
     def ready() -> tuple[bool, dict[str, str]]:

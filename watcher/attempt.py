@@ -137,6 +137,8 @@ class Attempt:
         self.crew.metrics.skips.labels(why.value).inc()
         if why is Skip.GAVE_UP:
             self.crew.metrics.documents.labels(Status.FAILED.value).inc()
+            self.crew.metrics.failures.labels("WorkerLost").inc()
+            self.crew.metrics.observe_upload_to_result(self.item.modified, Status.FAILED.value)
             self.log.error("document.failed", error_type="WorkerLost",
                            error="its workers kept dying on it; recorded as failed")
             self.crew.sources.done.mark(self.item)
@@ -250,6 +252,8 @@ class Attempt:
             return
         crew.metrics.pages.labels("ok").inc(m.pages.done)
         crew.metrics.pages.labels("failed").inc(len(m.pages.failed))
+        if m.status is Status.FAILED and m.error:
+            crew.metrics.failures.labels(m.error.type).inc()
         timings = {k.value: round(v, 3) for k, v in m.timings.items()}
         if m.status is Status.FAILED and m.next_attempt_at:
             crew.metrics.retries.labels("document").inc()
@@ -264,6 +268,7 @@ class Attempt:
             **({"error_type": m.error.type, "error": m.error.message} if m.error else {}),
         )
         crew.sources.done.mark(item)
+        crew.metrics.observe_upload_to_result(item.modified, m.status.value)
         if m.status in (Status.SUCCEEDED, Status.PARTIAL):
             self._tidy(claim.previous, m)
         if m.status is not Status.PARTIAL:  # its missing pages are converted later, from this input

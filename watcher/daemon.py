@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -134,6 +135,8 @@ class Daemon:
         self.metrics.polls.labels("ok").inc()
         self.crew.storage.answered()
         self.metrics.queue_depth.set(len(items))
+        waited = [(datetime.now(UTC) - i.modified).total_seconds() for i in items if i not in self.sources.done]
+        self.metrics.oldest_queued_age.set(max(waited, default=0.0))
         now = time.monotonic()
         return [i for i in items if self._faults.get((i.key, i.etag), (0, 0.0))[1] <= now]
 

@@ -227,6 +227,11 @@ class S3Storage(Storage):
                 self._conditional = self.conditional_writes_problem is None
             return self._conditional
 
+    @property
+    def client(self) -> Any:
+        """The boto3 client (for instrumentation: metrics hook its events)."""
+        return self._client
+
     # -- internals -------------------------------------------------------------
     def _key(self, key: str) -> str:
         if not key:
