@@ -20,7 +20,9 @@ class CpuEngineOptions(BaseModel):
     ocr_languages: str = Field("rus+eng", description="Tesseract language packs, '+'-joined")
     ocr_dpi: int = Field(300, ge=72, le=600, description="render DPI for pages that need OCR")
     force_ocr: bool = Field(False, description="OCR every page even when its text layer is good")
-    page_workers: int = Field(0, ge=0, description="page-parallel worker processes; 0 = one per core")
+    page_workers: int = Field(
+        0, ge=0, description="page-parallel worker processes; 0 = one per CPU this process may use (affinity, cgroup quota)"
+    )
 
 
 class VlBackend(StrEnum):

@@ -101,3 +101,13 @@ def test_checkpoints_of_another_engine_or_options_are_not_resumed(tmp_path: Path
     paddle = EngineInfo(name="paddleocr-vl", version="3.7.0", options={})
     for engine, dpi in ((other_options, 144), (other_version, 144), (paddle, 144), (cpu, 200)):
         assert Checkpoints(store, "a.pdf", sha, engine, dpi).load() == {}, (engine, dpi)
+
+
+def test_how_an_engine_runs_does_not_name_its_checkpoints(tmp_path: Path):
+    """Replicas on other nodes (other CPU counts, their own VL server) resume each other's pages."""
+    store = LocalStorage(tmp_path, create=True)
+    here = EngineInfo(name="cpu", version="1", options={"ocr_dpi": 300, "page_workers": 2})
+    there = here.model_copy(update={"options": {"ocr_dpi": 300, "page_workers": 64}})
+    Checkpoints(store, "a.pdf", "1" * 64, here, 144).save(PageResult(Page(number=1, width=1, height=1,
+                                                                          unit=PageUnit.POINT)))
+    assert sorted(Checkpoints(store, "a.pdf", "1" * 64, there, 144).load()) == [1]

@@ -99,6 +99,12 @@ class Checkpoints:
         return stale
 
 
+# options an engine records that say how it runs, not what it writes: replicas on other nodes
+# (other CPU counts, their own VL server) resume each other's pages
+_RUN_TIME_ONLY = frozenset({"page_workers", "pages_in_flight", "pipelines", "vl_rec_max_concurrency",
+                            "vl_rec_server_url", "use_queues"})
+
+
 def forget_pages(storage: Storage, input_key: str, numbers: list[int]) -> None:
     """Drop the checkpoints of these pages in every conversion of the input, so the next attempt
     converts them again (`docwatch retry --partial`: pages that failed for good last time)."""
@@ -114,6 +120,9 @@ def conversion_key(sha256: str, engine: EngineInfo | None, figure_dpi: int | Non
     it records (those that shape its output), and the figure DPI."""
     if engine is None and figure_dpi is None:
         return sha256
-    described = json.dumps({"engine": engine.model_dump(mode="json") if engine else None, "figure_dpi": figure_dpi},
-                           sort_keys=True)
+    described = {"engine": None, "figure_dpi": figure_dpi}
+    if engine is not None:
+        options = {k: v for k, v in engine.options.items() if k not in _RUN_TIME_ONLY}
+        described["engine"] = {"name": engine.name, "version": engine.version, "options": options}
+    described = json.dumps(described, sort_keys=True)
     return hashlib.sha256(f"{sha256}|{described}".encode()).hexdigest()

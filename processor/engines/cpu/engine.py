@@ -22,6 +22,7 @@ from processor.engines.cpu.languages import ScriptTally
 from processor.engines.cpu.layout_model import model_available
 from processor.engines.cpu.ocr import tesseract_version
 from processor.engines.cpu.page import PageTask, process_page, repeated_signatures
+from processor.cpus import usable_cpus
 from processor.errors import EngineUnavailable
 from processor.options import ConvertOptions
 from processor.source import OpenedInput
@@ -98,7 +99,7 @@ class CpuEngine(Engine):
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()  # documents in flight share the pool; one rebuilds it
         self._generation = 0  # pools built so far: a crash is answered once, by one rebuild
-        self._workers = options.cpu.page_workers or os.cpu_count() or 1
+        self._workers = options.cpu.page_workers or usable_cpus()  # the container's CPUs, not the host's
 
     @functools.cached_property
     def info(self) -> EngineInfo:
