@@ -85,7 +85,7 @@ class ProxyStats:
 class FaultProxy:
     """``FaultProxy(upstream_url, rates, seed).start()`` → ``.url``; ``.stop()`` when done."""
 
-    def __init__(self, upstream: str, rates: FaultRates | None = None, seed: int = 0) -> None:
+    def __init__(self, upstream: str, rates: FaultRates | None = None, seed: int = 0, port: int = 0) -> None:
         parsed = urlparse(upstream)
         self.upstream_host = parsed.hostname or "127.0.0.1"
         self.upstream_port = parsed.port or 80
@@ -105,7 +105,7 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)

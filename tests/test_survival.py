@@ -131,3 +131,47 @@ def test_a_replica_started_during_an_outage_waits_for_the_store(moto_s3: MotoS3,
         assert stopped.proc.wait(30) == 0
     finally:
         proxy.stop()
+
+
+def test_a_store_refusing_connections_at_start_is_awaited_with_probes_answering(
+    moto_s3: MotoS3, s3_bucket: str, daemons
+) -> None:
+    """Nothing listening at the S3 endpoint for 60 s at start (MinIO or a proxy restarting): it
+    once exited at once ('is the URL right?') and the platform crash-looped it; the health
+    endpoint started only after the store answered, so the startupProbe had nothing to ask."""
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    inp.put("after.pdf", text_pdf("converted once the store listens"))
+    store_port, health = free_port(), free_port()
+    d = daemons(f"http://127.0.0.1:{store_port}", s3_bucket, "patient", DOCWATCH_HEALTH_PORT=str(health),
+                DOCWATCH_S3__MAX_ATTEMPTS="2")
+
+    def probes() -> tuple[int, int] | None:
+        try:
+            return http_status(health, "/healthz"), http_status(health, "/readyz")
+        except (urllib.error.URLError, ConnectionError):
+            return None
+
+    wait_for(lambda: probes() is not None, 30, [d])
+    refused_until = time.monotonic() + 60
+    while time.monotonic() < refused_until:
+        assert probes() == (200, 503) and d.proc.poll() is None
+        time.sleep(1)
+    waits = d.events("startup.storage_unavailable")
+    assert len(waits) >= 3 and all(f"127.0.0.1:{store_port}" in w["endpoint"] for w in waits)
+    assert "unavailable" in _readyz_body(health)  # readiness says why
+    proxy = FaultProxy(moto_s3.url, port=store_port).start()  # the store comes up
+    try:
+        wait_for(all_succeeded(out, ["after.pdf"]), 180, [d])
+        wait_for(lambda: probes() == (200, 200), 60, [d])
+        assert not d.events("startup.failed") and len(d.events("daemon.start")) == 1
+    finally:
+        proxy.stop()
+
+
+def _readyz_body(port: int) -> str:
+    """The /readyz body (it answers 503 while not ready)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            return r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.read().decode()

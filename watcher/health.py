@@ -23,7 +23,8 @@ _MAX_POST_BODY = 1024 * 1024
 class HealthServer:
     def __init__(self, host: str, port: int, ready: ReadyCheck, alive: AliveCheck, metrics: Metrics,
                  post_routes: dict[str, PostRoute] | None = None) -> None:
-        handler = _with_post(_handler(ready, alive, metrics), post_routes or {})
+        # the routes dict is read at each request: routes added after the start are served
+        handler = _with_post(_handler(ready, alive, metrics), post_routes if post_routes is not None else {})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]

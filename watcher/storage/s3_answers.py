@@ -58,6 +58,16 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, (HTTPClientError, *BODY_ERRORS))
 
 
+def unanswered(exc: BaseException | None) -> bool:
+    """The store gave no answer at all (nothing listening, no route, a timeout, a dropped
+    connection) or a fault of the moment: at start-up, worth waiting for, not a wrong setting."""
+    if exc is None:
+        return False
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError):
+        return True
+    return not isinstance(exc, NoCredentialsError) and transient(exc)
+
+
 def unquote_etag(etag: str) -> str:
     return etag.strip('"')
 
