@@ -7,13 +7,14 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from processor.document import Document, PageMethod
+from processor.backoff import backoff
 from processor.engines import Engine, PageResult, create_engine
 from processor.errors import CorruptInput
 from processor.options import ConvertOptions
 from processor.source import open_source
 
 _NOTHING = (PageMethod.BLANK, PageMethod.NONE)
-_RETRY_BACKOFF = 2.0  # seconds before a page with a retryable failure is tried again; doubles
+_RETRY_BACKOFF = 2.0  # bound of the first wait before a page that may pass is tried again; doubles
 ProgressCallback = Callable[[PageResult, int], None]  # (page just done, with its figures; total pages)
 
 
@@ -50,7 +51,7 @@ def convert(
             todo: Collection[int] | None = [n for n in range(1, total + 1) if n not in skip] if skip else None
             for attempt in range(options.page_retries + 1):
                 if attempt:
-                    time.sleep(_RETRY_BACKOFF * 2 ** (attempt - 1))
+                    time.sleep(backoff(_RETRY_BACKOFF, attempt))
                 for result in engine.pages(source, only=todo):
                     if progress:
                         progress(result, total)

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import structlog
 
+from processor.backoff import backoff
 from processor.errors import ConversionError, EngineUnavailable, error_info
 from watcher import outcome
 from watcher.checkpoints import Checkpoints
@@ -36,7 +37,7 @@ from watcher.sources.hub import Sources
 from watcher.storage import NotFound, ObjectInfo, PreconditionFailed, Storage
 
 log = structlog.get_logger("docwatch")
-_STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds, doubling
+_STAGE_TRIES, _STAGE_BACKOFF = 3, 1.0  # seconds: the first back-off's bound, doubling
 # inputs up to this size are fetched alongside their claim: a round trip less before the engine
 # sees them; a claim that loses throws the download away, so larger inputs wait for the claim
 _FETCH_WITH_CLAIM_MAX = 16 * 1024 * 1024
@@ -231,7 +232,7 @@ class Attempt:
             except Exception as exc:  # noqa: BLE001
                 if attempt == _STAGE_TRIES:
                     raise
-                if self.crew.stopping.wait(_STAGE_BACKOFF * 2 ** (attempt - 1)):
+                if self.crew.stopping.wait(backoff(_STAGE_BACKOFF, attempt)):
                     raise Interrupted(f"stopping during the {stage.value} back-off") from exc
                 self.crew.metrics.retries.labels("stage").inc()
                 self.log.warning("stage.retry", stage=stage.value, attempt=attempt, error_type=type(exc).__name__,

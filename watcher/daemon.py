@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from processor.backoff import backoff
 from watcher.attempt import Attempt, Crew, StorageHealth, timed
 from watcher.claims import Claims
 from watcher.engine_host import EngineHost
@@ -149,7 +150,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001
             version = (item.key, item.etag)
             faults = self._faults.get(version, (0, 0.0))[0] + 1
-            delay = min(_FAULT_BACKOFF * 2 ** (faults - 1), _FAULT_BACKOFF_MAX)
+            delay = backoff(_FAULT_BACKOFF, faults, _FAULT_BACKOFF_MAX)
             self._faults[version] = (faults, time.monotonic() + delay)
             self.metrics.retries.labels("storage_fault").inc()
             log.error("document.storage_fault", key=item.key, error_type=type(exc).__name__, error=str(exc),

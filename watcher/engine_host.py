@@ -28,6 +28,7 @@ from pathlib import Path
 
 import structlog
 
+from processor.backoff import backoff
 from processor.document import Document, EngineInfo, ErrorInfo
 from processor.engines import PageResult
 from processor.errors import ConversionError, EngineFailure, EngineUnavailable
@@ -83,6 +84,7 @@ class EngineHost:
         self._jobs = itertools.count(1)
         self._restart_due = False  # the child ended under work: the main loop starts a new one
         self._revive_at = self._revive_wait = 0.0
+        self._revive_round = 0  # reloads of an engine that is down, so far
 
     # ------------------------------------------------------------------ the child's life
     def start(self) -> None:
@@ -231,7 +233,8 @@ class EngineHost:
                 log.info("engine.restarted")
                 return
             self.down_since = self.down_since or time.monotonic()
-            self._revive_wait = _REVIVE_FIRST
+            self._revive_round = 1
+            self._revive_wait = backoff(_REVIVE_FIRST, self._revive_round, _REVIVE_LONGEST)
             self._revive_at = time.monotonic() + self._revive_wait
             log.error("engine.restart_failed", error_type=self.load_error.type if self.load_error else None,
                       error=self.load_error.message if self.load_error else None)
@@ -241,7 +244,8 @@ class EngineHost:
         if self._load_fresh_child():
             log.info("engine.revived", down_seconds=round(time.monotonic() - (self.down_since or 0), 1))
             return
-        self._revive_wait = min(self._revive_wait * 2, _REVIVE_LONGEST)
+        self._revive_round += 1
+        self._revive_wait = backoff(_REVIVE_FIRST, self._revive_round, _REVIVE_LONGEST)
         self._revive_at = time.monotonic() + self._revive_wait
         log.warning("engine.reload_failed", error=self.load_error.message if self.load_error else None,
                     next_try_in=self._revive_wait)

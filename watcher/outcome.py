@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from processor.backoff import backoff as jittered
 from processor.document import Document, ErrorInfo
 from watcher.manifest import Manifest, OutputRecord, PageFailure, PagesSummary, Stage, Status, utcnow
 
@@ -56,7 +57,7 @@ def failed(
     manifest: Manifest, error: ErrorInfo, timings: dict[Stage, float], max_attempts: int, backoff: float
 ) -> Manifest:
     retry = error.retryable and manifest.attempts < max_attempts
-    next_at = utcnow() + timedelta(seconds=backoff * 2 ** (manifest.attempts - 1)) if retry else None
+    next_at = utcnow() + timedelta(seconds=jittered(backoff, manifest.attempts)) if retry else None
     return manifest.model_copy(
         update={
             "status": Status.FAILED,

@@ -106,7 +106,9 @@ class Settings(BaseSettings, ConvertOptions):
     max_lapses: int = Field(
         5, ge=1, description="attempts that may end with the worker killed or cut off before the document fails (WorkerLost)"
     )
-    retry_backoff_seconds: float = Field(30.0, ge=0, description="first retry delay; doubles each time")
+    retry_backoff_seconds: float = Field(
+        30.0, ge=0, description="bound of the first retry delay (doubling each time; each delay drawn below its bound)"
+    )
     page_timeout_seconds: float = Field(
         120.0, gt=0, description="time budget per page: a conversion running past pages x this is killed and retried"
     )

@@ -25,6 +25,7 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from processor.backoff import backoff
 from watcher.discovery import DoneIndex, KeyFilter
 from watcher.metrics import Metrics
 from watcher.settings import EventsSettings, S3Settings
@@ -104,7 +105,7 @@ class SqsSource(Announced):
 
     # -- the receiver thread -------------------------------------------------------
     def _run(self) -> None:
-        backoff, extended = 1.0, time.monotonic()
+        faults, extended = 0, time.monotonic()
         every = max(self.cfg.sqs_visibility_seconds / 3, 1)
         while not self._stopping.is_set():
             if time.monotonic() - extended >= every:
@@ -120,10 +121,10 @@ class SqsSource(Announced):
                 )
             except (ClientError, BotoCoreError) as exc:
                 log.error("sqs.receive_failed", error_type=type(exc).__name__, error=str(exc))
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 60)
+                faults += 1
+                self._stopping.wait(backoff(1.0, faults, cap=60.0))
                 continue
-            backoff = 1.0
+            faults = 0
             messages = r.get("Messages", [])
             lag = max((time.time() - _sent_at(m) for m in messages), default=0.0)
             for message in messages:

@@ -32,6 +32,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
+from processor.backoff import backoff
 from processor.redact import redact_urls
 from watcher.storage.base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 from watcher.storage.s3_answers import (
@@ -256,7 +257,7 @@ class S3Storage(Storage):
                 if error_code(exc) == "ConditionalRequestConflict" and conflict < _CONFLICT_TRIES - 1:
                     # 409: another conditional write to the key was in flight and ours was
                     # not applied; S3 asks to retry, and the retry evaluates the condition anew.
-                    time.sleep(0.1 * 2**conflict)
+                    time.sleep(backoff(0.1, conflict + 1))
                     continue
                 # When botocore retried, an earlier attempt may have landed and its response
                 # got lost: the retry then fails against our own write. The content carries
@@ -315,7 +316,7 @@ class S3Storage(Storage):
             except BODY_ERRORS as exc:
                 if attempt == _BODY_TRIES - 1:
                     raise self._error(exc, op, key) from exc
-                time.sleep(0.2 * 2**attempt)
+                time.sleep(backoff(0.2, attempt + 1))
             except BotoCoreError as exc:
                 raise self._error(exc, op, key) from exc
         raise AssertionError("unreachable")
