@@ -18,6 +18,8 @@ from watcher.engine_host import EngineHost
 from watcher.health import HealthServer, PostRoute
 from watcher.feedback_loop import refuse_feedback_loop
 from watcher.metrics import Metrics
+from watcher.notify.notifier import Notifier
+from watcher.notify.targets import targets
 from watcher.settings import Settings
 from watcher.verify import VerifyLoop
 from watcher.sources.hub import Sources, build_sources
@@ -171,7 +173,11 @@ def _serve(settings: Settings, once: bool, stopping: threading.Event, metrics: M
     engine = EngineHost(settings)
     metrics.watch_engine(lambda: "ready" if engine.ready.is_set() else "down" if engine.down_since is not None
                          else "loading")
-    daemon = Daemon(settings, source, sink, engine, metrics, sources)
+    notifier = None
+    if settings.notify.enabled:
+        notifier = Notifier(sink, targets(settings.notify, settings.s3), metrics, threading.Event(),
+                            settings.notify.scan_interval)
+    daemon = Daemon(settings, source, sink, engine, metrics, sources, notifier)
     readiness.daemon, readiness.engine = daemon, engine
     if stopping.is_set():
         daemon.stop()
@@ -194,6 +200,8 @@ def _serve(settings: Settings, once: bool, stopping: threading.Event, metrics: M
         log.info("engine.ready", engine=engine.info.name if engine.info else None,
                  version=engine.info.version if engine.info else None)
         sources.start()  # after the engine: a message is not held while models load
+        if notifier is not None:
+            notifier.start()
         if settings.verify_interval and not once:
             VerifyLoop(sink, settings.verify_interval, metrics, daemon.stopping).start()
         daemon.run(once=once)
@@ -202,6 +210,8 @@ def _serve(settings: Settings, once: bool, stopping: threading.Event, metrics: M
             return 3
     finally:
         sources.stop()
+        if notifier is not None:
+            notifier.close(grace=settings.shutdown_grace_seconds)
         engine.stop()
         log.info("daemon.stop")
     return 0

@@ -25,11 +25,14 @@ from watcher import outcome
 from watcher.checkpoints import Checkpoints
 from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import CrashedInCompany, EngineHost, Interrupted
+from watcher.events import FINAL, CompletionEvent, event_from_manifest
 from watcher.inflight import InFlight
 from watcher.input_moves import move_input
 from watcher.lease import kept_alive
 from watcher.manifest import Manifest, Stage, Status
 from watcher.metrics import Metrics
+from watcher.notify.notifier import Notifier
+from watcher.notify.outbox import OutboxEntry
 from watcher.publish import Fenced, publish, remove_stale
 from watcher.resuming import ResumingConversion
 from watcher.settings import Settings
@@ -84,6 +87,7 @@ class Crew:
     stopping: threading.Event
     should_abort: Callable[[], bool]  # past the shutdown grace: abandon the conversion
     storage: StorageHealth
+    notifier: Notifier | None = None  # completion events, when configured
 
 
 class Attempt:
@@ -130,9 +134,21 @@ class Attempt:
                 self.log.info("document.alone", detail="runs with the engine to itself (a crash or lapse in company)")
             manifest = self._attempt()
         with timed(crew.metrics, Stage.RECORD, self.timings):
+            event = self._to_outbox(claim, manifest)  # before the manifest: a crash after it still sends it
             recorded = claim.finish(manifest)
         self._record(recorded)
+        if recorded and event is not None and crew.notifier is not None:
+            crew.notifier.recorded(event.event_id)
         return True
+
+    def _to_outbox(self, claim: Claim, manifest: Manifest) -> CompletionEvent | None:
+        """The completion event of a final manifest (a retry scheduled is not final), in the outbox."""
+        notifier = self.crew.notifier
+        if notifier is None or manifest.status not in FINAL or manifest.next_attempt_at is not None:
+            return None
+        event = event_from_manifest(manifest, claim.key)
+        self._retried(Stage.RECORD, lambda: notifier.written(OutboxEntry(event, manifest.fence)))
+        return event
 
     def _skipped(self, why: Skip) -> None:
         self.crew.metrics.skips.labels(why.value).inc()

@@ -19,6 +19,7 @@ from watcher.engine_host import EngineHost
 from watcher.inflight import InFlight
 from watcher.manifest import Stage
 from watcher.metrics import Metrics
+from watcher.notify.notifier import Notifier
 from watcher.settings import Settings
 from watcher.sources.hub import Sources, build_sources
 from watcher.storage import ObjectInfo, Storage
@@ -33,7 +34,7 @@ class Daemon:
     are free, keeps the engine alive between them, and stops gracefully (finish, then release)."""
 
     def __init__(self, settings: Settings, source: Storage, sink: Storage, engine: EngineHost, metrics: Metrics,
-                 sources: Sources | None = None):
+                 sources: Sources | None = None, notifier: Notifier | None = None):
         self.settings, self.source, self.sink, self.engine, self.metrics = settings, source, sink, engine, metrics
         # where input versions come from (app.py builds them; the listing alone when not given)
         self.sources = sources or build_sources(settings, source, sink, metrics)
@@ -47,7 +48,7 @@ class Daemon:
                           settings.max_lapses),
             sources=self.sources, in_flight=self.in_flight,
             fetchers=ThreadPoolExecutor(settings.documents_in_flight, thread_name_prefix="fetch"),
-            stopping=self.stopping, should_abort=self._should_abort, storage=StorageHealth(),
+            stopping=self.stopping, should_abort=self._should_abort, storage=StorageHealth(), notifier=notifier,
         )
         self._in_hand: dict[str, str] = {}  # key -> etag of the version a document thread has
         self._look_again = False  # a version was passed over while another of its key was in hand

@@ -22,6 +22,7 @@ STATE_PREFIX = "_docwatch/"  # docwatch's own objects; never an input, never lis
 DONE_PREFIX = f"{STATE_PREFIX}done/"
 EPOCH_KEY = f"{STATE_PREFIX}epoch"
 PROBE_PREFIX = f"{STATE_PREFIX}probe/"
+OUTBOX_PREFIX = f"{STATE_PREFIX}outbox/"  # completion events written before their manifest, until delivered
 MANIFEST_NAME = "manifest.json"
 CHECKPOINT_FOLDER = "pages"
 LOCAL_STATE_DIR = ".docwatch"

@@ -57,6 +57,10 @@ class Metrics:
             "docwatch_intake_latency_seconds", "Upload (event time, else last-modified) to claim, by source",
             ["source"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=r,
         )
+        self.notifications = Counter(
+            "docwatch_notifications", "Completion events sent, or failed to send (retried), by target",
+            ["target", "result"], registry=r,
+        )
         self.verify_mismatches = Counter(
             "docwatch_verify_mismatches", "Published outputs found not as their manifest records, and documents "
             "queued again to repair them (result: found, repaired)", ["result"], registry=r,

@@ -64,6 +64,26 @@ class EventsSettings(BaseModel):
         return bool(self.sqs_queue_url or self.webhook_token)
 
 
+class NotifySettings(BaseModel):
+    """Completion events: one JSON message per document whose manifest becomes final, to any of
+    an SQS queue, an SNS topic and an HTTP webhook (at least once; duplicates carry the same id)."""
+
+    sqs_queue_url: str | None = Field(None, description="SQS queue that receives completion events")
+    sns_topic_arn: str | None = Field(None, description="SNS topic that receives completion events")
+    webhook_url: str | None = Field(None, description="URL that receives completion events by POST (signed, see README)")
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for the webhook's X-Docwatch-Signature header. Never logged"
+    )
+    endpoint_url: str | None = Field(None, description="SQS/SNS endpoint; AWS_ENDPOINT_URL works too")
+    scan_interval: float = Field(
+        60.0, gt=0, description="seconds between looks for events not yet delivered (after a crash or an outage)"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sqs_queue_url or self.sns_topic_arn or self.webhook_url)
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -139,6 +159,7 @@ class Settings(BaseSettings, ConvertOptions):
 
     s3: S3Settings = Field(default_factory=S3Settings)
     events: EventsSettings = Field(default_factory=EventsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     health_host: str = Field("0.0.0.0", description="address of the HTTP endpoint")
     health_port: int = Field(8081, ge=0, le=65535, description="0 disables the HTTP endpoint")
