@@ -45,8 +45,14 @@ def installed() -> dict[str, str]:
 def differences(lock: Path) -> list[str]:
     want, have = locked(lock), installed()
     out = [f"missing: {n}=={v}" for n, v in sorted(want.items()) if n not in have]
-    out += [f"other version: {n} {have[n]} (lock {v})" for n, v in sorted(want.items()) if n in have and have[n] != v]
-    out += [f"not in the lock: {n}=={v}" for n, v in sorted(have.items()) if n not in want and n not in NOT_LOCKED]
+    out += [
+        f"other version: {n} {have[n]} (lock {v})"
+        for n, v in sorted(want.items())
+        if n in have and have[n] != v
+    ]
+    out += [
+        f"not in the lock: {n}=={v}" for n, v in sorted(have.items()) if n not in want and n not in NOT_LOCKED
+    ]
     return out
 
 

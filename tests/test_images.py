@@ -49,8 +49,12 @@ def test_images_install_the_locks_with_hashes():
         assert any("--require-hashes --no-deps -r /tmp/requirements.txt" in i for i in installs), stage
         for args in installs:  # the lock, docwatch itself without deps, and the GPU wheel alone
             args = args.split()
-            assert (("--require-hashes" in args and "-r" in args) or args[-1] == "." and "--no-deps" in args
-                    or args[-1] == '"paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}"'), f"{stage}: pip install {args}"
+            assert (
+                ("--require-hashes" in args and "-r" in args)
+                or args[-1] == "."
+                and "--no-deps" in args
+                or args[-1] == '"paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}"'
+            ), f"{stage}: pip install {args}"
         assert (ROOT / lock).is_file()
     # the GPU wheel comes after the lock, so what the lock holds stays as locked
     gpu = by_stage["paddleocr-vl"]
@@ -70,7 +74,8 @@ def _mode(tmp_path: Path, mode: str, lock: dict | None) -> subprocess.CompletedP
     path = tmp_path / "models.lock.json"
     if lock is not None:
         path.write_text(json.dumps(lock))
-    return subprocess.run([str(DOCKER / "models-lock-mode.sh"), mode, str(path)], capture_output=True, text=True)
+    script = str(DOCKER / "models-lock-mode.sh")
+    return subprocess.run([script, mode, str(path)], capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize(("mode", "lock", "out"), [
@@ -95,19 +100,19 @@ def test_first_build_records_the_lock_and_prints_it_then_verifies(tmp_path):
     lock, cache = tmp_path / "models.lock.json", tmp_path / "paddlex"
     lock.write_text('{"lock_version": 1, "models": {}}\n')  # as committed before the first build
     script = str(DOCKER / "fetch-models.sh")
-    first = subprocess.run([script, str(cache), "paddleocr-vl", "v1.6", str(lock)], env=env, capture_output=True,
+    first = subprocess.run([script, str(cache), "paddleocr-vl", "v1.6", str(lock)], env=env, capture_output=True, check=False,
                            text=True)  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert "models lock mode: record" in first.stdout and '"lock_version": 1' in first.stdout
     assert log.read_text().splitlines()[0].split(" | ")[0].endswith(f"--lock {lock} --record-lock")
     lock.write_text(json.dumps(FILLED))  # committed: later builds verify
-    later = subprocess.run([script, str(cache), "paddleocr-vl", "v1.6", str(lock)], env=env, capture_output=True,
+    later = subprocess.run([script, str(cache), "paddleocr-vl", "v1.6", str(lock)], env=env, capture_output=True, check=False,
                            text=True)  # fmt: skip
     assert later.returncode == 0 and "models lock mode: verify" in later.stdout
     assert log.read_text().splitlines()[2].split(" | ")[0].endswith(f"--lock {lock}")
     lock.write_text('{"lock_version": 1, "models": {}}\n')
     refused = subprocess.run([script, str(cache), "paddleocr-vl", "v1.6", str(lock), "verify"], env=env,
-                             capture_output=True, text=True)  # fmt: skip
+                             capture_output=True, text=True, check=False)  # fmt: skip
     assert refused.returncode == 2 and len(log.read_text().splitlines()) == 4  # nothing fetched
 
 
@@ -115,4 +120,7 @@ def test_vllm_image_decides_the_lock_mode_the_same_way():
     text = (ROOT / "deploy" / "compose" / "vllm-server.Dockerfile").read_text()
     assert "COPY deploy/docker/models-lock-mode.sh /usr/local/bin/" in text
     assert 'models-lock-mode.sh "${MODELS_LOCK_MODE}" /opt/paddlex-models.lock.json' in text
-    assert "COPY deploy/docker/fetch-models.sh deploy/docker/models-lock-mode.sh" in (ROOT / "Dockerfile").read_text()
+    assert (
+        "COPY deploy/docker/fetch-models.sh deploy/docker/models-lock-mode.sh"
+        in (ROOT / "Dockerfile").read_text()
+    )

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import lockfile  # noqa: E402  (scripts/ is not a package)
+import lockfile  # scripts/ is not a package
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # the environment the locks are resolved for (scripts/lock.sh: CPython 3.11, x86-64 Linux)
@@ -26,7 +26,12 @@ TARGET = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platfo
           "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
 # a package a lock leaves out -> the one that provides the same modules in its place
 STANDS_IN = {"opencv-python-headless": "opencv-contrib-python"}
-OPENCV = {"opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"}
+OPENCV = {
+    "opencv-python",
+    "opencv-python-headless",
+    "opencv-contrib-python",
+    "opencv-contrib-python-headless",
+}
 
 
 def lock_recipes() -> dict[str, tuple[str, list[str]]]:
@@ -57,7 +62,7 @@ def test_lock_sh_makes_one_lock_per_install():
 @pytest.mark.parametrize("lock", sorted(RECIPES))
 def test_every_pin_is_exact_and_hashed(lock):
     text = (ROOT / lock).read_text()
-    blocks = re.split(r"\n(?=[A-Za-z0-9])", text[text.index("\n", text.index("scripts/lock.sh")) + 1:])
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text[text.index("\n", text.index("scripts/lock.sh")) + 1 :])
     assert blocks
     for block in blocks:
         assert lockfile._PIN.match(block), block[:80]
@@ -87,7 +92,9 @@ def test_lock_satisfies_pyproject(lock):
             assert name in STANDS_IN and STANDS_IN[name] in pins, f"{lock}: {excludes_file} leaves out {name}"
             name = STANDS_IN[name]
         assert name in pins, f"{lock}: {spec} is not locked"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{lock}: {name}=={pins[name]} does not meet {spec}"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{lock}: {name}=={pins[name]} does not meet {spec}"
+        )
 
 
 @pytest.mark.parametrize("lock", sorted(RECIPES))

@@ -121,7 +121,9 @@ def match(cells: np.ndarray, words: np.ndarray) -> dict[int, list[int]]:
         ix0, iy0 = np.maximum(cells[:, 0], w[0]), np.maximum(cells[:, 1], w[1])
         ix1, iy1 = np.minimum(cells[:, 2], w[2]), np.minimum(cells[:, 3], w[3])
         inter = np.where((ix1 > ix0) & (iy1 > iy0), (ix1 - ix0) * (iy1 - iy0), 0.0)
-        union = (cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1]) + (w[2] - w[0]) * (w[3] - w[1]) - inter
+        union = (
+            (cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1]) + (w[2] - w[0]) * (w[3] - w[1]) - inter
+        )
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union != 0)
         d_start = np.abs(cells[:, 0] - w[0]) + np.abs(cells[:, 1] - w[1])
         d_end = np.abs(cells[:, 2] - w[2]) + np.abs(cells[:, 3] - w[3])
