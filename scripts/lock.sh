@@ -4,7 +4,8 @@
 # of install:
 #   requirements/base.txt    the watcher alone (no engine)
 #   requirements/cpu.txt     + the CPU engine [cpu]: scripts/demo.sh, the CPU image
-#   requirements/paddle.txt  + PaddleOCR [paddle]: the GPU image (which adds paddlepaddle-gpu)
+#   requirements/paddle.txt  + PaddleOCR [paddle] and paddlepaddle's dependencies, not paddlepaddle
+#                            itself: the GPU image (which adds paddlepaddle-gpu)
 #   requirements/test.txt    + the paddlepaddle CPU wheel, test and bench tools: scripts/test.sh, CI
 # Installs take them with `pip install --require-hashes --no-deps -r ...` (see scripts/bootstrap.sh):
 # each lock is complete, and --no-deps keeps pip from adding the OpenCV builds the locks leave out
@@ -31,11 +32,16 @@ if [ -z "$uv" ] || [ -z "$cyclonedx" ]; then
   cyclonedx="${cyclonedx:-$scratch/venv/bin/cyclonedx-py}"
 fi
 
-compile() {  # compile OUT EXCLUDES EXTRA...
+compile() {  # compile OUT EXCLUDES EXTRA... [--no-emit-package NAME]
   local out="$1" excludes="$2"
   shift 2
   local args=()
-  for e in "$@"; do args+=(--extra "$e"); done
+  while [ "$#" -gt 0 ]; do
+    case "$1" in
+      --no-emit-package) args+=("$1" "$2"); shift 2 ;;
+      *) args+=(--extra "$1"); shift ;;
+    esac
+  done
   [ -n "$excludes" ] && args+=(--excludes "$excludes")
   [ -n "${constraints:-}" ] && args+=(--constraints "$constraints")
   UV_CUSTOM_COMPILE_COMMAND="scripts/lock.sh" "$uv" pip compile --quiet pyproject.toml \
@@ -48,13 +54,17 @@ compile() {  # compile OUT EXCLUDES EXTRA...
 # versions, so that what CI tests is what the images and scripts/demo.sh install. Its OpenCV
 # (opencv-contrib-python, paddlex's pin) sets the version of the CPU lock's headless OpenCV too.
 compile requirements/test.txt requirements/exclude-paddle.txt cpu paddle paddle-cpu test bench
-constraints="$(mktemp)"
-python3 scripts/lockfile.py pins requirements/test.txt > "$constraints"
-sed -nE 's/^opencv-contrib-python==([^ ]+).*/opencv-python-headless==\1/p' requirements/test.txt >> "$constraints"
+constraints=requirements/pins.txt
+{
+  echo "# The test lock's versions, which the other locks are held to (scripts/lock.sh writes this)."
+  python3 scripts/lockfile.py pins requirements/test.txt
+  sed -nE 's/^opencv-contrib-python==([^ ]+).*/opencv-python-headless==\1/p' requirements/test.txt
+} > "$constraints"
 compile requirements/base.txt ""
 compile requirements/cpu.txt requirements/exclude-cpu.txt cpu
-compile requirements/paddle.txt requirements/exclude-paddle.txt cpu paddle
-rm -f "$constraints"
+# the GPU image's lock: the paddlepaddle CPU wheel's dependencies are locked (paddlepaddle-gpu of
+# the same version asks for the same ones, plus its CUDA wheels), the wheel itself is left out
+compile requirements/paddle.txt requirements/exclude-paddle.txt cpu paddle paddle-cpu --no-emit-package paddlepaddle
 
 sbom() {  # sbom LOCK OUT
   "$cyclonedx" requirements "$1" --pyproject pyproject.toml --output-reproducible --of JSON -o - 2>/dev/null \
