@@ -6,7 +6,10 @@
 #                                                       #   models baked in, starts with no network
 #   docker build -t docwatch:cpu --build-arg ENGINE=cpu .   # small CPU image: text layer + Tesseract
 #
-#   The GPU target needs --build-arg PADDLE_GPU_INDEX_URL=<Paddle's cu126 wheel index>.
+#   Both install the hashed locks in requirements/ (scripts/lock.sh): the CPU image cpu.txt, the
+#   GPU image paddle.txt plus paddlepaddle-gpu from Paddle's cu126 index (PADDLE_GPU_INDEX_URL).
+#   The first GPU build with an empty deploy/models.lock.json pins the models it fetched and
+#   prints the lock to commit; a filled lock is verified (MODELS_LOCK_MODE, deploy/README.md).
 #
 # The GPU target is for CUDA 12.x on Ampere/Hopper (A100/H100, also A10/L4/L40S). Blackwell (sm_120)
 # needs Paddle's separate CUDA 12.9 wheels, which this file does not use.
@@ -21,12 +24,12 @@ ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
 # CPU-only image: DOCWATCH_ENGINE=cpu
 FROM ${PYTHON_BASE_IMAGE} AS cpu
 
-# Debian's security updates move these versions; pinning them would break rebuilds.
+# Debian's security updates move these versions; pinning them would break rebuilds. OpenCV is
+# the headless wheel: no GUI libraries needed.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core \
-        libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -34,11 +37,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The lock, every file checked against its sha256; --no-deps: the lock is complete.
+COPY requirements/cpu.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt && rm /tmp/requirements.txt
+
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY processor ./processor
 COPY watcher ./watcher
-RUN pip install --no-cache-dir . && rm -rf /src
+RUN pip install --no-cache-dir --no-deps . && rm -rf /src
 
 COPY deploy/docker/healthcheck.sh /usr/local/bin/docwatch-healthcheck
 RUN useradd --create-home --home-dir /home/docwatch --uid 10001 --user-group --shell /bin/bash docwatch \
@@ -61,26 +68,27 @@ CMD ["run"]
 # paddlepaddle-gpu, which brings its own CUDA libraries (nvidia-*-cu12 wheels): one CUDA stack.
 FROM ${PYTHON_BASE_IMAGE} AS paddleocr-vl
 
-# Pinned versions: paddlepaddle-gpu at the version the tests run (pyproject's paddlepaddle pin;
-# PaddleOCR-VL needs 3.2.1 or later), paddleocr as pinned in pyproject.
+# paddlepaddle-gpu at the version the tests run (pyproject's [paddle-cpu] pin; PaddleOCR-VL needs
+# 3.2.1 or later); paddleocr and the rest come from requirements/paddle.txt.
 ARG PADDLEPADDLE_GPU_VERSION=3.3.1
-ARG PADDLEOCR_VERSION=3.7.0
-# Paddle's own wheel index for CUDA 12.6 (paddlepaddle-gpu 3.x is not on the default index). No
-# default: give the URL the PaddleOCR-VL installation guide gives for cu126 (deploy/README.md).
-ARG PADDLE_GPU_INDEX_URL
+# Paddle's own wheel index for CUDA 12.6 (paddlepaddle-gpu 3.x is not on the default index), as
+# the PaddleOCR-VL installation guide gives it for cu126.
+ARG PADDLE_GPU_INDEX_URL=https://www.paddlepaddle.org.cn/packages/stable/cu126/
 # What `docwatch models fetch` bakes in: the engine and the PaddleOCR-VL pipeline version.
 ARG PIPELINE_ENGINE=paddleocr-vl
 ARG PIPELINE_VERSION=v1.6
 # First model hoster paddlex tries (huggingface, aistudio, modelscope, bos); others are fallbacks.
 ARG MODEL_SOURCE=huggingface
-# verify: every model file must match deploy/models.lock.json; record: pin what was fetched
-# (the build prints the lock; commit it) -- see deploy/README.md.
-ARG MODELS_LOCK_MODE=verify
+# auto: record when deploy/models.lock.json pins nothing (the build prints the lock: commit it),
+# verify when it does; verify: every model file must match the lock, an empty lock fails the
+# build; record: pin what was fetched -- see deploy/README.md.
+ARG MODELS_LOCK_MODE=auto
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# Tesseract too, so DOCWATCH_ENGINE=cpu also works in this image. Distro security updates move
-# the versions; pinning them would break rebuilds.
+# Tesseract too, so DOCWATCH_ENGINE=cpu also works in this image; libgl1 and libglib2.0-0 for
+# paddlex's OpenCV (opencv-contrib-python, not headless: paddlex checks for that distribution).
+# Distro security updates move the versions; pinning them would break rebuilds.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
@@ -93,28 +101,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Paddle's index is added to the default one (which stays implicit); without it the build stops
-# here, naming the build arg.
-RUN if [ -z "${PADDLE_GPU_INDEX_URL}" ]; then \
-        echo "build arg PADDLE_GPU_INDEX_URL is required: Paddle's cu126 wheel index (see deploy/README.md)" >&2; \
-        exit 1; \
-    fi \
+# The lock first (hashes checked, --no-deps: it is complete), then paddlepaddle-gpu from Paddle's
+# index, added to the default one (which stays implicit). The GPU wheel is the one package not in
+# a lock: it and the CUDA wheels (nvidia-*-cu12) it asks for are resolved here; what the lock
+# already holds stays as locked.
+COPY requirements/paddle.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt \
     && pip install --no-cache-dir --extra-index-url "${PADDLE_GPU_INDEX_URL}" \
         "paddlepaddle-gpu==${PADDLEPADDLE_GPU_VERSION}"
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY processor ./processor
 COPY watcher ./watcher
-RUN pip install --no-cache-dir . "paddleocr[doc-parser]==${PADDLEOCR_VERSION}" \
-    && rm -rf /src
+RUN pip install --no-cache-dir --no-deps . && rm -rf /src
 
 # Models baked in at build time from the official hosters with paddlex's public downloader, into
 # the directory PADDLE_PDX_CACHE_HOME points at during the build, every file checked against
 # its pinned sha256. Network is needed here, never at run time. A failed or incomplete download,
 # or a file that does not match its pin, fails the build.
 COPY deploy/models.lock.json /opt/docwatch/models.lock.json
-COPY deploy/docker/fetch-models.sh deploy/docker/healthcheck.sh /usr/local/bin/
+COPY deploy/docker/fetch-models.sh deploy/docker/models-lock-mode.sh deploy/docker/healthcheck.sh /usr/local/bin/
 RUN PADDLE_PDX_MODEL_SOURCE="${MODEL_SOURCE}" \
     /usr/local/bin/fetch-models.sh /opt/docwatch/paddlex "${PIPELINE_ENGINE}" "${PIPELINE_VERSION}" \
         /opt/docwatch/models.lock.json "${MODELS_LOCK_MODE}" \

@@ -23,7 +23,8 @@
 #   --timeout SECONDS        per wait: readiness, manifests (default 480)
 #   --max-ned X              fail above this normalised edit distance (default 0.2)
 #   --workdir DIR            keep inputs, outputs and logs here (default: a temporary directory)
-# Environment: PADDLE_GPU_INDEX_URL (Docker builds, see deploy/README.md), PYTHON (--no-docker:
+# Environment: PADDLE_GPU_INDEX_URL (Docker builds: another index than the Dockerfile's default,
+# see deploy/README.md), PYTHON (--no-docker:
 # the environment's python, default python3), DOCWATCH_* settings (--no-docker: passed through).
 set -euo pipefail
 
@@ -142,9 +143,10 @@ run_docker() {  # VERSION DIR: VL server + docwatch containers, then the bare pi
     name="$(vl_model_name "$v")"
     local gpu_image="$image:gpu-$v" vl_image="$image-vl:$v"
     if [[ $build == 1 ]]; then
-        [[ -n "${PADDLE_GPU_INDEX_URL:-}" ]] || die "set PADDLE_GPU_INDEX_URL (Paddle's cu126 wheel index, see deploy/README.md) or pass --no-build"
+        local index=()  # the Dockerfile's default index unless PADDLE_GPU_INDEX_URL names another
+        [[ -n "${PADDLE_GPU_INDEX_URL:-}" ]] && index=(--build-arg "PADDLE_GPU_INDEX_URL=$PADDLE_GPU_INDEX_URL")
         docker build -t "$gpu_image" --build-arg "PIPELINE_VERSION=$v" \
-            --build-arg "PADDLE_GPU_INDEX_URL=$PADDLE_GPU_INDEX_URL" "$repo" >"$dir/build-gpu.log" 2>&1 \
+            "${index[@]}" "$repo" >"$dir/build-gpu.log" 2>&1 \
             || { tail -n 30 "$dir/build-gpu.log" >&2; return 1; }
         docker build -t "$vl_image" -f "$repo/deploy/compose/vllm-server.Dockerfile" --build-arg "PIPELINE_VERSION=$v" \
             --build-arg "VL_MODEL_NAME=$name" "$repo" >"$dir/build-vl.log" 2>&1 \

