@@ -84,6 +84,16 @@ def test_contract_download(storage: Storage, tmp_path: Path) -> None:
     assert [p.name for p in dest.parent.iterdir()] == ["doc.pdf"]  # no temp file left
 
 
+def test_contract_download_only_the_version_asked_for(storage: Storage, tmp_path: Path) -> None:
+    first = storage.put("doc.pdf", b"first version")
+    storage.put("doc.pdf", b"second version, longer")
+    with pytest.raises(PreconditionFailed):
+        storage.download("doc.pdf", tmp_path / "old", etag=first)
+    current = storage.head("doc.pdf")
+    storage.download("doc.pdf", tmp_path / "new", etag=current.etag)
+    assert (tmp_path / "new").read_bytes() == b"second version, longer"
+
+
 def test_contract_put_if_absent(storage: Storage) -> None:
     etag = storage.put_if_absent("m/manifest.json", b"{1}", content_type="application/json")
     with pytest.raises(PreconditionFailed):

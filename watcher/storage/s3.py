@@ -310,7 +310,7 @@ class S3Storage(Storage):
             except ClientError as exc:
                 if http_status(exc) == 404 and error_code(exc) != "NoSuchBucket":
                     raise NotFound(key) from exc
-                if is_precondition(exc):  # read "if it is still this version": it is not
+                if http_status(exc) == 412:  # read "if it is still this version": it is not
                     raise PreconditionFailed(f"{key}: changed") from exc
                 raise self._error(exc, op, key) from exc
             except BODY_ERRORS as exc:
