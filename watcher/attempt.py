@@ -29,7 +29,7 @@ from watcher.events import FINAL, CompletionEvent, event_from_manifest
 from watcher.inflight import InFlight
 from watcher.input_moves import move_input
 from watcher.lease import kept_alive
-from watcher.manifest import Manifest, Stage, Status
+from watcher.manifest import Manifest, Stage, Status, utcnow
 from watcher.metrics import Metrics
 from watcher.notify.notifier import Notifier
 from watcher.notify.outbox import OutboxEntry
@@ -100,6 +100,7 @@ class Attempt:
         self.claim: Claim | None = None
         self.early: Future | None = None  # the download started alongside the claim
         self.checkpoints: Checkpoints | None = None  # this version's, once it is converted
+        self.replaced = False  # the key held another version when it was fetched
 
     def run(self) -> bool:
         """The input is spooled to a file, never held whole in memory or sent over a pipe."""
@@ -171,7 +172,11 @@ class Attempt:
         except Fenced as exc:
             self.log.warning("document.fenced", output=str(exc), detail="another worker owns the document now")
             return claim.manifest
-        except (Interrupted, EngineUnavailable, InputChanged) as exc:  # not the document's fault: not an attempt
+        except InputChanged as exc:  # not an attempt: the new version is offered in its place
+            self.log.warning("document.releasing", reason=str(exc), next_attempt="the new version")
+            self.replaced = True
+            return outcome.released(claim.manifest)
+        except (Interrupted, EngineUnavailable) as exc:  # never the document's fault: not an attempt
             self.log.warning("document.releasing", reason=str(exc))
             return outcome.released(claim.manifest)
         except CrashedInCompany as exc:  # maybe its fault, maybe another's: it runs alone next
@@ -266,6 +271,8 @@ class Attempt:
         crew.metrics.documents.labels(m.status.value).inc()
         if m.status is Status.QUEUED:
             self.log.info("document.released")
+            if self.replaced:  # its announcement may have been settled while this one was held
+                self._offer_current_version()
             return
         crew.metrics.pages.labels("ok").inc(m.pages.done)
         crew.metrics.pages.labels("failed").inc(len(m.pages.failed))
@@ -290,6 +297,15 @@ class Attempt:
             self._tidy(claim.previous, m)
         if m.status is not Status.PARTIAL:  # its missing pages are converted later, from this input
             move_input(crew.source, crew.settings, item, m.status)
+
+    def _offer_current_version(self) -> None:
+        try:
+            current = self.crew.source.head(self.item.key)
+        except Exception as exc:  # noqa: BLE001 - the listing finds it later
+            self.log.warning("document.new_version_unknown", error=str(exc))
+            return
+        if current is not None:
+            self.crew.sources.retry_at(current, utcnow())
 
     def _tidy(self, previous: Manifest | None, manifest: Manifest) -> None:
         """After publishing: outputs the new version no longer has, and this version's page
