@@ -65,3 +65,12 @@ def test_restructured_blocks_keep_their_scores_and_lines():
     again = carry(first, RawBlock(label="table", content="", bbox=(100, 450, 900, 800), index=1))
     assert again.confidence == 0.88 and again.lines == first[1].lines
     assert carry(first, RawBlock(label="text", content="", bbox=(0, 0, 1, 1), index=7)).confidence is None
+
+
+def test_lines_on_are_recorded_with_the_engine_so_checkpoints_without_them_are_not_resumed():
+    from processor.engines.paddle.engine import PaddleEngine
+    from processor.options import ConvertOptions, DocumentOptions, EngineName
+
+    plain = PaddleEngine(ConvertOptions(engine=EngineName.PADDLEOCR_VL)).info.options
+    lined = PaddleEngine(ConvertOptions(engine=EngineName.PADDLEOCR_VL, document=DocumentOptions(lines=True))).info
+    assert "lines" not in plain and lined.options["lines"] is True  # off: the options recorded before

@@ -85,8 +85,9 @@ class PaddleEngine(Engine):
     # ------------------------------------------------------------------ info
     @functools.cached_property
     def info(self) -> EngineInfo:
-        # once per engine: every document records it, and package versions come from metadata files
-        return setup.engine_info(self.kind, self.p)
+        # once per engine: every document records it, and package versions come from metadata files;
+        # lines only when on, so the checkpoints of conversions without them keep their names
+        return setup.engine_info(self.kind, self.p, {"lines": True} if self.options.document.lines else None)
 
     @property
     def _pipeline_name(self) -> str:
