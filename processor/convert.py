@@ -9,6 +9,7 @@ from pathlib import Path
 from processor.document import Document, PageMethod
 from processor.backoff import backoff
 from processor.engines import Engine, PageResult, create_engine
+from processor.enrich import enrich_page
 from processor.errors import CorruptInput
 from processor.options import ConvertOptions
 from processor.source import open_source
@@ -53,6 +54,7 @@ def convert(
                 if attempt:
                     time.sleep(backoff(_RETRY_BACKOFF, attempt))
                 for result in engine.pages(source, only=todo):
+                    result = PageResult(enrich_page(result.page, options), result.assets, revised=result.revised)
                     if progress:
                         progress(result, total)
                     result = result.keeping_figures_of(results.get(result.page.number))

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from processor.redact import redact_urls
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: block id, lines, cells, caption_of
 
 
 class BlockType(StrEnum):
@@ -95,7 +95,39 @@ class ImageRef(BaseModel):
     mime: str = "image/png"
 
 
+class Word(BaseModel):
+    text: str
+    bbox: BBox
+    confidence: float | None = Field(None, ge=0, le=1, description="the recogniser's score for the word, when it gives one")
+
+
+class Line(BaseModel):
+    """A line of text as the engine read it (with ``document.lines`` on)."""
+
+    text: str
+    bbox: BBox
+    confidence: float | None = Field(None, ge=0, le=1, description="the recogniser's score for the line, when it gives one")
+    words: list[Word] | None = Field(None, description="the line's words with their boxes, where the engine gives word boxes")
+
+
+class TableCell(BaseModel):
+    """One cell of a table block, at its place in the table's grid (rows/columns from 0; a cell
+    spanning several rows or columns sits at its top-left one)."""
+
+    row: int = Field(ge=0)
+    col: int = Field(ge=0)
+    row_span: int = Field(1, ge=1)
+    col_span: int = Field(1, ge=1)
+    header: bool = Field(False, description="a <th> cell")
+    text: str
+    bbox: BBox | None = Field(None, description="the cell's box where the engine knows it; None otherwise")
+
+
 class Block(BaseModel):
+    id: str | None = Field(
+        None, description="'p{page}-b{index}': the page number and the block's position in page.blocks; "
+        "set on every block of a converted page"
+    )
     type: BlockType
     bbox: BBox
     order: int | None = Field(None, description="reading order on the page; None for page furniture")
@@ -106,7 +138,26 @@ class Block(BaseModel):
     html: str | None = None
     latex: str | None = None
     image: ImageRef | None = None
-    confidence: float | None = Field(None, ge=0, le=1)
+    confidence: float | None = Field(
+        None, ge=0, le=1,
+        description="how sure the engine is of this block: PaddleOCR-VL / PP-StructureV3: the layout model's "
+        "detection score (the lowest of the boxes merged into the block); CPU engine: from Tesseract's word "
+        "confidences. None where no score exists: text-layer blocks, PaddleOCR-VL with layout detection off",
+    )
+    lines: list[Line] | None = Field(
+        None,
+        description="with document.lines on (DOCWATCH_DOCUMENT__LINES=true): the block's text lines with boxes, "
+        "scores and, where given, words. None when off, and where the engine has no line boxes: PaddleOCR-VL's "
+        "VL model reads a block as a whole (its blocks never carry lines); PP-StructureV3 gives its OCR lines "
+        "(no words)",
+    )
+    cells: list[TableCell] | None = Field(
+        None, description="tables: the cells of ``html`` on the table's grid (rowspan/colspan honoured)"
+    )
+    caption_of: str | None = Field(
+        None, description="captions: the id of the figure, chart or table this caption belongs to (the nearest "
+        "one above or below that overlaps it horizontally); None when there is none"
+    )
     polygon: list[tuple[float, float]] | None = Field(
         None, description="the block's outline in page units when the layout model gives one (bbox is its hull)"
     )

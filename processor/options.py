@@ -185,6 +185,15 @@ class PaddleEngineOptions(PaddleSetupOptions):
 PREDICT_OPTIONS = tuple(n for n in PaddleEngineOptions.model_fields if n not in PaddleSetupOptions.model_fields)
 
 
+class DocumentOptions(BaseModel):
+    """What the typed document carries beyond its blocks (env ``DOCWATCH_DOCUMENT__…``). Named
+    ``document``, not ``output``: ``DOCWATCH_OUTPUT`` is the daemon's output folder."""
+
+    lines: bool = Field(
+        False, description="give blocks their text lines (and words) with boxes and scores, where the engine reads lines"
+    )
+
+
 class ConvertOptions(BaseModel):
     """One conversion's options; the daemon's ``Settings`` carries these same fields."""
 
@@ -194,6 +203,7 @@ class ConvertOptions(BaseModel):
     )
     cpu: CpuEngineOptions = Field(default_factory=CpuEngineOptions)
     paddle: PaddleEngineOptions = Field(default_factory=PaddleEngineOptions)
+    document: DocumentOptions = Field(default_factory=DocumentOptions)
     figure_dpi: int = Field(144, ge=36, le=600, description="DPI of figure crops written beside the Markdown")
     max_pages: int = Field(5000, ge=1, description="documents with more pages fail with a clear error")
     max_image_pixels: int = Field(250_000_000, ge=1, description="page images larger than this fail")

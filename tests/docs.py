@@ -28,6 +28,7 @@ __all__ = [
     "GeneratedDoc",
     "font_path",
     "make_blank_pdf",
+    "make_captioned_pdf",
     "scan_of",
     "make_figure_pdf",
     "make_multipage_pdf",
@@ -77,6 +78,7 @@ class GeneratedDoc:
     list_items: list[str] = field(default_factory=list)
     table_cells: list[list[str]] = field(default_factory=list)
     furniture: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
 
 
 def font_path(bold: bool = False) -> Path:
@@ -265,9 +267,8 @@ def make_blank_pdf(path: Path, n: int) -> GeneratedDoc:
     return GeneratedDoc(path=Path(path), text="", pages=[""] * n)
 
 
-def make_figure_pdf(path: Path) -> GeneratedDoc:
-    """A page with a paragraph, an embedded picture (a gradient with a disc) and a caption-less
-    second paragraph below it."""
+def _picture_png() -> bytes:
+    """A gradient with a disc: a picture no text detector mistakes for text."""
     img = Image.new("RGB", (400, 240), "white")
     px = img.load()
     for x in range(400):
@@ -276,15 +277,44 @@ def make_figure_pdf(path: Path) -> GeneratedDoc:
             px[x, y] = (200, 40, 40) if inside else (x * 255 // 400, y * 255 // 240, 160)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_figure_pdf(path: Path) -> GeneratedDoc:
+    """A page with a paragraph, an embedded picture (a gradient with a disc) and a caption-less
+    second paragraph below it."""
     doc = pymupdf.open()
     w = _Writer(doc)
     y = _flow(w, 72, RU_PARAGRAPHS[1])
-    w.page.insert_image(pymupdf.Rect(120, y + 10, 420, y + 190), stream=buf.getvalue())
+    w.page.insert_image(pymupdf.Rect(120, y + 10, 420, y + 190), stream=_picture_png())
     _flow(w, y + 210, EN_PARAGRAPHS[2])
     doc.save(path)
     doc.close()
     text = f"{RU_PARAGRAPHS[1]}\n\n{EN_PARAGRAPHS[2]}"
     return GeneratedDoc(path=Path(path), text=text, pages=[text])
+
+
+def make_captioned_pdf(path: Path) -> GeneratedDoc:
+    """A page with a paragraph, a picture captioned below it ("Figure 1: …"), a paragraph, a ruled
+    table captioned above it ("Table 1: …") and a last paragraph. ``captions``: the two captions."""
+    fig_caption, table_caption = "Figure 1: Sales by region", "Table 1: Regional totals"
+    cells = [["Region", "Sales", "Share"], ["North", "120", "40%"], ["South", "180", "60%"]]
+    doc = pymupdf.open()
+    w = _Writer(doc)
+    y = _flow(w, 72, EN_PARAGRAPHS[0])
+    w.page.insert_image(pymupdf.Rect(150, y + 6, 450, y + 156), stream=_picture_png())
+    y = _flow(w, y + 164, fig_caption, size=10, x0=150, x1=450)
+    y = _flow(w, y + 10, EN_PARAGRAPHS[1])
+    y = _flow(w, y + 10, table_caption, size=10)
+    y = _table(w, y, cells) + 16
+    _flow(w, y, EN_PARAGRAPHS[2])
+    doc.save(path)
+    doc.close()
+    texts = [EN_PARAGRAPHS[0], fig_caption, EN_PARAGRAPHS[1], table_caption, *[" ".join(r) for r in cells],
+             EN_PARAGRAPHS[2]]
+    text = "\n\n".join(texts)
+    return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=cells,
+                        captions=[fig_caption, table_caption])
 
 
 def scan_of(doc: GeneratedDoc, path: Path, dpi: int = 200, page: int = 0) -> GeneratedDoc:

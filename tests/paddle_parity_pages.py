@@ -27,6 +27,7 @@ class Spec:
     label: str
     box: tuple[float, float, float, float]  # PDF points
     answer: str = ""  # what the VL model answers for the block ("" = never asked: pictures)
+    score: float = 0.93  # the layout model's detection score for the block
 
 
 TABLE_OTSL_1 = "<fcel>Показатель<fcel>2023<fcel>2024<nl><fcel>Выручка<fcel>100<fcel>112<nl><fcel>Расходы<fcel>90<fcel>98<nl>"
@@ -43,9 +44,9 @@ PAGES: list[list[Spec]] = [
         Spec("display_formula", (150, 280, 420, 320), "\\[\nR = \\frac{P}{C} \\cdot 100\\%\n\\]"),
         Spec("formula_number", (480, 290, 530, 310), "(1)"),
         Spec("image", (60, 330, 330, 520), "Q1 Q2 Q3 Q4"),  # read only with use_ocr_for_image_block
-        Spec("figure_title", (60, 525, 330, 545), "Рис. 1. Выручка по кварталам"),
+        Spec("figure_title", (60, 525, 330, 545), "Рис. 1. Выручка по кварталам", score=0.61),
         Spec("seal", (380, 340, 530, 490), "ОТДЕЛ КАДРОВ"),
-        Spec("table", (60, 560, 535, 760), TABLE_OTSL_1),
+        Spec("table", (60, 560, 535, 760), TABLE_OTSL_1, score=0.77),
         Spec("number", (290, 800, 305, 815), "1"),
     ],
     [
@@ -53,7 +54,7 @@ PAGES: list[list[Spec]] = [
         Spec("table", (60, 50, 535, 180), TABLE_OTSL_2),
         Spec("paragraph_title", (60, 200, 300, 230), "2 Results"),
         Spec("text", (60, 240, 535, 290), "Résumé: the naïve estimate holds.\nСреднее значение — 4,5."),
-        Spec("vision_footnote", (60, 300, 535, 320), "Источник: данные компании."),
+        Spec("vision_footnote", (60, 300, 535, 320), "Источник: данные компании.", score=0.52),
         Spec("footer", (60, 800, 400, 815), "Confidential"),
     ],
 ]
@@ -106,7 +107,7 @@ class ColourLayoutModel:
                     continue
                 x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
                 boxes.append({
-                    "cls_id": _LABEL_DOC_LAYOUT_V2V3.index(spec.label), "label": spec.label, "score": 0.93,
+                    "cls_id": _LABEL_DOC_LAYOUT_V2V3.index(spec.label), "label": spec.label, "score": spec.score,
                     "coordinate": [x0, y0, x1, y1], "polygon_points": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
                 })  # fmt: skip
             yield DetResult({"input_path": None, "page_index": None, "input_img": image, "boxes": boxes})

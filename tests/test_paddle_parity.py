@@ -143,6 +143,33 @@ def test_parity_json_has_every_block_with_polygon_ids_and_seal_text(parity):
     assert titles[0].level < titles[1].level
 
 
+def test_parity_blocks_carry_layout_scores_table_cells_and_linked_captions(parity):
+    doc, _, _ = parity
+    scored = [(b.type, b.text, b.confidence) for p in doc.pages for b in p.blocks]
+    expected = {spec.answer: spec.score for page in PAGES for spec in page}
+    for page in doc.pages:
+        for block in page.blocks:
+            # each block's own layout score: restructure_pages' revisions (the merged table) keep theirs
+            if block.type is BlockType.TABLE:
+                assert block.confidence == pytest.approx(0.77 if page.number == 1 else 0.93), scored
+            elif block.type is BlockType.CAPTION:
+                assert block.confidence == pytest.approx(expected[block.text]), scored
+            else:
+                assert block.confidence == pytest.approx(0.93), scored
+            assert block.lines is None  # PaddleOCR-VL reads blocks whole: no line boxes
+    table = next(b for b in doc.pages[0].blocks if b.type is BlockType.TABLE)
+    rows: dict[int, list[str]] = {}
+    for cell in table.cells:
+        assert cell.bbox is None and cell.row_span == cell.col_span == 1  # the VL model gives no cell boxes
+        rows.setdefault(cell.row, []).append(cell.text)
+    assert [rows[r] for r in sorted(rows)] == _cells(table.html) and len(rows) == 5  # both pages' rows
+    caption = next(b for b in doc.pages[0].blocks if b.type is BlockType.CAPTION)
+    figure = next(b for b in doc.pages[0].blocks if b.id == caption.caption_of)
+    assert figure.type is BlockType.FIGURE and figure.text == "Q1 Q2 Q3 Q4"  # the chart, not the seal beside it
+    assert f"![{caption.text}]({figure.image.path})" in render_markdown(doc)
+    assert f"![{caption.text}]" not in render_pipeline_markdown(doc)  # the pipeline's own Markdown stays its own
+
+
 def test_parity_without_merging_pages_the_pipeline_markdown_is_what_the_bare_pipeline_writes(tmp_path):
     """merge_pages off: each page's own res.markdown, joined as concatenate_markdown_pages joins them,
     equals what the bare pipeline (engine.run_bare: predict(file), no restructure) writes."""

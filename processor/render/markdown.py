@@ -3,7 +3,8 @@
 Pages are joined by a page-break comment line, ``<!-- page N -->``, placed before each
 page's content (so page 1 starts the file with ``<!-- page 1 -->``). Page furniture
 (headers, footers, page numbers) is left out. Tables are HTML (spans survive), formulas
-``$$ … $$``, figures ``![figure](images/…)`` linking the files written beside the .md.
+``$$ … $$``, figures ``![Figure 3: Sales by region](images/…)`` linking the files written
+beside the .md, their alt text the caption linked to them (``Block.caption_of``), else "figure"/"chart".
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ def render_page(page: Page, ranks: dict[int, int] | None = None) -> str:
     if page.status is PageStatus.FAILED:
         reason = page.error.message if page.error else "unknown error"
         return f"<!-- page {page.number} failed: {_comment_safe(reason)} -->"
-    return "\n\n".join(filter(None, (render_block(b, ranks) for b in page.reading_order())))
+    alts: dict[str, str] = {}
+    for b in page.reading_order() + [b for b in page.blocks if b.order is None]:
+        if b.type is BlockType.CAPTION and b.caption_of and _one_line(b.text):
+            alts.setdefault(b.caption_of, _one_line(b.text))
+    return "\n\n".join(filter(None, (render_block(b, ranks, alts.get(b.id or "")) for b in page.reading_order())))
 
 
-def render_block(block: Block, ranks: dict[int, int] | None = None) -> str:
+def render_block(block: Block, ranks: dict[int, int] | None = None, alt: str | None = None) -> str:
     match block.type:
         case BlockType.TITLE:
             return f"# {_one_line(block.text)}"
@@ -56,7 +61,7 @@ def render_block(block: Block, ranks: dict[int, int] | None = None) -> str:
             return f"```\n{block.text}\n```"
         case BlockType.FIGURE | BlockType.CHART:
             if block.image:  # and the text read inside it (a seal's, with seal recognition), below
-                picture = f"![{block.type.value}]({block.image.path})"
+                picture = f"![{_alt_text(alt or block.type.value)}]({block.image.path})"
                 return f"{picture}\n\n{block.text.strip()}" if (block.text or "").strip() else picture
             return block.text or ""
         case _:
@@ -65,6 +70,11 @@ def render_block(block: Block, ranks: dict[int, int] | None = None) -> str:
 
 def _one_line(text: str | None) -> str:
     return " ".join((text or "").split())
+
+
+def _alt_text(text: str) -> str:
+    """Alt text that cannot end the image link early: brackets and backslashes escaped."""
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
 def _comment_safe(text: str) -> str:

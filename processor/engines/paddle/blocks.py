@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.document import Asset, BBox, Block, BlockType, ImageRef
+from processor.document import Asset, BBox, Block, BlockType, ImageRef, Line
 
 # paddlex inference_meta._LABEL_DOC_LAYOUT_V2V3 (PP-DocLayoutV2 / PP-DocLayoutV3)
 DOC_LAYOUT_V2V3_LABELS = [
@@ -96,6 +96,8 @@ class RawBlock:
     polygon: list[tuple[float, float]] | None = None  # pipeline pixels
     global_block_id: int | None = None  # set by restructure_pages: document-wide
     global_group_id: int | None = None  # … and shared by the pieces of a table continued across pages
+    confidence: float | None = None  # the layout model's score (scores.attach)
+    lines: list[tuple[str, tuple[float, float, float, float], float | None]] | None = None  # OCR lines, pixels
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -182,8 +184,10 @@ def to_block(
         fields["text"] = content
     level = heading_level(raw) if btype is BlockType.HEADING else None
     polygon = [(x * sx, y * sy) for x, y in raw.polygon] if raw.polygon else None
+    lines = [Line(text=t, bbox=BBox(x0=a * sx, y0=b * sy, x1=c * sx, y1=d * sy), confidence=score)
+             for t, (a, b, c, d), score in raw.lines] if raw.lines else None  # fmt: skip
     return Block(type=btype, bbox=bbox, order=order, level=level, polygon=polygon, block_id=raw.global_block_id,
-                 group_id=raw.global_group_id, **fields)  # fmt: skip
+                 group_id=raw.global_group_id, confidence=raw.confidence, lines=lines, **fields)  # fmt: skip
 
 
 def heading_level(raw: RawBlock) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from processor.document import Asset, EngineInfo, ImageRef, Page, PageMethod, PageStatus
 from processor.engines.paddle import setup
-from processor.engines.paddle import pdf_text
+from processor.engines.paddle import pdf_text, scores
 from processor.engines.base import Engine, PageResult
 from processor.engines.paddle.blocks import (
     PICTURE_LABELS,
@@ -85,8 +85,9 @@ class PaddleEngine(Engine):
     # ------------------------------------------------------------------ info
     @functools.cached_property
     def info(self) -> EngineInfo:
-        # once per engine: every document records it, and package versions come from metadata files
-        return setup.engine_info(self.kind, self.p)
+        # once per engine: every document records it, and package versions come from metadata files;
+        # lines only when on, so the checkpoints of conversions without them keep their names
+        return setup.engine_info(self.kind, self.p, {"lines": True} if self.options.document.lines else None)
 
     @property
     def _pipeline_name(self) -> str:
@@ -261,6 +262,7 @@ class PaddleEngine(Engine):
         raw = res.json["res"] if hasattr(res, "json") else dict(res)
         blocks = list(res["parsing_res_list"])
         raws = [RawBlock.from_pipeline(b, i) for i, b in enumerate(blocks)]
+        scores.attach(raws, raw, lines=self.options.document.lines)
         record = Record(rendered=rendered, raw=raw, raws=raws, seconds=seconds)
         if source.is_pdf and self.p.text_from_pdf is TextFromPdf.AUTO:
             record.text_layer = pdf_text.read_page(source.doc[rendered.number - 1], raws, rendered.scale)
@@ -348,8 +350,7 @@ class PaddleEngine(Engine):
             for pos, obj in enumerate(page_res["parsing_res_list"]):
                 gid = getattr(obj, "global_block_id", None)
                 index = gid - base if gid is not None else pos
-                raw_block = RawBlock.from_pipeline(obj, index)
-                raws.append(raw_block)
+                raws.append(scores.carry(rec.raws, RawBlock.from_pipeline(obj, index)))
             merged[rec.rendered.number] = raws
             if self._pipeline_markdown:
                 rec.pipeline_markdown = pipeline_page_markdown(page_res, rec.image_paths)
