@@ -109,9 +109,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from processor import json_schema
+    from watcher.schemas import schema_text
 
-    text = json_schema()
+    text = schema_text(args.name)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--engine", choices=engines)
     mod.set_defaults(func=cmd_models)
 
-    sc = sub.add_parser("schema", help="print the document JSON Schema")
+    sc = sub.add_parser("schema", help="print a JSON Schema: document (default), manifest or event")
+    sc.add_argument("name", nargs="?", default="document", choices=["document", "manifest", "event"])
     sc.add_argument("-o", "--output")
     sc.set_defaults(func=cmd_schema)
     return p
