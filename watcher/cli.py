@@ -119,6 +119,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from watcher.review import ReviewError, write_review
+
+    try:
+        target = write_review(Path(args.result_dir), Path(args.output) if args.output else None,
+                              Path(args.input) if args.input else None, dpi=args.dpi,
+                              warn=lambda note: print(f"warning: {note}", file=sys.stderr))
+    except (ReviewError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(target)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docwatch", description=__doc__)
     p.add_argument("--config", type=Path, help="TOML settings file (also DOCWATCH_CONFIG)")
@@ -171,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("name", nargs="?", default="document", choices=["document", "manifest", "event"])
     sc.add_argument("-o", "--output")
     sc.set_defaults(func=cmd_schema)
+
+    rv = sub.add_parser("review", help="write one self-contained HTML page to look at a converted document")
+    rv.add_argument("result_dir", help="the document's output folder (<out>/<input key>/)")
+    rv.add_argument("-o", "--output", help="default: RESULT_DIR/review.html")
+    rv.add_argument("--input", help="the converted file (default: the manifest's source, if a local file)")
+    rv.add_argument("--dpi", type=int, default=110, help="resolution of the page pictures")
+    rv.set_defaults(func=cmd_review)
     return p
 
 
