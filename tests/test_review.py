@@ -115,3 +115,23 @@ def test_review_marks_failed_pages_and_works_without_the_input(tmp_path: Path) -
     wrong = tmp_path / "structured.pdf"
     r = docwatch("review", str(result), "--input", str(wrong), cwd=tmp_path)
     assert r.returncode == 2 and "sha256 differs" in r.stderr
+
+
+def test_review_of_a_daemon_result_draws_from_the_manifests_input(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    pdf = two_page_pdf(tmp_path / "in")
+    for name in ("structured.pdf", "figure.pdf"):
+        (tmp_path / "in" / name).unlink()
+    (tmp_path / "in" / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really")
+    run = docwatch("run", "--input", "in", "--output", "out", "--once", "--health-port", "0", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    r = docwatch("review", "out/report.pdf", cwd=tmp_path)  # the input: the manifest's source
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    page = (tmp_path / "out" / "report.pdf" / "review.html").read_text()
+    assert page.count('class="page-image"') == 2 and 'class="placeholder"' not in page
+    pdf.write_bytes(pdf.read_bytes() + b"\n% changed since\n")  # no longer the bytes converted
+    r = docwatch("review", "out/report.pdf", "-o", "again.html", cwd=tmp_path)
+    assert r.returncode == 0 and "changed since it was converted" in r.stderr
+    assert (tmp_path / "again.html").read_text().count('class="placeholder"') == 2
+    r = docwatch("review", "out/broken.pdf", cwd=tmp_path)  # failed whole: nothing to look at
+    assert r.returncode == 2 and "broken.pdf failed (CorruptInput" in r.stderr

@@ -39,6 +39,9 @@ def load_result(folder: Path) -> Result:
     if manifest is not None:
         stem = Path(manifest.source.key).stem or "document"
         candidates = [p for p in candidates if p.stem == stem] or candidates
+    if not candidates and manifest is not None and manifest.error is not None:
+        raise ReviewError(f"{folder}: {manifest.source.key} {manifest.status.value} "
+                          f"({manifest.error.type}: {manifest.error.message}); no document to review")
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise ReviewError(f"{folder}: expected one document JSON beside the Markdown, found {found}")
