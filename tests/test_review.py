@@ -106,7 +106,7 @@ def test_review_marks_failed_pages_and_works_without_the_input(tmp_path: Path) -
     doc.pages[1] = Page.model_validate(doc.pages[1].model_dump() | {
         "status": "failed", "blocks": [], "error": {"type": "PageTimeout", "message": "took <too> long"}})
     page = render_review(doc, [b"\x89PNG-not-read", None], markdown_by_page(doc))
-    assert 'class="page failed"' in page and "PageTimeout: took &lt;too&gt; long" in page
+    assert 'class="page failed"' in page and page.count("PageTimeout: took &lt;too&gt; long") == 2  # beside, too
     assert page.count('class="placeholder"') == 1 and page.count('class="page-image"') == 1
     # no --input and no manifest: placeholders, said on stderr; a wrong input is refused
     r = docwatch("review", str(result), cwd=tmp_path)

@@ -39,6 +39,7 @@ COLOURS: dict[BlockType, str] = {
 }
 
 _PAGE_MARK = re.compile(r"^<!-- page (\d+) -->$", re.MULTILINE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#f3f3f3;color:#222}
@@ -190,11 +191,14 @@ def _page(page: Page, image: bytes | None, markdown: str, md: MarkdownIt, fmt: I
         error = f'<p class="error">{html.escape(message)}</p>'
     if note := fallback_note(page, fmt):
         badges.append(f'<span class="badge fallback">fallback · {html.escape(note)}</span>')
+    rendered = md.render(markdown).strip() if markdown.strip() else ""
+    text = rendered if _COMMENT.sub("", rendered).strip() else None
+    text = text or (error if failed else "<p><em>(no Markdown)</em></p>")
     badges.append(f'<span class="badge">{len(page.blocks)} blocks · {page.seconds:.2f} s</span>')
     return (
         f'<section class="page{" failed" if failed else ""}" id="page-{page.number}" data-page="{page.number}">'
         f'<div class="side"><div class="meta">{"".join(badges)}</div>{error}'
         f'<div class="sheet">{picture}{overlay}</div></div>'
-        f'<div class="md">{md.render(markdown) if markdown.strip() else "<p><em>(no Markdown)</em></p>"}</div>'
+        f'<div class="md">{text}</div>'
         "</section>"
     )
