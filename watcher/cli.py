@@ -119,13 +119,27 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from processor import json_schema
+    from watcher.schemas import schema_text
 
-    text = json_schema()
+    text = schema_text(args.name)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from watcher.review import ReviewError, write_review
+
+    try:
+        target = write_review(Path(args.result_dir), Path(args.output) if args.output else None,
+                              Path(args.input) if args.input else None, dpi=args.dpi,
+                              warn=lambda note: print(f"warning: {note}", file=sys.stderr))
+    except (ReviewError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(target)
     return 0
 
 
@@ -184,9 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--engine", choices=engines)
     mod.set_defaults(func=cmd_models)
 
-    sc = sub.add_parser("schema", help="print the document JSON Schema")
+    sc = sub.add_parser("schema", help="print a JSON Schema: document (default), manifest or event")
+    sc.add_argument("name", nargs="?", default="document", choices=["document", "manifest", "event"])
     sc.add_argument("-o", "--output")
     sc.set_defaults(func=cmd_schema)
+
+    rv = sub.add_parser("review", help="write one self-contained HTML page to look at a converted document")
+    rv.add_argument("result_dir", help="the document's output folder (<out>/<input key>/)")
+    rv.add_argument("-o", "--output", help="default: RESULT_DIR/review.html")
+    rv.add_argument("--input", help="the converted file (default: the manifest's source, if a local file)")
+    rv.add_argument("--dpi", type=int, default=110, help="resolution of the page pictures")
+    rv.set_defaults(func=cmd_review)
     return p
 
 

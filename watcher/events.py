@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -13,6 +14,16 @@ from watcher.manifest import Manifest, Stage, Status, utcnow
 
 EVENT_SCHEMA_VERSION = "1"
 FINAL = (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED)
+
+
+class EventStatus(StrEnum):
+    SUCCEEDED = "succeeded"  # every page converted
+    PARTIAL = "partial"  # published, but some pages failed
+    FAILED = "failed"  # for good: no retry ahead
+
+
+class NotFinal(ValueError):
+    """The manifest is not of a finished document (queued, processing, or failed and waiting to retry)."""
 
 
 class EventInput(BaseModel):
@@ -46,12 +57,12 @@ class CompletionEvent(BaseModel):
     type: Literal["document.completed"] = "document.completed"
     time: datetime = Field(default_factory=utcnow)
     input: EventInput
-    status: Literal["succeeded", "partial", "failed"]
+    status: EventStatus
     pages: EventPages
     outputs: list[EventOutput] = Field(default_factory=list)
     manifest_key: str
     timings: dict[Stage, float] = Field(default_factory=dict, description="seconds per stage, last attempt")
-    error: EventError | None = None
+    error: EventError | None = Field(None, description="why it failed; on a partial document, the first failed page's error")
 
 
 def event_id(manifest: Manifest) -> str:
@@ -61,18 +72,20 @@ def event_id(manifest: Manifest) -> str:
 
 
 def event_from_manifest(manifest: Manifest, manifest_key: str) -> CompletionEvent:
-    if manifest.status not in FINAL:
-        raise ValueError(f"a {manifest.status.value} manifest is not final: no completion event")
+    if manifest.status not in FINAL or manifest.next_attempt_at is not None:
+        raise NotFinal(f"{manifest.source.key}: a {manifest.status.value} manifest with a retry ahead is not final"
+                       if manifest.next_attempt_at else f"{manifest.source.key}: {manifest.status.value} is not final")
     source = manifest.source
+    error = manifest.error or (manifest.pages.failed[0].error if manifest.pages.failed else None)
     return CompletionEvent(
         event_id=event_id(manifest),
         time=manifest.finished_at or utcnow(),
         input=EventInput(store=source.uri, key=source.key, etag=source.etag, sha256=source.sha256),
-        status=manifest.status.value,
+        status=EventStatus(manifest.status.value),
         pages=EventPages(total=manifest.pages.total, done=manifest.pages.done,
                          failed=[f.number for f in manifest.pages.failed]),
         outputs=[EventOutput(key=o.key, sha256=o.sha256, size=o.bytes) for o in manifest.outputs],
         manifest_key=manifest_key,
         timings=manifest.timings,
-        error=EventError(type=manifest.error.type, message=manifest.error.message) if manifest.error else None,
+        error=EventError(type=error.type, message=error.message) if error else None,
     )
