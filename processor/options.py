@@ -192,6 +192,10 @@ class DocumentOptions(BaseModel):
     lines: bool = Field(
         False, description="give blocks their text lines (and words) with boxes and scores, where the engine reads lines"
     )
+    review: bool = Field(
+        False, description="the daemon also writes review.html beside the outputs: every page with its blocks drawn "
+        "over it, beside its Markdown (as `docwatch review` makes)"
+    )
 
 
 class ConvertOptions(BaseModel):

@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 
 from processor.document import Document, Page
 from processor.render.review import markdown_by_page, render_review
-from tests.docs import make_figure_pdf, make_structured_pdf
+from tests.docs import make_figure_pdf, make_structured_pdf, make_text_pdf
 from tests.test_cli import docwatch
 
 pytestmark = pytest.mark.slow
@@ -135,3 +135,22 @@ def test_review_of_a_daemon_result_draws_from_the_manifests_input(tmp_path: Path
     assert (tmp_path / "again.html").read_text().count('class="placeholder"') == 2
     r = docwatch("review", "out/broken.pdf", cwd=tmp_path)  # failed whole: nothing to look at
     assert r.returncode == 2 and "broken.pdf failed (CorruptInput" in r.stderr
+
+
+def test_the_daemon_writes_the_review_page_with_each_document_when_asked(tmp_path: Path) -> None:
+    from tests.test_daemon_stages import InProcessEngine, daemon
+    from watcher.status import manifests
+    from watcher.storage import LocalStorage
+
+    (tmp_path / "in").mkdir()
+    make_text_pdf(tmp_path / "in" / "a.pdf", ["Reviewed page one.", "Reviewed page two."])
+    sink = LocalStorage(tmp_path / "out", create=True)
+    d = daemon(tmp_path, sink, InProcessEngine(), document={"review": True})
+    assert d.process(d.source.head("a.pdf"))
+    [(_, m, _)] = list(manifests(sink))
+    assert "a.pdf/review.html" in {o.key for o in m.outputs}
+    page = (tmp_path / "out/a.pdf/review.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2 and "<!-- docwatch fence 1 -->" in page
+    (tmp_path / "in" / "b.pdf").write_bytes((tmp_path / "in" / "a.pdf").read_bytes())
+    plain = daemon(tmp_path, sink, InProcessEngine())
+    assert plain.process(plain.source.head("b.pdf")) and not (tmp_path / "out/b.pdf/review.html").exists()

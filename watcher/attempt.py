@@ -20,7 +20,9 @@ from typing import TypeVar
 import structlog
 
 from processor.backoff import backoff
+from processor.document import Document
 from processor.errors import ConversionError, EngineUnavailable, error_info
+from processor.render.review import markdown_by_page, page_images, render_review
 from watcher import outcome
 from watcher.checkpoints import Checkpoints
 from watcher.claims import Claim, Claims, Skip
@@ -216,10 +218,27 @@ class Attempt:
         if (passing := outcome.passing_failures(doc)) and manifest.attempts < s.max_attempts:
             return outcome.failed(manifest, passing, self.timings, s.max_attempts, s.retry_backoff_seconds)
         with timed(crew.metrics, Stage.PUBLISH, self.timings):
+            review = self._review_page(doc, checkpoints) if s.document.review else None
             outputs = self._retried(Stage.PUBLISH, lambda: publish(
-                crew.sink, self.item.key, doc, manifest.outputs, claim.prove, checkpoints.figure, manifest.fence))
+                crew.sink, self.item.key, doc, manifest.outputs, claim.prove, checkpoints.figure, manifest.fence,
+                review))
         self.log.info("document.published", outputs=len(outputs), seconds=round(self.timings[Stage.PUBLISH], 3))
         return outcome.succeeded(manifest, doc, outputs, self.timings)
+
+    def _review_page(self, doc: Document, checkpoints: Checkpoints) -> Callable[[], str]:
+        """Makes review.html: each page drawn from the spooled input, its blocks over it."""
+
+        def make() -> str:
+            try:
+                images: list[bytes | None] = list(page_images(self.spooled))
+            except Exception as exc:  # noqa: BLE001 - an input MuPDF cannot draw: grey pages, boxes still drawn
+                self.log.warning("review.no_page_images", error=str(exc))
+                images = []
+            drawn = [images[p.number - 1] if p.number <= len(images) else None for p in doc.pages]
+            figures = {a.path: checkpoints.figure(a) for a in doc.assets}
+            return render_review(doc, drawn, markdown_by_page(doc), assets=figures, title=self.item.key)
+
+        return make
 
     def _fetched(self) -> str:
         """The input in the spool (waiting for the download started alongside the claim, if

@@ -4,7 +4,7 @@ A store compares only ETags in its conditional writes, and an ETag is a digest o
 claims writing the same bytes would give the same ETag, and a late write conditioned on it by an
 earlier claim would pass. With the claim's number in the bytes every claim's outputs differ from
 every other's, so the ETag fences, and a writer that finds a key changed can read who changed
-it. Markdown gets a trailing HTML comment (not rendered), JSON a top-level ``docwatch_fence``,
+it. Markdown and HTML get a trailing comment (not rendered), JSON a top-level ``docwatch_fence``,
 PNG a ``tEXt`` chunk; other bytes are left as they are (figures are PNG).
 """
 
@@ -22,7 +22,7 @@ _JSON = re.compile(rb'\A\{\s*"docwatch_fence":\s*(\d+),')
 
 def stamp(data: bytes, content_type: str, fence: int) -> bytes:
     """``data`` with ``fence`` written into it, in a way its readers ignore."""
-    if content_type.startswith("text/markdown"):
+    if content_type.startswith(("text/markdown", "text/html")):
         return data + (b"" if data.endswith(b"\n") or not data else b"\n") + b"<!-- docwatch fence %d -->\n" % fence
     if content_type == "application/json" and data.startswith(b"{"):
         return b'{\n "docwatch_fence": %d,' % fence + data[1:]

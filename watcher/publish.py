@@ -44,9 +44,11 @@ def output_files(
     figure: Callable[[Asset], bytes] = lambda a: a.data,
     *,
     keys_are_paths: bool = False,
+    review: Callable[[], str] | None = None,
 ) -> Iterator[tuple[str, bytes, str]]:
     """(key, bytes, content type) for every output of ``doc``, keys under ``<rel>/``; one at a
-    time, so figures kept in the store (``figure`` reads them) are in memory one by one."""
+    time, so figures kept in the store (``figure`` reads them) are in memory one by one.
+    ``review``: makes the review page, written last as ``review.html``."""
     base = output_dir(input_key, keys_are_paths=keys_are_paths)
     stem = PurePosixPath(input_key).stem or "document"
     for suffix, markdown in markdown_files(doc):  # docwatch's, and/or the pipeline's own
@@ -54,6 +56,8 @@ def output_files(
     yield f"{base}/{stem}.json", document_json(doc).encode(), "application/json"
     for asset in doc.assets:
         yield f"{base}/{asset.path}", figure(asset), asset.mime
+    if review is not None:
+        yield f"{base}/review.html", review().encode(), "text/html; charset=utf-8"
 
 
 def publish(
@@ -64,6 +68,7 @@ def publish(
     prove: Callable[[], bool] = lambda: True,
     figure: Callable[[Asset], bytes] = lambda a: a.data,
     fence: int = 0,
+    review: Callable[[], str] | None = None,
 ) -> list[OutputRecord]:
     """Write every output, each conditional on its last known version (``known``: the outputs
     the previous manifest lists) and stamped with this claim's ``fence``. ``prove`` re-asserts
@@ -78,7 +83,7 @@ def publish(
     # a few writes at once (a store's latency is paid per request, not per byte), a few
     # outputs in memory at a time
     records: list[OutputRecord] = []
-    files = output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths)
+    files = output_files(input_key, doc, figure, keys_are_paths=storage.keys_are_paths, review=review)
     with ThreadPoolExecutor(PARALLEL_WRITES, thread_name_prefix="publish") as pool:
         while batch := list(islice(files, PARALLEL_WRITES)):
             records += pool.map(lambda f: write(*f), batch)

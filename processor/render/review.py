@@ -127,7 +127,7 @@ def render_review(
     page number to its Markdown (``markdown_by_page(document)`` or ``split_markdown(md)``);
     ``assets`` maps an image path the Markdown links (``images/…``) to its bytes, inlined.
     """
-    assets = dict(assets or {}) | {a.path: a.data for a in document.assets}
+    assets = {a.path: a.data for a in document.assets if a.data} | dict(assets or {})  # (figures kept elsewhere: given)
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     md.core.ruler.push("inline_assets", lambda state: _inline_images(state.tokens, assets))
     name = title or document.source.name
