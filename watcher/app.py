@@ -101,10 +101,15 @@ def run_daemon(settings: Settings, *, once: bool = False) -> int:
         detail = {"engine": state, "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
 
+    def not_alive() -> tuple[str | None, dict[str, float]]:
+        if not engine.alive():
+            return f"engine down longer than {settings.engine_dead_after_seconds:.0f} s", daemon.seconds_since_tick()
+        return daemon.not_alive(), daemon.seconds_since_tick()
+
     health = None
     if settings.health_port:
         try:
-            health = HealthServer(settings.health_host, settings.health_port, ready, engine.alive, metrics,
+            health = HealthServer(settings.health_host, settings.health_port, ready, not_alive, metrics,
                                   post_routes=routes)
         except OSError as exc:  # in use, or an address this host does not have
             where = f"{settings.health_host}:{settings.health_port}"

@@ -87,6 +87,7 @@ class EngineHost:
         self._restart_due = False  # the child ended under work: the main loop starts a new one
         self._revive_at = self._revive_wait = 0.0
         self._progress_at = time.monotonic()  # the engine last finished a page, or took work while idle
+        self.heartbeat: Callable[[], None] = lambda: None  # the daemon's loop ticks while a load is awaited
 
     # ------------------------------------------------------------------ the child's life
     def start(self) -> None:
@@ -139,12 +140,18 @@ class EngineHost:
 
     def wait_loaded(self) -> bool:
         """Wait (bounded by ``load_timeout``) for the load to end; True when the engine is ready.
-        A load that hangs is killed and reported as ``EngineLoadTimeout``."""
-        if not self.loaded.wait(self.load_timeout):
+        A load that hangs is killed and reported as ``EngineLoadTimeout``. Ticks ``heartbeat``
+        while it waits: the loop is waiting on a bound of its own, not stuck."""
+        deadline = time.monotonic() + self.load_timeout
+        while not self.loaded.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
+            self.heartbeat()
+            if time.monotonic() < deadline:
+                continue
             self._end_child("load timeout")
             self.load_error = ErrorInfo(type="EngineLoadTimeout", retryable=True,
                                         message=f"the engine did not load within {self.load_timeout:.0f} s")
             self.loaded.set()
+            break
         return self.ready.is_set()
 
     def alive(self) -> bool:
