@@ -162,6 +162,10 @@ def test_duplicates_out_of_order_malformed_and_gone(moto_s3: MotoS3, s3_bucket: 
     assert [e["key"] for e in d.events("event.object_gone")] == ["gone.pdf"]
     assert manifest(out, "gone.pdf") is None
     assert metric(port, "docwatch_events_total", source="sqs", result="malformed") == 2
+    # the late, older event was known for stale by its sequencer (never looked up: a HEAD would
+    # have found v2 anyway, which is why the manifest alone cannot tell)
+    assert [(e["key"], e["sequencer"]) for e in d.events("event.stale")] == [("seq.pdf", "00000000000000000A")]
+    assert metric(port, "docwatch_events_total", source="sqs", result="stale") == 1
     assert not [e for e in d.events() if e.get("level") == "error"]
 
 
