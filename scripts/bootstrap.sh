@@ -9,7 +9,7 @@ extras="${1:-}"
 python="${PYTHON:-python3}"
 # libgl1 and libglib2.0-0: OpenCV, which the layout model's package (rapid-layout) imports
 apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core libgl1 libglib2.0-0)
-[ "$extras" = test ] && apt_packages+=(shellcheck systemd)
+[ "$extras" = test ] && apt_packages+=(shellcheck systemd iproute2)  # iproute2: ip, for the deployed tests
 # Debian's own python3 ships venv support separately
 command -v "$python" >/dev/null || apt_packages+=(python3)
 "$python" -c 'import ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
