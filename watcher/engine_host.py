@@ -8,8 +8,10 @@ Each ``convert()`` call is a job on the one pipe; a reader thread routes the chi
 the job they belong to. A page watchdog follows each job: no page of it finished for
 ``page_timeout`` while the engine as a whole finished none either (a page hangs, not a queue
 behind other documents' pages) ends the child, and the job fails retryably; a document budget
-of ``page_timeout`` per page (capped by ``document_timeout``) bounds the rest. When the child ends — a crash, or a kill because one job ran past its
-budget or the daemon is stopping — every job in flight hears why: the job that ran over fails
+of ``page_timeout`` per page (capped by ``document_timeout``) bounds the rest.
+
+When the child ends — a crash, or a kill because one job ran past its budget or the daemon is
+stopping — every job in flight hears why: the job that ran over fails
 (``EngineFailure``), the others are handed back untouched (``EngineUnavailable``); after a crash
 the culprit is unknown, so a lone job fails and jobs in company raise ``CrashedInCompany`` (the
 daemon releases them, each to run alone next time). The main loop restarts the child

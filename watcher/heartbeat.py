@@ -17,7 +17,8 @@ def loop_bound(poll_interval: float, lease_seconds: float, storage_call_seconds:
     """How long the loop may go without a tick: it ticks at least every poll (and every
     half-second while it waits for a slot or the engine), so a few polls, a lease, a minute, or
     one storage call at its longest (every timeout and retry) plus a margin, whichever is more."""
-    return max(3 * poll_interval, lease_seconds, _LOOP_FLOOR, storage_call_seconds + 30 if storage_call_seconds else 0)
+    call = storage_call_seconds + 30 if storage_call_seconds else 0.0
+    return max(3 * poll_interval, lease_seconds, _LOOP_FLOOR, call)
 
 
 class Heartbeats:

@@ -31,6 +31,7 @@ def kept_alive(
     period = claim.lease_seconds / 3
     beat = f"lease renewer of {claim.manifest.source.key}"
     tick = (lambda: heartbeats.tick(beat, 2 * period)) if heartbeats else (lambda: None)
+    forget = (lambda: heartbeats.forget(beat)) if heartbeats else (lambda: None)
 
     def renew() -> None:
         while not stop.wait(period):
@@ -43,7 +44,8 @@ def kept_alive(
                 on_fault()
             elif ok:
                 on_renewed()
-            if not ok:
+            if not ok:  # ends on purpose: no more ticks to expect
+                forget()
                 log.warning("lease.lost", key=claim.manifest.source.key)
                 return
 
@@ -55,5 +57,4 @@ def kept_alive(
     finally:
         stop.set()
         thread.join()
-        if heartbeats:
-            heartbeats.forget(beat)
+        forget()
