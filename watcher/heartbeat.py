@@ -46,5 +46,5 @@ class Heartbeats:
         now = self._clock()
         with self._lock:
             beats = list(self._beats.items())
-        return [f"{name} has not ticked for {now - last:.0f} s (bound {within:.0f} s)"
+        return [f"{name} has not ticked for {now - last:.1f} s (bound {within:.1f} s)"
                 for name, (last, within) in sorted(beats) if now - last > within]
