@@ -20,8 +20,9 @@ apt_packages=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-cor
 # paddlepaddle's CPU wheel; shellcheck and systemd (systemd-analyze): tests of scripts/ and deploy/
 # kubectl: `kubectl kustomize` builds the k8s overlays in tests (the python machine image has the
 # package kubectl; Debian's own kubernetes-client is kubectl 1.20, too old for kustomize components);
+# iproute2: ip, the deployed tests put the daemon in network namespaces;
 # chromium: the review page is opened in a real browser (driven by Playwright, never its download)
-[ "$kind" = test ] && apt_packages+=(libgl1 libglib2.0-0 libgomp1 shellcheck systemd kubectl chromium)
+[ "$kind" = test ] && apt_packages+=(libgl1 libglib2.0-0 libgomp1 shellcheck systemd kubectl chromium iproute2)
 command -v "$python" >/dev/null || apt_packages+=(python3)
 # Debian's own python3 ships venv (and its ensurepip) separately
 command -v "$python" >/dev/null && "$python" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)

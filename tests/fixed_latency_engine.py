@@ -6,6 +6,10 @@ accelerator that is never the bottleneck's cause: whatever time a document takes
 ``pages x seconds`` is the daemon's own. If ``DOCWATCH_FIXED_ENGINE_LOG`` names a file, each page
 appends one line ``start end`` (wall-clock seconds), from which a bench computes the engine's
 busy time. Pages of every document in flight queue for it one at a time (one accelerator).
+
+``DOCWATCH_FIXED_ENGINE_HANG`` names a file: while it exists and holds a page number, that page
+of every document (not the warm-up) hangs, as a wedged accelerator would, until the file is gone
+or the process is killed; once the file is removed the engine works again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Iterator
+from pathlib import Path
 
 from processor.document import BBox, Block, BlockType, EngineInfo, Page, PageMethod, PageUnit
 from processor.engines.base import Engine, PageResult
@@ -41,6 +46,8 @@ class FixedLatencyEngine(Engine):
             number = index + 1
             if only is not None and number not in only:
                 continue
+            if source.info.name != "warm-up.pdf":  # the engine still loads: the hang is in real work
+                _hang_while_asked(number)
             with _ACCELERATOR:
                 started = time.time()
                 time.sleep(self.seconds)  # the accelerator's turn: wall time, no CPU
@@ -54,3 +61,16 @@ class FixedLatencyEngine(Engine):
                 with open(log, "a") as f:  # one short append per page: atomic enough for a bench
                     f.write(f"{started:.6f} {ended:.6f}\n")
             yield PageResult(page)
+
+
+def _hang_while_asked(number: int) -> None:
+    path = os.environ.get("DOCWATCH_FIXED_ENGINE_HANG")
+    while path and _hang_page(Path(path)) == number:
+        time.sleep(0.2)
+
+
+def _hang_page(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return None

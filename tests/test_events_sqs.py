@@ -162,6 +162,10 @@ def test_duplicates_out_of_order_malformed_and_gone(moto_s3: MotoS3, s3_bucket: 
     assert [e["key"] for e in d.events("event.object_gone")] == ["gone.pdf"]
     assert manifest(out, "gone.pdf") is None
     assert metric(port, "docwatch_events_total", source="sqs", result="malformed") == 2
+    # the late, older event was known for stale by its sequencer (never looked up: a HEAD would
+    # have found v2 anyway, which is why the manifest alone cannot tell)
+    assert [(e["key"], e["sequencer"]) for e in d.events("event.stale")] == [("seq.pdf", "00000000000000000A")]
+    assert metric(port, "docwatch_events_total", source="sqs", result="stale") == 1
     assert not [e for e in d.events() if e.get("level") == "error"]
 
 
@@ -256,3 +260,26 @@ def test_a_version_not_ours_to_take_does_not_stall_the_queue(moto_s3: MotoS3, s3
         assert [i.key for i in source.poll()] != [first.key]
     finally:
         source.stop()
+
+
+def test_a_message_held_past_its_visibility_timeout_is_not_redelivered(moto_s3: MotoS3, s3_bucket: str, daemons) -> None:
+    """The object is too young to take (min_age 15 s) while the visibility timeout is 5 s: the
+    daemon holds the message three periods, extending it, and another consumer of the queue never
+    receives it meanwhile; then the document is converted and the message deleted."""
+    url, _ = new_queue(moto_s3)
+    client = sqs(moto_s3)
+    inp, out = storage(moto_s3.url, s3_bucket, "in/"), storage(moto_s3.url, s3_bucket, "out/")
+    d, port = event_daemon(daemons, moto_s3, s3_bucket, url, "holder", DOCWATCH_MIN_AGE_SECONDS="15",
+                           DOCWATCH_EVENTS__SQS_VISIBILITY_SECONDS="5")
+    inp.put("young.pdf", text_pdf("too young to take yet"))
+    info = inp.head("young.pdf")
+    assert info
+    client.send_message(QueueUrl=url, MessageBody=s3_body(s3_bucket, "young.pdf", info.etag, info.size, "01"))
+    wait_for(lambda: metric(port, "docwatch_events_total", source="sqs", result="received") >= 1, 30, [d])
+    stolen = []
+    while manifest(out, "young.pdf") is None:  # another replica keeps asking the queue
+        stolen += client.receive_message(QueueUrl=url, WaitTimeSeconds=1, VisibilityTimeout=30).get("Messages", [])
+        assert d.proc.poll() is None
+    assert not stolen, "the held message was delivered to another consumer"
+    wait_for(succeeded(out, ["young.pdf"]), 120, [d])
+    wait_for(lambda: queue_empty(moto_s3, url), 30, [d])

@@ -80,3 +80,24 @@ def test_missing_models_stop_the_daemon_at_start_with_the_dir_named(tmp_path: Pa
     [failed] = [e for e in d.events() if e.get("event") == "engine.load_failed"]
     assert failed["error_type"] == "EngineUnavailable" and "no-models-here" in failed["error"]
     assert not any(e.get("event") == "engine.ready" for e in d.events())
+
+
+def test_every_stdout_line_is_a_json_object_with_the_paddle_engine(tmp_path: Path) -> None:
+    """What test_daemon_output checks with the CPU engine, with the real paddleocr pipeline (and
+    paddlex, paddle, their model loaders and HTTP clients) in the engine child: whatever they
+    print or log goes out as JSON. stderr too: a container's log is both streams, and paddlex
+    logs to stderr through a handler of its own, in colour."""
+    from tests.test_daemon_output import not_json_objects, run_once
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "report.pdf").write_bytes(make_pdf())
+    with StubVLServer() as stub:
+        env = stub_vl_env(stub.base_url, tmp_path / "pdx-cache")
+        rc, stdout, stderr = run_once(tmp_path, tmp_path / "in", tmp_path / "out", timeout=600, **env)
+    assert rc == 0, stdout[-3000:] + stderr[-3000:]
+    events = [json.loads(line)["event"] for line in stdout.splitlines() if line.startswith("{")]
+    assert "engine.ready" in events and events.count("document.succeeded") == 1, events
+    assert not_json_objects(stdout) == []
+    assert not_json_objects(stderr) == []
+    assert any(e.get("logger") == "stderr" and "Creating model" in e["event"]  # what paddlex said, kept
+               for e in map(json.loads, (stdout + stderr).splitlines()))

@@ -115,8 +115,15 @@ class Readiness:
         detail = {"engine": state, "storage": "ok" if fresh else "unknown"}
         return engine.ready.is_set() and fresh and not daemon.stopping.is_set(), detail
 
-    def alive(self) -> bool:
-        return self.engine.alive() if self.engine is not None else True
+    def not_alive(self) -> tuple[str | None, dict[str, float]]:
+        """Why the process is not alive (None: it is), and seconds since each heartbeat."""
+        daemon, engine = self.daemon, self.engine
+        if daemon is None or engine is None:  # waiting for the stores: alive
+            return None, {}
+        if not engine.alive():
+            return (f"engine down longer than {self.settings.engine_dead_after_seconds:.0f} s",
+                    daemon.seconds_since_tick())
+        return daemon.not_alive(), daemon.seconds_since_tick()
 
 
 def run_daemon(settings: Settings, *, once: bool = False) -> int:
@@ -132,7 +139,7 @@ def run_daemon(settings: Settings, *, once: bool = False) -> int:
     health = None
     if settings.health_port:
         try:
-            health = HealthServer(settings.health_host, settings.health_port, readiness.ready, readiness.alive,
+            health = HealthServer(settings.health_host, settings.health_port, readiness.ready, readiness.not_alive,
                                   metrics, post_routes=routes)
         except OSError as exc:  # in use, or an address this host does not have
             where = f"{settings.health_host}:{settings.health_port}"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -28,6 +28,7 @@ from watcher.checkpoints import Checkpoints
 from watcher.claims import Claim, Claims, Skip
 from watcher.engine_host import CrashedInCompany, EngineHost, Interrupted
 from watcher.events import FINAL, CompletionEvent, event_from_manifest
+from watcher.heartbeat import Heartbeats
 from watcher.inflight import InFlight
 from watcher.input_moves import move_input
 from watcher.lease import kept_alive
@@ -90,6 +91,7 @@ class Crew:
     should_abort: Callable[[], bool]  # past the shutdown grace: abandon the conversion
     storage: StorageHealth
     notifier: Notifier | None = None  # completion events, when configured
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)  # the loop's and the lease renewers'
 
 
 class Attempt:
@@ -132,7 +134,8 @@ class Attempt:
         self.log.info("document.claimed", size=item.size)
         # a document that crashed the engine in company, or whose worker died, runs alone
         alone = crew.in_flight.alone(item.key) if claim.manifest.solo else nullcontext()
-        with kept_alive(claim, crew.metrics, on_renewed=crew.storage.answered, on_fault=crew.storage.failed), alone:
+        with kept_alive(claim, crew.metrics, on_renewed=crew.storage.answered, on_fault=crew.storage.failed,
+                        heartbeats=crew.heartbeats), alone:
             if claim.manifest.solo:
                 self.log.info("document.alone", detail="runs with the engine to itself (a crash or lapse in company)")
             manifest = self._attempt()

@@ -16,6 +16,7 @@ from processor.backoff import backoff
 from watcher.attempt import Attempt, Crew, StorageHealth, timed
 from watcher.claims import Claims
 from watcher.engine_host import EngineHost
+from watcher.heartbeat import LOOP, loop_bound
 from watcher.inflight import InFlight
 from watcher.manifest import Stage
 from watcher.metrics import Metrics
@@ -54,6 +55,12 @@ class Daemon:
         self._look_again = False  # a version was passed over while another of its key was in hand
         self._worked = 0  # documents claimed and worked on this round (--once)
         self._faults: dict[tuple[str, str], tuple[int, float]] = {}  # version -> (faults, retry at)
+        # liveness: the loop ticks every iteration and every half-second while it waits (for a
+        # slot, for idle, for the engine); its bound covers one storage call at its longest
+        self.heartbeats = self.crew.heartbeats
+        longest_call = max(getattr(store, "longest_call", 0.0) for store in (source, sink))
+        self.loop_bound = loop_bound(settings.poll_interval, settings.lease_seconds, longest_call)
+        engine.heartbeat = self._tick
 
     # -- the loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -63,6 +70,7 @@ class Daemon:
         outside one document's own work can end the loop: an outage or a dead engine only pause it."""
         with ThreadPoolExecutor(self.settings.documents_in_flight, thread_name_prefix="document") as pool:
             while not self.stopping.is_set():
+                self._tick()
                 if not self.engine.ready.is_set():  # down or restarting: claim nothing meanwhile
                     if once and self.engine.down_since is not None and not len(self.in_flight):
                         break
@@ -72,6 +80,7 @@ class Daemon:
                 waited = self._start_all(pool, self.discover())
                 if once:  # a round: what was found, worked to its end
                     while not self.in_flight.wait_idle(0.5):
+                        self._tick()
                         self.engine.revive_if_due()
                     if not self._worked and not self.sources.unsettled and not self._deferred_pending():
                         break
@@ -91,6 +100,7 @@ class Daemon:
             if not self.in_flight.wait_free(0):
                 waited = True
                 while not self.in_flight.wait_free(0.5):
+                    self._tick()
                     self.engine.revive_if_due()
                     if self.stopping.is_set():
                         return waited
@@ -120,8 +130,19 @@ class Daemon:
                 self.wake.set()
 
     def _nap(self, seconds: float) -> None:
+        self._tick()  # a nap is at most a poll interval: a third of the loop's bound
         self.wake.wait(seconds)
         self.wake.clear()
+
+    def _tick(self) -> None:
+        self.heartbeats.tick(LOOP, self.loop_bound)
+
+    def not_alive(self) -> str | None:
+        """Liveness: None while the loop and every lease renewer tick within their bounds."""
+        return "; ".join(self.heartbeats.stale()) or None
+
+    def seconds_since_tick(self) -> dict[str, float]:
+        return self.heartbeats.ages()
 
     def discover(self) -> list[ObjectInfo]:
         try:

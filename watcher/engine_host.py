@@ -5,8 +5,13 @@ child it can never starve the health endpoint or lease renewals, and a crash or 
 code costs the documents in flight, not the daemon. The engine loads once per child.
 
 Each ``convert()`` call is a job on the one pipe; a reader thread routes the child's answers to
-the job they belong to. When the child ends — a crash, or a kill because one job ran past its
-budget or the daemon is stopping — every job in flight hears why: the job that ran over fails
+the job they belong to. A page watchdog follows each job: no page of it finished for
+``page_timeout`` while the engine as a whole finished none either (a page hangs, not a queue
+behind other documents' pages) ends the child, and the job fails retryably; a document budget
+of ``page_timeout`` per page (capped by ``document_timeout``) bounds the rest.
+
+When the child ends — a crash, or a kill because one job ran past its budget or the daemon is
+stopping — every job in flight hears why: the job that ran over fails
 (``EngineFailure``), the others are handed back untouched (``EngineUnavailable``); after a crash
 the culprit is unknown, so a lone job fails and jobs in company raise ``CrashedInCompany`` (the
 daemon releases them, each to run alone next time). The main loop restarts the child
@@ -85,6 +90,8 @@ class EngineHost:
         self._restart_due = False  # the child ended under work: the main loop starts a new one
         self._revive_at = self._revive_wait = 0.0
         self._revive_round = 0  # reloads of an engine that is down, so far
+        self._progress_at = time.monotonic()  # the engine last finished a page, or took work while idle
+        self.heartbeat: Callable[[], None] = lambda: None  # the daemon's loop ticks while a load is awaited
 
     # ------------------------------------------------------------------ the child's life
     def start(self) -> None:
@@ -119,6 +126,8 @@ class EngineHost:
                 job, kind, payload = child.conn.recv()
             except (EOFError, OSError):
                 break
+            if kind == "page":
+                self._progress_at = time.monotonic()
             if (inbox := child.jobs.get(job)) is not None:
                 inbox.put((kind, payload))
         child.proc.join(timeout=1.0)  # reaped, so its exit code can be reported
@@ -135,12 +144,18 @@ class EngineHost:
 
     def wait_loaded(self) -> bool:
         """Wait (bounded by ``load_timeout``) for the load to end; True when the engine is ready.
-        A load that hangs is killed and reported as ``EngineLoadTimeout``."""
-        if not self.loaded.wait(self.load_timeout):
+        A load that hangs is killed and reported as ``EngineLoadTimeout``. Ticks ``heartbeat``
+        while it waits: the loop is waiting on a bound of its own, not stuck."""
+        deadline = time.monotonic() + self.load_timeout
+        while not self.loaded.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
+            self.heartbeat()
+            if time.monotonic() < deadline:
+                continue
             self._end_child("load timeout")
             self.load_error = ErrorInfo(type="EngineLoadTimeout", retryable=True,
                                         message=f"the engine did not load within {self.load_timeout:.0f} s")
             self.loaded.set()
+            break
         return self.ready.is_set()
 
     def alive(self) -> bool:
@@ -165,6 +180,8 @@ class EngineHost:
             child = self._child
             if not self.ready.is_set() or child is None or child.ended or child.gone:
                 raise EngineUnavailable(self.load_error.message if self.load_error else "the engine is not loaded")
+            if not child.jobs:  # the engine was idle: its watchdog clock starts now
+                self._progress_at = time.monotonic()
             child.jobs[job] = inbox
         try:
             try:
@@ -176,14 +193,15 @@ class EngineHost:
             child.jobs.pop(job, None)
 
     def _follow(self, child: _Child, inbox: queue.Queue, on_page, on_opened, should_abort) -> Document:
-        started = time.monotonic()
+        started = last_page = time.monotonic()
         deadline = started + self.page_timeout  # until the page count is known
         while True:
             if should_abort():
                 self._end_child(_STOPPING)  # no restart: the daemon is on its way out
                 raise Interrupted("stopping: conversion abandoned, the document is released")
-            if time.monotonic() > deadline:
-                message = self._timeout_message(time.monotonic() - started)
+            now = time.monotonic()
+            if (stalled := self._stalled(last_page, now)) or now > deadline:
+                message = self._timeout_message(now - started, now - last_page if stalled else None)
                 self._end_child("another document's timeout", restart=True)
                 raise EngineFailure(message)
             try:
@@ -192,11 +210,13 @@ class EngineHost:
                 continue
             if kind == "opened":
                 on_opened(payload)
-                # the budget: page_timeout per page, capped by the optional document timeout
+                last_page = time.monotonic()
+                # the document budget: page_timeout per page, capped by the optional document timeout
                 deadline = started + self.page_timeout * max(payload, 1)
                 if self.document_timeout:
                     deadline = min(deadline, started + self.document_timeout)
             elif kind == "page":
+                last_page = time.monotonic()
                 on_page(payload)
             elif kind == "done":
                 return payload
@@ -204,6 +224,11 @@ class EngineHost:
                 raise RemoteConversionError(payload)
             else:
                 self._ended(*payload)
+
+    def _stalled(self, last_page: float, now: float) -> bool:
+        """The watchdog: none of this job's pages finished within ``page_timeout``, nor any
+        page of the engine (pages of other documents going through: this one waits its turn)."""
+        return now - max(last_page, self._progress_at) > self.page_timeout
 
     @staticmethod
     def _ended(why: str, in_flight: int, code: int | None) -> None:
@@ -215,7 +240,10 @@ class EngineHost:
             raise CrashedInCompany(f"engine process died (exit code {code}) while {in_flight} documents shared it")
         raise EngineFailure(f"engine process died (exit code {code}) while converting")
 
-    def _timeout_message(self, seconds: float) -> str:
+    def _timeout_message(self, seconds: float, stalled: float | None) -> str:
+        if stalled is not None:
+            return (f"no page finished in {stalled:.0f} s (page_timeout_seconds {self.page_timeout:.0f}); "
+                    f"the engine was ended after {seconds:.0f} s on this document")
         return (f"conversion took {seconds:.0f} s, over its budget (page_timeout_seconds "
                 f"{self.page_timeout:.0f} per page; document_timeout_seconds {self.document_timeout or 'unset'})")
 

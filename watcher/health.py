@@ -1,5 +1,6 @@
-"""HTTP endpoint: /healthz (alive: answers even mid-conversion; 503 once the engine has been
-down too long, so an orchestrator restarts the container), /readyz (engine + storage), /metrics,
+"""HTTP endpoint: /healthz (alive: answers even mid-conversion; 503, with the reason, once the
+engine has been down too long or the loop or a lease renewer stopped ticking, so an orchestrator
+restarts the container), /readyz (engine + storage), /metrics,
 and POST routes other parts hand in (the event webhook)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watcher.metrics import Metrics
 
 ReadyCheck = Callable[[], tuple[bool, dict[str, str]]]
-AliveCheck = Callable[[], bool]
+AliveCheck = Callable[[], tuple[str | None, dict[str, float]]]  # (None: alive, else why not; beat ages)
 # (Authorization header, body) -> (status, JSON answer)
 PostRoute = Callable[[str | None, bytes], tuple[int, dict[str, object]]]
 _MAX_POST_BODY = 1024 * 1024
@@ -43,9 +44,10 @@ def _handler(ready: ReadyCheck, alive: AliveCheck, metrics: Metrics) -> type[Bas
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                ok = alive()
-                body = json.dumps({"status": "alive" if ok else "engine down too long"}).encode()
-                self._send(200 if ok else 503, "application/json", body)
+                problem, ages = alive()
+                status = {"status": "alive"} if problem is None else {"status": "not alive", "reason": problem}
+                body = json.dumps({**status, "seconds_since_tick": ages})
+                self._send(200 if problem is None else 503, "application/json", body.encode())
             elif path == "/readyz":
                 ok, detail = ready()
                 metrics.readiness(ok)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import structlog
 
 from watcher.claims import Claim
+from watcher.heartbeat import Heartbeats
 from watcher.metrics import Metrics
 
 log = structlog.get_logger("docwatch.lease")
@@ -20,24 +21,35 @@ def kept_alive(
     metrics: Metrics,
     on_renewed: Callable[[], None] = lambda: None,
     on_fault: Callable[[], None] = lambda: None,
+    heartbeats: Heartbeats | None = None,
 ) -> Iterator[None]:
     """Renew every third of the lease (``Claim`` serialises renewals with the worker's own
-    manifest writes, since both compare-and-swap the same object)."""
+    manifest writes, since both compare-and-swap the same object). The renewer ticks
+    ``heartbeats`` before and after each renewal: one that has not ticked within two periods is
+    stuck (a renewal that never returns), and the daemon is not alive."""
     stop = threading.Event()
+    period = claim.lease_seconds / 3
+    beat = f"lease renewer of {claim.manifest.source.key}"
+    tick = (lambda: heartbeats.tick(beat, 2 * period)) if heartbeats else (lambda: None)
+    forget = (lambda: heartbeats.forget(beat)) if heartbeats else (lambda: None)
 
     def renew() -> None:
-        while not stop.wait(claim.lease_seconds / 3):
+        while not stop.wait(period):
+            tick()
             ok = claim.renew()
+            tick()
             faulted = ok and claim.renew_faulted
             metrics.lease_renewals.labels("fault" if faulted else "ok" if ok else "lost").inc()
             if faulted:
                 on_fault()
             elif ok:
                 on_renewed()
-            if not ok:
+            if not ok:  # ends on purpose: no more ticks to expect
+                forget()
                 log.warning("lease.lost", key=claim.manifest.source.key)
                 return
 
+    tick()
     thread = threading.Thread(target=renew, name="lease", daemon=True)
     thread.start()
     try:
@@ -45,3 +57,4 @@ def kept_alive(
     finally:
         stop.set()
         thread.join()
+        forget()

@@ -7,9 +7,12 @@ messages (routed into Python logging). The engine child configures itself the sa
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sys
+import threading
 
 import structlog
 
@@ -77,5 +80,38 @@ def configure_logging(level: str = "info", fmt: LogFormat = LogFormat.AUTO) -> N
 
 
 def configure_child_logging() -> None:
-    """In a process docwatch started: log as the daemon that started it does."""
+    """In a process docwatch started: log as the daemon that started it does. Its stderr too:
+    libraries that log through handlers of their own (paddlex: to stderr, in colour) or print
+    there come out as log events (logger "stderr"), one a line, not as raw text."""
     configure_logging(os.environ.get("DOCWATCH_LOG_LEVEL", "info"), LogFormat(os.environ.get("DOCWATCH_LOG_FORMAT", "auto")))
+    if not sys.stderr.isatty():
+        sys.stderr = _LinesToLog()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _LinesToLog(io.TextIOBase):
+    """A text stream whose every line becomes a warning event of logger "stderr"."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger().bind(logger="stderr")
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line := _ANSI.sub("", line).rstrip():
+                self._log.warning(line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            line, self._partial = self._partial, ""
+        if line := _ANSI.sub("", line).rstrip():
+            self._log.warning(line)

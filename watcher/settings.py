@@ -130,7 +130,9 @@ class Settings(BaseSettings, ConvertOptions):
         30.0, ge=0, description="bound of the first retry delay (doubling each time; each delay drawn below its bound)"
     )
     page_timeout_seconds: float = Field(
-        120.0, gt=0, description="time budget per page: a conversion running past pages x this is killed and retried"
+        120.0, gt=0, description="page watchdog: no page finished for this long while pages are in flight ends the "
+        "engine and the attempt is retried; a conversion's budget is also pages x this (capped by "
+        "document_timeout_seconds)",
     )
     document_timeout_seconds: float | None = Field(
         None, gt=0, description="optional hard cap on one conversion, whatever its page count"

@@ -94,7 +94,11 @@ class Announced(InputSource):
             with self._lock:
                 seen = self._newest.get(key)
                 if seen is not None and not newer(event.sequencer, seen):
-                    return None if seen != event.sequencer else key  # the same event again is fine
+                    if seen == event.sequencer:
+                        return key  # the same event again is fine
+                    self._count("stale")  # older than one seen: not even looked up
+                    log.info("event.stale", source=self.name, key=key, sequencer=event.sequencer, newest=seen)
+                    return None
                 self._newest[key] = event.sequencer
                 self._newest.move_to_end(key)
                 while len(self._newest) > _SEQUENCERS_KEPT:

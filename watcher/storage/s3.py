@@ -44,6 +44,7 @@ from watcher.storage.s3_answers import (
     transient,
     unquote_etag,
 )
+from watcher.storage.s3_budget import bound_calls, call_seconds_at_most
 from watcher.storage.s3_probe import probe_conditional_writes
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class S3Storage(Storage):
         self.uri = f"s3://{bucket}/{self.prefix}"
         self.settings = settings or S3Settings()
         self._client = _make_client(self.settings, self.settings.max_attempts)
+        self.longest_call = call_seconds_at_most(self.settings.connect_timeout, self.settings.read_timeout)
         self._threshold = self.settings.multipart_threshold_mb * 1024 * 1024
         self._conditional: bool | None = None
         self._probe_lock = threading.Lock()
@@ -373,4 +375,6 @@ def _make_client(settings: S3Settings, max_attempts: int) -> Any:
         max_pool_connections=128,  # every document in flight and its lease thread talk at once
     )
     # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / the profile's endpoint itself.
-    return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    bound_calls(client, settings.connect_timeout, settings.read_timeout)  # the tries add up to a bound
+    return client
