@@ -6,17 +6,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from processor.options import EngineName
-from processor.redact import redact_urls
+from watcher.config_check import failed_line, refusal, warn_unknown_names
 from watcher.logs import configure_logging
 from watcher.settings import Settings, load_settings
 
+FLAGS = ("input", "output", "engine", "health_port")
+
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("input", "output", "engine", "health_port")}
+    # `run` logs to stdout; the other commands print their answer there
+    warn_unknown_names(sys.stdout if args.command == "run" else sys.stderr)
+    overrides = {k: getattr(args, k, None) for k in FLAGS}
     return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from watcher.config_check import effective, table
+
+    s = _settings(args)
+    rows = effective(s, {k: getattr(args, k, None) for k in FLAGS}, os.environ.get("DOCWATCH_CONFIG"))
+    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else table(rows))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -122,7 +136,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docwatch", description=__doc__)
     p.add_argument("--config", type=Path, help="TOML settings file (also DOCWATCH_CONFIG)")
+    # --config also after the subcommand; SUPPRESS keeps one given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML settings file (also DOCWATCH_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True)
+    add = sub.add_parser
+
+    def add_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return add(name, parents=[common, *kwargs.pop("parents", [])], **kwargs)  # type: ignore[arg-type]
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     engines = [e.value for e in EngineName]
 
     run = sub.add_parser("run", help="watch an input folder or s3:// prefix and convert what arrives")
@@ -167,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--engine", choices=engines)
     mod.set_defaults(func=cmd_models)
 
+    cf = sub.add_parser("config", help="the effective settings and where each came from (secrets masked)")
+    cf.add_argument("--json", action="store_true", help="as JSON")
+    cf.set_defaults(func=cmd_config)
+
     sc = sub.add_parser("schema", help="print the document JSON Schema")
     sc.add_argument("-o", "--output")
     sc.set_defaults(func=cmd_schema)
@@ -177,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValidationError as exc:
-        print(f"error: invalid settings:\n{redact_urls(str(exc))}", file=sys.stderr)
+    except Exception as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        failed_line(refused)
         return 2
 
 
