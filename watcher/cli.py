@@ -1,4 +1,8 @@
-"""docwatch's command line."""
+"""docwatch's command line.
+
+Engines, PyMuPDF and boto3 are imported inside the commands that use them, so ``--help`` and
+``--version`` start fast.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,15 @@ from watcher.logs import configure_logging
 from watcher.settings import Settings, load_settings
 
 FLAGS = ("input", "output", "engine", "health_port")
+
+OK, RUNTIME_ERROR, CONFIG_REFUSED, ENGINE_DOWN, SOME_FAILED = 0, 1, 2, 3, 4
+EXIT_CODES = """exit codes:
+  0  done: every document (and page) converted; run: stopped by SIGTERM/SIGINT
+  1  runtime error: a store that is not there, keys without a manifest, an unexpected error
+  2  configuration refused: one JSON startup.failed line on stdout names the setting
+  3  the engine could not load (or stayed down)
+  4  finished, but some documents or pages failed (run --once, convert)
+"""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -38,7 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     configure_logging(s.log_level, s.log_format)
-    return run_daemon(s, once=args.once)
+    code = run_daemon(s, once=args.once)
+    if code == OK and args.once and s.output:
+        from watcher.status import any_failed
+        from watcher.storage import open_storage
+
+        return SOME_FAILED if any_failed(open_storage(s.output, s.s3)) else OK
+    return code
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -46,53 +65,81 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     from processor import convert
     from processor.errors import ConversionError
-    from watcher.publish import publish
-    from watcher.storage import LocalStorage
+    from watcher.publish import output_files
 
     s = _settings(args)
     src = Path(args.file)
-    out = LocalStorage(Path(args.output_dir or src.parent / f"{src.name}.docwatch"), create=True)
-    with Progress(transient=False) as bar:
+    out = Path(args.output_dir) if args.output_dir else src.parent / f"{src.name}.docwatch"
+    seen: set[int] = set()  # a page revised at the end of the document is not a new page
+    with Progress(transient=False, disable=not sys.stderr.isatty(), console=_stderr_console()) as bar:
         task = bar.add_task(f"converting {src.name}", total=None)
+
+        def progress(result: object, total: int) -> None:
+            seen.add(result.page.number)  # type: ignore[attr-defined]
+            bar.update(task, total=total, completed=min(len(seen), total))
+
         try:
-            doc = convert(src, s.convert_options(), progress=lambda r, n: bar.update(task, total=n, advance=1))
+            doc = convert(src, s.convert_options(), progress=progress)
         except ConversionError as exc:
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-    records = publish(out, src.name, doc)
-    for r in records:
-        print(out.root / r.key)
+            return SOME_FAILED
+    for key, data, _ in output_files(src.name, doc, keys_are_paths=True):
+        path = out / key.split("/", 1)[1]  # DIR/<stem>.md, DIR/<stem>.json, DIR/images/...
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(path)
     for p in doc.failed_pages:
         print(f"page {p.number} failed: {p.error.message if p.error else '?'}", file=sys.stderr)
-    return 0
+    return SOME_FAILED if doc.failed_pages else OK
+
+
+def _stderr_console() -> object:
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from watcher.status import status_report
-    from watcher.storage import open_storage
+    from watcher.status import status_json, status_report
+    from watcher.storage import StorageError, open_storage
 
     s = _settings(args)
     target = args.target or s.output
     if not target:
         print("error: name an output folder or s3:// URI (or set DOCWATCH_OUTPUT)", file=sys.stderr)
         return 2
-    print(status_report(open_storage(target, s.s3), every=args.all))
-    return 0
+    storage = open_storage(target, s.s3)
+    try:
+        storage.check()
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return RUNTIME_ERROR
+    print(status_json(storage) if args.json else status_report(storage, every=args.all))
+    return OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from watcher.status import requeue
-    from watcher.storage import open_storage
+    from watcher.status import known_keys, requeue
+    from watcher.storage import StorageError, open_storage
 
     s = _settings(args)
     if not args.failed and not args.keys:
         print("error: give --failed and/or input keys to re-queue", file=sys.stderr)
         return 2
-    keys = requeue(open_storage(args.target, s.s3), args.keys or None, failed=args.failed)
+    storage = open_storage(args.target, s.s3)
+    try:
+        storage.check()
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return RUNTIME_ERROR
+    unknown = sorted(set(args.keys) - known_keys(storage)) if args.keys else []
+    keys = requeue(storage, args.keys or None, failed=args.failed)
     print(f"re-queued {len(keys)} document(s)")
     for k in keys:
         print(f"  {k}")
-    return 0
+    for k in unknown:
+        print(f"error: no manifest for {k} in {storage.uri}", file=sys.stderr)
+    return RUNTIME_ERROR if unknown else OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -133,8 +180,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from watcher.versions import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="docwatch", description=__doc__)
+    p = argparse.ArgumentParser(prog="docwatch", description=__doc__.split("\n")[0], epilog=EXIT_CODES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_Version, nargs=0, help="docwatch, engine and library versions, then exit")
     p.add_argument("--config", type=Path, help="TOML settings file (also DOCWATCH_CONFIG)")
     # --config also after the subcommand; SUPPRESS keeps one given before it
     common = argparse.ArgumentParser(add_help=False)
@@ -158,13 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="convert one document (for debugging)")
     conv.add_argument("file")
-    conv.add_argument("-o", "--output-dir", help="default: <file>.docwatch/ beside the file")
+    conv.add_argument("-o", "--output-dir", help="writes DIR/<stem>.md, DIR/<stem>.json, DIR/images/ "
+                      "(default: <file>.docwatch/ beside the file)")
     conv.add_argument("--engine", choices=engines)
     conv.set_defaults(func=cmd_convert)
 
     st = sub.add_parser("status", help="counts by status and failures, from the manifests")
     st.add_argument("target", nargs="?", help="output folder or s3:// URI (default: DOCWATCH_OUTPUT)")
     st.add_argument("--all", action="store_true", help="also list every document with its status")
+    st.add_argument("--json", action="store_true", help="counts and every document as JSON")
     st.set_defaults(func=cmd_status)
 
     rt = sub.add_parser("retry", help="re-queue documents")
@@ -209,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if refused is None:
             raise
         failed_line(refused)
-        return 2
+        return CONFIG_REFUSED
 
 
 if __name__ == "__main__":
