@@ -53,7 +53,7 @@ class S3Settings(BaseModel):
     retry_mode: str = Field("adaptive", description="botocore retry mode: 'standard' or 'adaptive'")
     connect_timeout: float = Field(10.0, description="seconds to connect to S3")
     read_timeout: float = Field(60.0, description="seconds to wait for an S3 response")
-    multipart_threshold_mb: int = Field(16, ge=5, description="outputs larger than this use multipart upload")
+    multipart_threshold_mb: int = Field(16, ge=5, description="unconditional writes (state objects under _docwatch/) larger than this use multipart upload; outputs never do (each is one conditional PUT)")
     profile: str | None = Field(None, description="AWS profile name (credentials stay in the AWS config)")
     # Only used when the user chooses to put keys in docwatch's own env/file; never logged.
     access_key_id: SecretStr | None = Field(None, description="only if you must keep keys here; prefer the AWS chain (env, profile, IRSA). Never logged")
