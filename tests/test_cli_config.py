@@ -74,3 +74,12 @@ def test_a_misspelt_name_is_warned_about(tmp_path: Path) -> None:
     warnings = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     hints = {w["name"]: w["closest"] for w in warnings if w["event"] == "settings.unknown_name"}
     assert hints == {"DOCWATCH_CONCURENCY": "DOCWATCH_CONCURRENCY", "DOCWATCH_CPU__OCR_DIP": "DOCWATCH_CPU__OCR_DPI"}
+
+
+def test_paddle_markdown_ignore_labels_take_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from watcher.settings import Settings
+
+    monkeypatch.setenv("DOCWATCH_PADDLE__MARKDOWN_IGNORE_LABELS", "header, footer")
+    assert Settings().paddle.markdown_ignore_labels == ["header", "footer"]
+    monkeypatch.setenv("DOCWATCH_PADDLE__MARKDOWN_IGNORE_LABELS", '["number"]')
+    assert Settings().paddle.markdown_ignore_labels == ["number"]
