@@ -70,3 +70,11 @@ def test_run_once_with_a_failure_then_status_json_and_retry_of_unknown_keys(tmp_
     assert {d["key"]: d["status"] for d in data["documents"]} == {"good.pdf": "succeeded", "broken.pdf": "failed"}
     rt = docwatch("retry", "out", "good.pdf", "nothere.pdf", cwd=tmp_path)
     assert rt.returncode == 1 and "nothere.pdf" in rt.stderr
+
+
+def test_convert_progress_counts_distinct_pages_and_never_passes_its_total() -> None:
+    from watcher.cli import PageTally
+
+    tally = PageTally()
+    seen = [tally.add(n, 3) for n in (1, 2, 2, 3, 1, 3)]  # pages 2, 1 and 3 revised at the end
+    assert seen == [1, 2, 2, 3, 3, 3]

@@ -60,6 +60,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+class PageTally:
+    """Pages done, for the progress bar: a page revised at the end of the document (the paddle
+    engines' restructuring) is reported again but is not a new page."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def add(self, number: int, total: int) -> int:
+        self.seen.add(number)
+        return min(len(self.seen), total)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
@@ -70,13 +82,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     s = _settings(args)
     src = Path(args.file)
     out = Path(args.output_dir) if args.output_dir else src.parent / f"{src.name}.docwatch"
-    seen: set[int] = set()  # a page revised at the end of the document is not a new page
+    tally = PageTally()
     with Progress(transient=False, disable=not sys.stderr.isatty(), console=_stderr_console()) as bar:
         task = bar.add_task(f"converting {src.name}", total=None)
 
         def progress(result: object, total: int) -> None:
-            seen.add(result.page.number)  # type: ignore[attr-defined]
-            bar.update(task, total=total, completed=min(len(seen), total))
+            bar.update(task, total=total, completed=tally.add(result.page.number, total))  # type: ignore[attr-defined]
 
         engine = _small_document_engine(src, s.convert_options())
         try:
