@@ -12,10 +12,16 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from processor.convert import convert
-    from processor.document import Block, BlockType, Document, Page
-    from processor.options import ConvertOptions, EngineName
-    from processor.render import document_json, json_schema, render_markdown
+    from processor.convert import convert as convert
+    from processor.document import Block as Block
+    from processor.document import BlockType as BlockType
+    from processor.document import Document as Document
+    from processor.document import Page as Page
+    from processor.options import ConvertOptions as ConvertOptions
+    from processor.options import EngineName as EngineName
+    from processor.render import document_json as document_json
+    from processor.render import json_schema as json_schema
+    from processor.render import render_markdown as render_markdown
 
 _WHERE = {
     "Block": "processor.document",
@@ -52,4 +58,5 @@ class _Processor(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Processor
-__all__ = sorted([*_WHERE, "convert"])
+__all__ = ["Block", "BlockType", "ConvertOptions", "Document", "EngineName", "Page", "convert", "document_json",
+           "json_schema", "render_markdown"]

@@ -16,7 +16,7 @@ from tests.daemon_harness import REPO
 def docwatch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("DOCWATCH_")}
     return subprocess.run(
-        [sys.executable, "-m", "watcher", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "watcher", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
         env={**base, "PYTHONPATH": str(REPO), **(env or {})},
     )
 

@@ -19,7 +19,7 @@ def test_readme_is_short() -> None:
 
 def test_docs_carry_no_issue_or_session_words() -> None:
     found = [f"{doc.relative_to(REPO)}: {m.group(0)!r}" for doc in DOCS if doc.exists()
-             for pattern in SESSION_WORDS for m in re.finditer(pattern, doc.read_text(), re.I)]
+             for pattern in SESSION_WORDS for m in re.finditer(pattern, doc.read_text(), re.IGNORECASE)]
     assert not found, found
     assert "../shared/bench" not in (REPO / "README.md").read_text()
 

@@ -124,7 +124,7 @@ def _small_document_engine(src: Path, options: object) -> object | None:
         with open_source(src, options) as source:  # type: ignore[arg-type]
             if source.info.page_count > 2:
                 return None
-    except Exception:  # convert says what is wrong with the file
+    except Exception:  # noqa: BLE001 - convert says what is wrong with the file
         return None
     from processor.engines.cpu import CpuEngine
     from processor.engines.cpu.ocr import tesseract_version

@@ -12,7 +12,6 @@ import socket
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
