@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class EngineName(StrEnum):
@@ -101,6 +102,17 @@ class PaddleSetupOptions(BaseModel):
     markdown_ignore_labels: list[str] | None = Field(
         None, description="pipeline labels kept out of the Markdown reading order; None = pipeline default"
     )
+
+    @field_validator("markdown_ignore_labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        """From the environment: JSON (``["header"]``) or comma-separated (``header,footer``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
     vl_rec_api_model_name: str | None = Field(None, description="model name the VL server serves (None = official)")
     vl_rec_api_key: SecretStr | None = Field(None, description="API key for the VL server, if it wants one; never logged")
     cache_dir: Path | None = Field(

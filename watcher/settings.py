@@ -6,13 +6,22 @@ Precedence: command-line flags > env vars > the file named by ``DOCWATCH_CONFIG`
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import tomllib
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from processor.options import ConvertOptions, EngineName
 
@@ -20,6 +29,13 @@ from processor.options import ConvertOptions, EngineName
 class InputAction(StrEnum):
     LEAVE = "leave"
     MOVE = "move"  # copy to done/ or failed/ under the input root, then delete the original
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 class LogFormat(StrEnum):
@@ -36,7 +52,7 @@ class S3Settings(BaseModel):
     retry_mode: str = Field("adaptive", description="botocore retry mode: 'standard' or 'adaptive'")
     connect_timeout: float = Field(10.0, description="seconds to connect to S3")
     read_timeout: float = Field(60.0, description="seconds to wait for an S3 response")
-    multipart_threshold_mb: int = Field(16, ge=5, description="outputs larger than this use multipart upload")
+    multipart_threshold_mb: int = Field(16, ge=5, description="unconditional writes (state objects under _docwatch/) larger than this use multipart upload; outputs never do (each is one conditional PUT)")
     profile: str | None = Field(None, description="AWS profile name (credentials stay in the AWS config)")
     # Only used when the user chooses to put keys in docwatch's own env/file; never logged.
     access_key_id: SecretStr | None = Field(None, description="only if you must keep keys here; prefer the AWS chain (env, profile, IRSA). Never logged")
@@ -84,6 +100,10 @@ class NotifySettings(BaseModel):
         return bool(self.sqs_queue_url or self.sns_topic_arn or self.webhook_url)
 
 
+class ConfigFileError(Exception):
+    """The file named by ``--config`` / ``DOCWATCH_CONFIG`` is missing or not valid TOML."""
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -106,10 +126,10 @@ class Settings(BaseSettings, ConvertOptions):
     reconcile_interval: float = Field(900.0, gt=0, description="events on: seconds between backstop listings (one at start)")
     settle_seconds: float = Field(2.0, ge=0, description="a local file must keep its size this long")
     min_age_seconds: float = Field(0.0, ge=0, description="S3 objects younger than this wait")
-    include: list[str] = Field(
+    include: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"], description="glob patterns: with a '/' on the whole key, else on the file name"
     )
-    exclude: list[str] = Field(
+    exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*.part", "*.tmp", "*.crdownload", "~*", ".*"],
         description="glob patterns: with a '/' on the whole key, else on the file and folder names",
     )
@@ -166,8 +186,19 @@ class Settings(BaseSettings, ConvertOptions):
     health_host: str = Field("0.0.0.0", description="address of the HTTP endpoint")
     health_port: int = Field(8081, ge=0, le=65535, description="0 disables the HTTP endpoint")
 
-    log_level: str = Field("info", description="debug, info, warning, error")
+    log_level: LogLevel = Field(LogLevel.INFO, description="debug, info, warning, error")
     log_format: LogFormat = Field(LogFormat.AUTO, description="auto (console on a terminal, JSON otherwise), json, console")
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """A list from the environment: JSON (``["*.pdf"]``) or comma-separated (``*.pdf,*.png``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -181,7 +212,11 @@ class Settings(BaseSettings, ConvertOptions):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config := os.environ.get("DOCWATCH_CONFIG"):
             if not Path(config).is_file():
-                raise FileNotFoundError(f"DOCWATCH_CONFIG={config} does not exist")
+                raise ConfigFileError(f"{config} does not exist or is not a file")
+            try:
+                tomllib.loads(Path(config).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigFileError(f"{config} cannot be read as TOML: {exc}") from None
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         return tuple(sources)
 

@@ -1,4 +1,4 @@
-"""The settings table in README.md, generated from the Settings model (tests keep them in sync)."""
+"""The settings table in docs/settings.md, generated from the Settings model (tests keep them in sync)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,6 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/settings.md")
     text = readme.read_text()
     readme.write_text(re.sub(f"{re.escape(BEGIN)}.*?{re.escape(END)}", lambda _: settings_table(), text, flags=re.S))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -56,6 +57,31 @@ def status_report(storage: Storage, *, every: bool = False) -> str:
     return "\n".join(lines)
 
 
+def status_json(storage: Storage) -> str:
+    """Counts by status and every document (key, status, pages, attempts, error) as JSON."""
+    rows = sorted(manifests(storage), key=lambda r: r[1].source.key)
+    counts = Counter(m.status for _, m, _ in rows)
+    docs = [
+        {"key": m.source.key, "status": m.status.value, "pages_total": m.pages.total, "pages_done": m.pages.done,
+         "pages_failed": [p.number for p in m.pages.failed], "attempts": m.attempts,
+         "error": {"type": m.error.type, "message": m.error.message} if m.error else None,
+         "finished_at": m.finished_at.isoformat() if m.finished_at else None}
+        for _, m, _ in rows
+    ]
+    counts_out = {st.value: counts.get(st, 0) for st in Status}
+    return json.dumps({"store": storage.uri, "counts": counts_out, "documents": docs}, ensure_ascii=False, indent=2)
+
+
+def any_failed(storage: Storage) -> bool:
+    """A document failed, or one was published with failed pages."""
+    return any(m.status is Status.FAILED or m.pages.failed for _, m, _ in manifests(storage))
+
+
+def known_keys(storage: Storage) -> set[str]:
+    """The input keys that have a manifest."""
+    return {m.source.key for _, m, _ in manifests(storage)}
+
+
 def requeue(
     storage: Storage, keys: list[str] | None = None, *, failed: bool = False, partial: bool = False
 ) -> list[str]:
@@ -82,4 +108,4 @@ def requeue(
     return done
 
 
-__all__ = ["manifests", "requeue", "status_report"]
+__all__ = ["any_failed", "known_keys", "manifests", "requeue", "status_json", "status_report"]
