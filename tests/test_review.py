@@ -70,7 +70,7 @@ def test_review_page_in_a_browser(tmp_path: Path) -> None:
     pdf = two_page_pdf(tmp_path)
     conv = docwatch("convert", str(pdf), "-o", str(tmp_path / "out"), cwd=tmp_path)
     assert conv.returncode == 0, conv.stderr
-    result = tmp_path / "out" / "report.pdf"
+    result = tmp_path / "out"  # convert -o DIR writes DIR/report.md, report.json, images/
     r = docwatch("review", str(result), "--input", str(pdf), "-o", str(tmp_path / "review.html"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path / "review.html") and r.stderr == ""
@@ -100,7 +100,7 @@ def test_review_page_in_a_browser(tmp_path: Path) -> None:
 def test_review_marks_failed_pages_and_works_without_the_input(tmp_path: Path) -> None:
     pdf = two_page_pdf(tmp_path)
     assert docwatch("convert", str(pdf), "-o", str(tmp_path / "out"), cwd=tmp_path).returncode == 0
-    result = tmp_path / "out" / "report.pdf"
+    result = tmp_path / "out"  # convert -o DIR writes DIR/report.md, report.json, images/
     doc = Document.model_validate_json((result / "report.json").read_text())
     # as the daemon would call it: a page failed, no picture of page 2, text from the document
     doc.pages[1] = Page.model_validate(doc.pages[1].model_dump() | {
@@ -124,7 +124,7 @@ def test_review_of_a_daemon_result_draws_from_the_manifests_input(tmp_path: Path
         (tmp_path / "in" / name).unlink()
     (tmp_path / "in" / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really")
     run = docwatch("run", "--input", "in", "--output", "out", "--once", "--health-port", "0", cwd=tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 4, run.stdout + run.stderr  # finished, one document failed
     r = docwatch("review", "out/report.pdf", cwd=tmp_path)  # the input: the manifest's source
     assert r.returncode == 0 and r.stderr == "", r.stderr
     page = (tmp_path / "out" / "report.pdf" / "review.html").read_text()
