@@ -227,7 +227,7 @@ def test_move_after_processing(tmp_path: Path, dirs) -> None:
     (inp / "bad.pdf").write_bytes(b"%PDF-1.7 garbage")
     env = {"DOCWATCH_ON_SUCCESS": "move", "DOCWATCH_ON_FAILURE": "move"}
     d = start_daemon(tmp_path, str(inp), str(out), once=True, health=False, extra_env=env)
-    assert d.wait_exit() == 0
+    assert d.wait_exit() == 4  # finished, bad.pdf failed
     assert not (inp / "ok.pdf").exists() and (inp / "done" / "ok.pdf").is_file()
     assert not (inp / "bad.pdf").exists() and (inp / "failed" / "bad.pdf").read_bytes() == b"%PDF-1.7 garbage"
     assert manifest(out, "ok.pdf")["status"] == "succeeded"
