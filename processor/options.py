@@ -9,6 +9,16 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
+def split_list(value: object) -> object:
+    """A list setting from the environment: JSON (``["*.pdf"]``) or comma-separated (``*.pdf,*.png``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
 class EngineName(StrEnum):
     CPU = "cpu"
     PADDLEOCR_VL = "paddleocr-vl"
@@ -106,13 +116,7 @@ class PaddleSetupOptions(BaseModel):
     @field_validator("markdown_ignore_labels", mode="before")
     @classmethod
     def _split_labels(cls, value: object) -> object:
-        """From the environment: JSON (``["header"]``) or comma-separated (``header,footer``)."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return split_list(value)
     vl_rec_api_model_name: str | None = Field(None, description="model name the VL server serves (None = official)")
     vl_rec_api_key: SecretStr | None = Field(None, description="API key for the VL server, if it wants one; never logged")
     cache_dir: Path | None = Field(

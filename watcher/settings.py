@@ -6,7 +6,6 @@ Precedence: command-line flags > env vars > the file named by ``DOCWATCH_CONFIG`
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tomllib
@@ -23,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from processor.options import ConvertOptions, EngineName
+from processor.options import ConvertOptions, EngineName, split_list
 
 
 class InputAction(StrEnum):
@@ -192,13 +191,7 @@ class Settings(BaseSettings, ConvertOptions):
     @field_validator("include", "exclude", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
-        """A list from the environment: JSON (``["*.pdf"]``) or comma-separated (``*.pdf,*.png``)."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return split_list(value)
 
     @classmethod
     def settings_customise_sources(
