@@ -10,11 +10,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from watcher.events import CompletionEvent
 from watcher.settings import NotifySettings, S3Settings
+from watcher.storage.s3 import aws_session
 
 Send = Callable[[bytes, CompletionEvent], None]
 SIGNATURE_HEADER, TIMESTAMP_HEADER, ID_HEADER = "X-Docwatch-Signature", "X-Docwatch-Timestamp", "X-Docwatch-Event-Id"
@@ -67,11 +67,7 @@ def targets(settings: NotifySettings, s3: S3Settings) -> dict[str, Send]:
 
 def _client(service: str, settings: NotifySettings, s3: S3Settings) -> Any:
     """Credentials as for S3 (boto3's chain, or the keys in S3Settings)."""
-    session = boto3.Session(
-        profile_name=s3.profile,
-        aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-        aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
-    )
+    session = aws_session(s3)
     config = Config(region_name=s3.region, retries={"mode": "standard", "max_attempts": 3},
                     connect_timeout=s3.connect_timeout, read_timeout=s3.read_timeout)
     return session.client(service, endpoint_url=settings.endpoint_url, config=config)

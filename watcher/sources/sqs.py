@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,7 +32,7 @@ from watcher.sources.announced import Announced
 from watcher.sources.base import VersionKey
 from watcher.sources.s3_events import MalformedEvent, parse_body
 from watcher.storage import StorageError
-from watcher.storage.s3 import S3Storage
+from watcher.storage.s3 import S3Storage, aws_session
 
 log = structlog.get_logger("docwatch")
 _BODY_LOGGED = 200  # characters of a malformed body in its log line
@@ -222,11 +221,7 @@ def _sent_at(message: dict[str, Any]) -> float:
 def sqs_client(events: EventsSettings, s3: S3Settings) -> Any:
     """Credentials as for S3 (boto3's chain, or the keys in S3Settings); the endpoint from
     ``events.sqs_endpoint_url``, else AWS_ENDPOINT_URL(_SQS) via boto3 itself."""
-    session = boto3.Session(
-        profile_name=s3.profile,
-        aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-        aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
-    )
+    session = aws_session(s3)
     config = Config(
         region_name=s3.region or _region_of(events.sqs_queue_url or ""),
         retries={"mode": s3.retry_mode, "max_attempts": s3.max_attempts},  # type: ignore[typeddict-item]

@@ -358,14 +358,20 @@ class S3Storage(Storage):
         return StorageError(f"S3 {op} {where} failed: {type(exc).__name__}: {redact_urls(str(exc))}")
 
 
-def _make_client(settings: S3Settings, max_attempts: int) -> Any:
-    session = boto3.Session(
+def aws_session(settings: S3Settings) -> Any:
+    """Credentials for every AWS client docwatch makes (S3, SQS, SNS): boto3's own chain, a
+    profile, or the keys in S3Settings."""
+    return boto3.Session(
         profile_name=settings.profile,
         aws_access_key_id=settings.access_key_id.get_secret_value() if settings.access_key_id else None,
         aws_secret_access_key=(
             settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
         ),
     )
+
+
+def _make_client(settings: S3Settings, max_attempts: int) -> Any:
+    session = aws_session(settings)
     config = Config(
         region_name=settings.region,
         s3={"addressing_style": settings.addressing_style},
