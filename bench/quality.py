@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "bench" / "corpus"
 SCAN_KINDS = frozenset({"scanned", "image-derived", "image"})
-Converter = Callable[[Path], str]
+Converter = Callable[[Path], "str | tuple[str, list[dict]]"]
 
 
 @dataclass
@@ -71,10 +71,17 @@ def cpu_converter() -> tuple[Converter, Callable[[], None]]:
     engine = CpuEngine(options)
     engine.load()  # once: the worker pool is part of a running daemon, not of a document
 
-    def run(path: Path) -> str:
-        return render_markdown(convert(path, options, engine=engine))
+    def run(path: Path) -> tuple[str, list[dict]]:
+        doc = convert(path, options, engine=engine)
+        return render_markdown(doc), page_checks(doc)
 
     return run, engine.close
+
+
+def page_checks(doc) -> list[dict]:
+    """Each page's run-time check: its agreement with the plain read and the stages undone."""
+    return [{"page": p.number, "method": p.method.value, "plain_read": (p.raw or {}).get("plain_read"),
+             "fallbacks": [f.model_dump(mode="json") for f in p.fallbacks]} for p in doc.pages]
 
 
 def cpu_furniture_converter() -> tuple[Converter, Callable[[], None]]:
@@ -189,6 +196,9 @@ def _run(name: str, cases: list[Path], out: Path, cache: Path | None) -> dict[st
             except Exception as exc:  # a tool that crashes on a case scores an empty prediction
                 print(f"  {name}: {case.name} failed: {exc!r}", file=sys.stderr)
                 md = ""
+            if isinstance(md, tuple):  # the CPU engine's page checks beside its Markdown
+                md, checks = md
+                (out / f"{case.name}.checks.json").write_text(json.dumps(checks, ensure_ascii=False, indent=1))
             timing[case.name] = time.perf_counter() - t0
             (out / f"{case.name}.md").write_text(md, encoding="utf-8")
             if cache is not None:
@@ -293,6 +303,32 @@ def print_categories(summaries: list[ToolSummary]) -> None:
         print(f"| {name} ({n}) | " + " | ".join(cells) + " |")
 
 
+def print_checks(folder: Path) -> dict | None:
+    """The CPU engine's run-time checks over the cases: stages undone by stage, and the pages
+    whose result agrees least with their plain read (recall, order)."""
+    files = sorted(folder.glob("*.checks.json"))
+    if not files:
+        return None
+    by_stage: dict[str, int] = {}
+    pages = []
+    for f in files:
+        for page in json.loads(f.read_text()):
+            for fb in page["fallbacks"]:
+                by_stage[fb["stage"]] = by_stage.get(fb["stage"], 0) + 1
+                print(f"  fallback {f.name.removesuffix('.checks.json')} p{page['page']}: {fb['stage']} "
+                      f"{fb['measure']} {fb['score_before']:.3f} -> {fb['score_after']:.3f} ({fb['reason']})")
+            if page.get("plain_read"):
+                pages.append((f.name.removesuffix(".checks.json"), page["page"], page["method"], page["plain_read"]))
+    print(f"\n{folder.name}: {len(pages)} pages checked; fallbacks by stage: {by_stage or 'none'}")
+    print("| case | page | method | recall | order | pieces per region | words |\n|---|---|---|---|---|---|---|")
+    for case, number, method, pr in sorted(pages, key=lambda t: min(t[3]["recall"], t[3]["order"]))[:12]:
+        print(f"| {case} | {number} | {method} | {pr['recall']:.3f} | {pr['order']:.3f} | "
+              f"{pr.get('fragments', '-')} | {pr['words']} |")
+    worst = max((pr.get("fragments", 0) for *_, pr in pages), default=0)
+    print(f"most pieces per region on a page: {worst}")
+    return {"fallbacks_by_stage": by_stage, "pages": len(pages)}
+
+
 def main(argv: list[str] | None = None) -> list[ToolSummary]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -321,6 +357,8 @@ def main(argv: list[str] | None = None) -> list[ToolSummary]:
         summaries.append(summarise(tool, score_dir(scorer, cases, out / tool, timing)))
     print_tables(summaries)
     print_categories(summaries)
+    for tool in tools:
+        print_checks(out / tool)
     if a.json:
         a.json.write_text(json.dumps([asdict(s) for s in summaries], ensure_ascii=False, indent=1))
     return summaries

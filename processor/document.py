@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from processor.redact import redact_urls
 
-SCHEMA_VERSION = "1.1"  # 1.1: block id, lines, cells, caption_of
+SCHEMA_VERSION = "1.2"  # 1.1: block id, lines, cells, caption_of; 1.2: page fallbacks
 
 
 class BlockType(StrEnum):
@@ -206,6 +206,26 @@ class TextLayerUse(BaseModel):
     blocks: int = Field(0, ge=0, description="blocks whose characters came from the text layer")
 
 
+class FallbackStage(StrEnum):
+    """The stage of a page's conversion that was undone because it lost or scrambled text."""
+
+    TABLE = "table"  # a table whose cells did not hold the words inside its box became text
+    READING_ORDER = "reading_order"  # the column split's order gave way to the plain read's
+    TEXT_LAYER = "text_layer"  # a text-layer region that disagreed with OCR was read by OCR
+    PAGE = "page"  # nothing else held: the page is the plain read
+
+
+class Fallback(BaseModel):
+    """One stage undone on a page, with the check's figure before and after (0..1)."""
+
+    stage: FallbackStage
+    reason: str
+    measure: str = Field(description="what the scores measure: 'recall' (share of the plain read's words kept) "
+                         "or 'order' (share of kept words in the plain read's order)")
+    score_before: float = Field(ge=0, le=1)
+    score_after: float = Field(ge=0, le=1)
+
+
 class Page(BaseModel):
     number: int = Field(ge=1, description="1-based page number in the source")
     width: float
@@ -216,6 +236,11 @@ class Page(BaseModel):
     blocks: list[Block] = Field(default_factory=list)
     error: ErrorInfo | None = None
     seconds: float = 0.0
+    fallbacks: list[Fallback] = Field(
+        default_factory=list,
+        description="stages undone on this page because the result lost or scrambled text a plain read of the "
+        "page has (CPU engine; see docs/how-it-works.md)",
+    )
     raw: dict | None = Field(None, description="engine's own per-page output, kept for debugging")
     text_layer: TextLayerUse | None = Field(
         None, description="PaddleOCR-VL on a PDF with text_from_pdf=auto: the text layer's part in this page"

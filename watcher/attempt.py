@@ -298,6 +298,8 @@ class Attempt:
             return
         crew.metrics.pages.labels("ok").inc(m.pages.done)
         crew.metrics.pages.labels("failed").inc(len(m.pages.failed))
+        for stage, count in m.pages.fallbacks.items():
+            crew.metrics.page_fallbacks.labels(stage).inc(count)
         if m.status is Status.FAILED and m.error:
             crew.metrics.failures.labels(m.error.type).inc()
         timings = {k.value: round(v, 3) for k, v in m.timings.items()}

@@ -61,6 +61,11 @@ class PagesSummary(BaseModel):
     total: int = 0
     done: int = 0
     failed: list[PageFailure] = Field(default_factory=list)
+    fallbacks: dict[str, int] = Field(
+        default_factory=dict,
+        description="stages undone because they lost or scrambled text, by stage, over the document's pages "
+        "(each page's own list is in the document JSON: pages[].fallbacks)",
+    )
 
 
 class OutputRecord(BaseModel):

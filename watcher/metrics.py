@@ -34,6 +34,10 @@ class Metrics:
         self.set_build_info(engine="unknown", pipeline_version="unknown")
         self.documents = Counter("docwatch_documents", "Documents finished, by status", ["status"], registry=r)
         self.pages = Counter("docwatch_pages", "Pages converted, by status", ["status"], registry=r)
+        self.page_fallbacks = Counter(
+            "docwatch_page_fallbacks", "Conversion stages undone because they lost or scrambled a page's text, by stage",
+            ["stage"], registry=r,
+        )
         self.stage_seconds = Histogram(
             "docwatch_stage_seconds",
             "Seconds spent per stage",

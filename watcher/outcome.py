@@ -13,7 +13,11 @@ def succeeded(
     manifest: Manifest, doc: Document, outputs: list[OutputRecord], timings: dict[Stage, float]
 ) -> Manifest:
     failed = [PageFailure(number=p.number, error=p.error) for p in doc.failed_pages if p.error]
-    pages = PagesSummary(total=len(doc.pages), done=len(doc.pages) - len(failed), failed=failed)
+    fallbacks: dict[str, int] = {}
+    for page in doc.pages:
+        for fallback in page.fallbacks:
+            fallbacks[fallback.stage.value] = fallbacks.get(fallback.stage.value, 0) + 1
+    pages = PagesSummary(total=len(doc.pages), done=len(doc.pages) - len(failed), failed=failed, fallbacks=fallbacks)
     # a page missing (failed for good, or still failing after the last attempt) is not a whole document
     status, error = (Status.PARTIAL if failed else Status.SUCCEEDED), None
     if doc.pages and not doc.ok:  # every page failed: nothing useful was produced

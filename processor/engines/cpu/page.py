@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pymupdf
 
-from processor.document import Asset, BlockType, Page, PageMethod, PageStatus, PageUnit
+from processor.document import Asset, BlockType, Fallback, Page, PageMethod, PageStatus, PageUnit
 from processor.engines.base import PageResult
 from processor.engines.cpu.agreement import distrust_disagreeing_fonts
+from processor.engines.cpu.fallbacks import (
+    TableCandidate,
+    in_plain_order,
+    keep_plain_order,
+    keep_tables,
+    keep_text,
+    layer_read_by_ocr,
+    layer_replaced,
+    page_check,
+)
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.languages import reads_poorly, reread_low_lines
 from processor.engines.cpu.layout_model import detect
@@ -23,6 +33,8 @@ from processor.engines.cpu.layout import (
     FURNITURE_BAND,
     PageGeometry,
     PlacedBlock,
+    Rect,
+    TextBlock,
     classify,
     in_reading_order,
     overlap_ratio,
@@ -40,6 +52,7 @@ from processor.engines.cpu.ocr import (
     words_to_blocks,
 )
 from processor.engines.cpu.orientation import upright_turn
+from processor.engines.cpu.plain_read import inside, plain_words
 from processor.engines.cpu.raster import glyph_height
 from processor.engines.cpu.tables import (
     TableGrid,
@@ -51,7 +64,7 @@ from processor.engines.cpu.tables import (
     grid_html,
 )
 from processor.engines.cpu.regions import reocr_untrusted
-from processor.font_trust import DISTRUSTED
+from processor.font_trust import BLOCK_UNTRUSTED_SHARE, DISTRUSTED
 from processor.engines.cpu.table_model import table_html
 from processor.engines.cpu.text_blocks import table_spans, text_blocks
 from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
@@ -111,21 +124,26 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
         doubted = distrust_disagreeing_fonts(page, data, task.cpu.ocr_dpi, task.cpu.ocr_languages)
         if doubted:
             verdict = judge_text_layer(page, text, data)
+    fallbacks: list[Fallback] = []
     if verdict and verdict.usable and not task.cpu.force_ocr:
-        placed, assets = _text_layer_page(page, geo, task, data)
         raw = {"reason": verdict.reason, "chars": verdict.chars}
+        placed, assets = _text_layer_page(page, geo, task, data, raw, fallbacks)
         if doubted:
             raw["ocr_disagreed_fonts"] = doubted
-        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw), assets)
+        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw,
+                               fallbacks=fallbacks), assets)
     raw = {"reason": verdict.reason if verdict else "page image"}
-    placed = _ocr_page(page, geo, task, raw)
+    placed = _ocr_page(page, geo, task, raw, fallbacks)
+    if data is not None and not task.cpu.force_ocr:  # a text layer, judged unsound: the whole page by OCR
+        fallbacks.insert(0, layer_replaced(text, placed, raw["reason"]))
     # figure crops come from the page itself (in colour); page images measure in pixels
     assets = crop_figures(page, placed, task.figure_dpi, page.rect.width / width)
-    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw), assets)
+    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw,
+                           fallbacks=fallbacks), assets)
 
 
-def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
-                     data: dict | None) -> tuple[list[PlacedBlock], list[Asset]]:
+def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, data: dict | None, raw: dict,
+                     fallbacks: list[Fallback]) -> tuple[list[PlacedBlock], list[Asset]]:
     # A /Rotate'd page is laid out in the frame where its text runs left to right (and where
     # the table finder works). Mostly that is its unrotated space, and boxes are turned into
     # the shown page's space after; a page whose content was drawn turned, so that /Rotate
@@ -143,14 +161,14 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask,
             w, h = (flat.rect.height, flat.rect.width) if turn in (90, 270) else (flat.rect.width, flat.rect.height)
             upright_page = scratch.new_page(width=w, height=h)
             upright_page.show_pdf_page(upright_page.rect, single, 0, rotate=turn)
-            placed = _lay_out(upright_page, geo, task, first_page=page.number == 0, distrusted=distrusted)
+            placed = _lay_out(upright_page, geo, task, page.number == 0, raw, fallbacks, distrusted=distrusted)
             return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
     if rotation:
         page.set_rotation(0)
         geo = PageGeometry(page.rect.width, page.rect.height, geo.furniture_signatures)
     try:
         # the text read for the verdict is reused unless the page was turned for layout
-        placed = _lay_out(page, geo, task, first_page=page.number == 0, data=None if rotation else data,
+        placed = _lay_out(page, geo, task, page.number == 0, raw, fallbacks, data=None if rotation else data,
                           distrusted=distrusted)
     finally:
         if rotation:
@@ -174,22 +192,41 @@ def _text_direction(page: pymupdf.Page) -> int:
     return max(counts, key=lambda a: counts[a]) if counts else 0
 
 
-def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool,
-             data: dict | None = None, distrusted: tuple[str, ...] = ()) -> list[PlacedBlock]:
+def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: bool, raw: dict,
+             fallbacks: list[Fallback], data: dict | None = None, distrusted: tuple[str, ...] = ()) -> list[PlacedBlock]:
     if data is None:
         data = read_rawdict(page)
         data[DISTRUSTED] = list(distrusted)
-    tables = find_tables(page, table_spans(data))
+    # the plain read: the layer's words in extraction order
+    plain = plain_words((w[4], tuple(w[:4]), (w[5], w[6])) for w in page.get_text("words", flags=TEXT_FLAGS))
+    tables = [TableCandidate(t.bbox, grid_html(t), "ruled grid") for t in find_tables(page, table_spans(data))]
+    tables = keep_tables(tables, plain, lambda _: [], fallbacks)
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)
-    blocks = reocr_untrusted(page, blocks, task.cpu.ocr_dpi, task.cpu.ocr_languages)
+    # words of untrusted regions are read by OCR: the layer's letters there are no reference
+    unsound = [b.bbox for b in blocks if b.untrusted_share > BLOCK_UNTRUSTED_SHARE]
+    plain = [w for w in plain if not any(inside([w], box) for box in unsound)]
+    reread: list[tuple[TextBlock, TextBlock | None]] = []
+    blocks = reocr_untrusted(page, blocks, task.cpu.ocr_dpi, task.cpu.ocr_languages, reread)
+    if reread:
+        fallbacks.append(layer_read_by_ocr(reread, data.get(DISTRUSTED, ())))
     placed = classify(blocks, geo, first_page=first_page)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html) for t in tables)
     placed.extend(vector_and_image_figures(page, table_rects))
-    return in_reading_order(placed, geo.width)
+    placed = in_reading_order(placed, geo.width)
+
+    def plain_page() -> list[PlacedBlock]:  # the layer's blocks with no tables, in extraction order
+        blocks = reocr_untrusted(page, text_blocks(page, exclude=[], data=data), task.cpu.ocr_dpi, task.cpu.ocr_languages)
+        return in_plain_order(classify(blocks, geo, first_page=first_page), plain)
+
+    placed = keep_text(placed, plain, plain_page, fallbacks)
+    placed = keep_plain_order(placed, plain, fallbacks)
+    raw["plain_read"] = page_check(placed, plain)
+    return placed
 
 
-def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) -> list[PlacedBlock]:
+def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
+              fallbacks: list[Fallback]) -> list[PlacedBlock]:
     image = render(page, task.cpu.ocr_dpi, task.is_image)
     gray = image.gray
     # A page the orientation model sees turned is set upright before it is read (once); one
@@ -213,6 +250,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) 
     if turn in (90, 270):  # the page is laid out in the turned frame from here on
         geo = PageGeometry(geo.height, geo.width, geo.furniture_signatures)
     fix_scripts(words)
+    first_pass = list(words)  # Tesseract's own reading of the page: what every stage is checked against
+    plain = plain_words((w.text, w.bbox, (w.block, w.par, w.line)) for w in words)
     glyph = glyph_height(gray)
     banded = banded_tables(find_bands(gray, glyph), glyph)
     if banded:  # shaded table rows: read again, each band on its own and inverted when dark
@@ -223,54 +262,83 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict) 
         words += read_bands(gray, bands, k, languages)
     rulings, cleaned = detect_rulings(gray, image.to_page, glyph)
     boxes = [(w.bbox, w.text) for w in words]
-    tables = find_ocr_tables(rulings, geo.width, geo.height, boxes)
-    # Cell text is read again from the table alone with the rulings erased: glyphs
-    # touching a rule are misread, and the page-level segmentation mixes cells up.
-    for table in tables:
-        _reread_cells(cleaned, image.to_page, table, languages)
     regions = detect(gray, image.to_page)
+    finders = _TableFinders(gray, cleaned, image.to_page, languages, boxes)
+    tables = finders.ruled(find_ocr_tables(rulings, geo.width, geo.height, boxes))
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
     candidates += [group_rect(g, image.to_page) for g in banded]
-    modelled: list[tuple[tuple[float, float, float, float], str]] = []  # (bbox, html) from SLANet
     for region in candidates:
-        taken = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
-        if any(overlap_ratio(region, t) > 0.3 or overlap_ratio(t, region) > 0.3 for t in taken):
+        if any(overlap_ratio(region, t.bbox) > 0.3 or overlap_ratio(t.bbox, region) > 0.3 for t in tables):
             continue
-        grid = grid_from_words(boxes, region)
-        if grid is not None:
-            tables.append(grid)
-            continue
-        html = table_html(gray, image.to_page, region, boxes)  # no grid of our own: the model's
-        if html is not None:
-            modelled.append((region, html))
-    table_boxes = [t.bbox for t in tables] + [bbox for bbox, _ in modelled]
+        found = next(iter(finders.unruled(region)), None)
+        if found is not None:
+            tables.append(found)
+    tables = keep_tables(tables, plain, finders.others, fallbacks)
+    table_boxes = [t.bbox for t in tables]
     if table_boxes:
         words = [w for w in words if not any(overlap_ratio(w.bbox, t) > 0.5 for t in table_boxes)]
     titles = [r.bbox for r in regions if r.label == "title"]
     # a figure is a crop added beside the text: words inside it stay text either way
     pictures = [r.bbox for r in regions if r.label == "figure"
                 and not any(overlap_ratio(t, r.bbox) > 0.5 for t in table_boxes)]
-    placed = classify(words_to_blocks(words, pictures), geo, first_page=page.number == 0, titles=titles)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=grid_html(t)) for t in tables)
-    placed.extend(PlacedBlock(BlockType.TABLE, bbox, html=html) for bbox, html in modelled)
+    first_page = page.number == 0
+    placed = classify(words_to_blocks(words, pictures), geo, first_page=first_page, titles=titles)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
     placed = in_reading_order(placed, geo.width)
+
+    def plain_page() -> list[PlacedBlock]:  # Tesseract's paragraphs, in its order, typed
+        blocks = classify(words_to_blocks(first_pass, pictures), geo, first_page=first_page, titles=titles)
+        return in_plain_order(blocks + [PlacedBlock(BlockType.FIGURE, r) for r in pictures], plain)
+
+    placed = keep_text(placed, plain, plain_page, fallbacks)
+    placed = keep_plain_order(placed, plain, fallbacks)
+    raw["plain_read"] = page_check(placed, plain)
     if turn:
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
             pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
     return placed
 
 
-def _reread_cells(gray, to_page: float, table: TableGrid, languages: str) -> None:
-    """Cell text again, from the rulings-free image, every cell on its own (one OCR call)."""
-    gap = max(12, int(glyph_height(gray)))
-    mosaic = cell_mosaic(gray, to_page, table, gap)
-    if mosaic is None:
-        return
-    words = run_tesseract(mosaic.image, 1.0, languages, psm=6)
-    fix_scripts(words)
-    fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
+class _TableFinders:
+    """The table finders of an OCR page, each giving ``TableCandidate``s for a region, so a
+    table that loses its words can give way to another finder's (``fallbacks.keep_tables``)."""
+
+    def __init__(self, gray, cleaned, to_page: float, languages: str, boxes: list[tuple[Rect, str]]):
+        self.gray, self.cleaned, self.to_page, self.languages, self.boxes = gray, cleaned, to_page, languages, boxes
+
+    def ruled(self, grids: list[TableGrid]) -> list[TableCandidate]:
+        # Cell text is read again from the table alone with the rulings erased: glyphs
+        # touching a rule are misread, and the page-level segmentation mixes cells up.
+        for grid in grids:
+            self._reread_cells(grid)
+        return [TableCandidate(g.bbox, grid_html(g), "ruled grid") for g in grids]
+
+    def unruled(self, region: Rect, skip: str = "") -> list[TableCandidate]:
+        """The word-column grid for ``region`` or, with no grid of our own, the model's table."""
+        if skip != "word columns":
+            grid = grid_from_words(self.boxes, region)
+            if grid is not None:
+                return [TableCandidate(grid.bbox, grid_html(grid), "word columns")]
+        if skip != "table model":
+            html = table_html(self.gray, self.to_page, region, self.boxes)
+            if html is not None:
+                return [TableCandidate(region, html, "table model")]
+        return []
+
+    def others(self, candidate: TableCandidate) -> list[TableCandidate]:
+        return self.unruled(candidate.bbox, skip=candidate.finder)
+
+    def _reread_cells(self, table: TableGrid) -> None:
+        """Cell text again, from the rulings-free image, every cell on its own (one OCR call)."""
+        gap = max(12, int(glyph_height(self.cleaned)))
+        mosaic = cell_mosaic(self.cleaned, self.to_page, table, gap)
+        if mosaic is None:
+            return
+        words = run_tesseract(mosaic.image, 1.0, self.languages, psm=6)
+        fix_scripts(words)
+        fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
 
 
 def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[str]:

@@ -18,9 +18,11 @@ from processor.font_trust import BLOCK_UNTRUSTED_SHARE
 _PAD = 3.0  # points around a block, so glyphs on its edge are not cut
 
 
-def reocr_untrusted(page: pymupdf.Page, blocks: list[TextBlock], dpi: int, languages: str) -> list[TextBlock]:
+def reocr_untrusted(page: pymupdf.Page, blocks: list[TextBlock], dpi: int, languages: str,
+                    replaced_pairs: list[tuple[TextBlock, TextBlock | None]] | None = None) -> list[TextBlock]:
     """``blocks`` with every untrusted one replaced by its OCR reading (dropped when OCR
-    finds nothing there: its text-layer letters are garbage either way)."""
+    finds nothing there: its text-layer letters are garbage either way). Each (untrusted
+    block, its reading) is appended to ``replaced_pairs`` when given."""
     bad = [b for b in blocks if b.untrusted_share > BLOCK_UNTRUSTED_SHARE]
     if not bad:
         return blocks
@@ -49,6 +51,8 @@ def reocr_untrusted(page: pymupdf.Page, blocks: list[TextBlock], dpi: int, langu
     for b, (s0, s1, dx, dy) in zip(bad, strips, strict=True):
         mine = [w for w in words if s0 <= (w.bbox[1] + w.bbox[3]) / 2 < s1]
         replaced[id(b)] = _block_from_words(b, mine, dx, dy, 1.0 / k)
+        if replaced_pairs is not None:
+            replaced_pairs.append((b, replaced[id(b)]))
     out: list[TextBlock] = []
     for b in blocks:
         if id(b) not in replaced:
