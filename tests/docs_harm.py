@@ -76,20 +76,20 @@ _INDEX_WORDS = {
            "installer interface kernel keyboard library link locale logging mailbox memory module mount "
            "network package partition password patch permission pipe port printer process protocol proxy "
            "queue quota repository router scheduler script server shell signal socket swap syslog terminal "
-           "thread timezone token update user variable volume webserver window workspace").split(),
+           "thread timezone token update user variable volume webserver window workspace"),
     "ru": ("адрес архив база библиотека блокировка буфер ввод версия вывод выражение граница группа диск "
            "доступ драйвер журнал загрузка задача запрос защита значение индекс интерфейс источник каталог "
            "ключ код команда компилятор конфигурация кэш лицензия маршрут массив модуль монтирование набор "
            "область обновление объект отладка очередь пакет память параметр пароль пользователь порт "
            "поток права процесс протокол профиль раздел расширение редактор сервер сеть сигнал символ "
            "служба сокет список ссылка стек сценарий таблица терминал транзакция узел устройство файл "
-           "фильтр формат функция хранилище цикл шаблон шифрование шрифт экран ядро язык").split(),
+           "фильтр формат функция хранилище цикл шаблон шифрование шрифт экран ядро язык"),
 }
 _INDEX_SUBS = {
     "en": ("configuration installation options security errors limits logs modules defaults testing "
-           "upgrade removal tuning examples permissions variables commands syntax").split(),
+           "upgrade removal tuning examples permissions variables commands syntax"),
     "ru": ("настройка установка параметры безопасность ошибки ограничения журналы модули проверка "
-           "обновление удаление примеры права переменные команды синтаксис формат").split(),
+           "обновление удаление примеры права переменные команды синтаксис формат"),
 }
 
 
@@ -102,7 +102,7 @@ def make_index_scan(path: Path, language: str = "en", seed: int = 0, lines_per_c
     """A scanned index page: two columns of short entries ("Apache, 12, 45"), indented
     sub-entries ("configuration, 47") under some, a letter heading before each letter group."""
     rng = random.Random(f"index-{language}-{seed}")
-    words = sorted(set(_INDEX_WORDS[language]), key=str.casefold)
+    words = sorted(set(_INDEX_WORDS[language].split()), key=str.casefold)
     lines: list[tuple[str, int, bool]] = []  # (text, indent level, is a letter heading)
     for word in words[rng.randrange(0, len(words) // 4):]:
         if len(lines) >= 2 * lines_per_column - 4:
@@ -113,7 +113,7 @@ def make_index_scan(path: Path, language: str = "en", seed: int = 0, lines_per_c
         if not any(t == letter for t, _, h in lines if h):
             lines.append((letter, 0, True))
         head = word[0].upper() + word[1:] if language == "en" and rng.random() < 0.3 else word
-        subs = rng.sample(_INDEX_SUBS[language], rng.choice((0, 0, 0, 1, 2, 3)))
+        subs = rng.sample(_INDEX_SUBS[language].split(), rng.choice((0, 0, 0, 1, 2, 3)))
         lines.append((f"{head}, {_pages(rng)}" if not subs or rng.random() < 0.6 else head, 0, False))
         for sub in subs:
             lines.append((f"{sub}, {_pages(rng)}", 1, False))
@@ -141,7 +141,8 @@ _DESC = ("Поставка и монтаж оборудования для уз�
          "конструкций кровли и подготовка заключения о техническом состоянии; пусконаладочные работы "
          "системы вентиляции административного корпуса с измерением расхода воздуха; разработка "
          "рабочей документации на перенос сетей водоснабжения и канализации; техническое обслуживание "
-         "резервной дизельной электростанции и испытание под нагрузкой").split("; ")
+         "резервной дизельной электростанции и испытание под нагрузкой")
+_DESC = _DESC.split("; ")
 _DESC_WORDS = " ".join(_DESC).split()
 _TABLE_HEAD = ["№", "Код", "Наименование работ", "Срок", "Сумма, руб."]
 
@@ -316,7 +317,7 @@ def make_broken_tounicode_code_pdf(path: Path, seed: int = 0, tounicode: str = "
     for xref, _ext, _type, basefont, *_ in w.page.get_fonts(full=True):
         if "Mono" not in basefont:
             continue
-        kind, ref = doc.xref_get_key(xref, "ToUnicode")
+        _kind, ref = doc.xref_get_key(xref, "ToUnicode")
         if tounicode == "none":
             doc.xref_set_key(xref, "ToUnicode", "null")
         else:
