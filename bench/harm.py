@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.quality import DEFAULT_CORPUS, load_scorer, tesseract_converter  # noqa: E402
-from tests.docs_harm import (  # noqa: E402
+from bench.quality import DEFAULT_CORPUS, load_scorer, tesseract_converter
+from tests.docs_harm import (
     make_broken_tounicode_code_pdf,
     make_index_scan,
     make_russian_list_scan,
