@@ -45,6 +45,14 @@ def cases(seeds: int) -> list[tuple[str, str, Callable[[Path], object]]]:
         out += [
             ("index scan", f"index-en-{s}", lambda p, s=s: make_index_scan(p, language="en", seed=s)),
             ("index scan", f"index-ru-{s}", lambda p, s=s: make_index_scan(p, language="ru", seed=s)),
+            ("index scan, numbers flush right", f"index-right-en-{s}",
+             lambda p, s=s: make_index_scan(p, language="en", seed=s, numbers="right")),
+            ("index scan, numbers flush right", f"index-right-ru-{s}",
+             lambda p, s=s: make_index_scan(p, language="ru", seed=s, numbers="right")),
+            ("index scan, dot leaders", f"index-leaders-en-{s}",
+             lambda p, s=s: make_index_scan(p, language="en", seed=s, numbers="leaders")),
+            ("index scan, dot leaders", f"index-leaders-ru-{s}",
+             lambda p, s=s: make_index_scan(p, language="ru", seed=s, numbers="leaders")),
             ("wide table scan", f"table-ruled-{s}", lambda p, s=s: make_wide_table_scan(p, ruled=True, seed=s)),
             ("wide table scan", f"table-light-{s}", lambda p, s=s: make_wide_table_scan(p, ruled=False, seed=s)),
             ("code, wrong ToUnicode", f"code-wrong-{s}", lambda p, s=s: make_broken_tounicode_code_pdf(p, seed=s)),
@@ -59,8 +67,13 @@ def cases(seeds: int) -> list[tuple[str, str, Callable[[Path], object]]]:
     return out
 
 
+_LEADERS = re.compile(r"(?:[.…·•]\s?){3,}")
+
+
 def scores(scorer, pred_md: str, truth: str) -> dict[str, float]:
-    p, t = scorer.md_to_text(pred_md), scorer.md_to_text(truth)
+    """NED and word F1 of the prediction; dot leaders (three dots or more) are dropped from both
+    sides first: they are not text, and no two readings count them alike."""
+    p, t = scorer.md_to_text(_LEADERS.sub(" ", pred_md)), scorer.md_to_text(_LEADERS.sub(" ", truth))
     ned = scorer.lev(p, t) / max(1, len(p), len(t))
     tw, pw = Counter(re.findall(r"\w+", t.casefold())), Counter(re.findall(r"\w+", p.casefold()))
     inter = sum((tw & pw).values())

@@ -98,40 +98,61 @@ def _pages(rng: random.Random) -> str:
     return ", ".join(map(str, nums))
 
 
-def make_index_scan(path: Path, language: str = "en", seed: int = 0, lines_per_column: int = 50) -> GeneratedDoc:
-    """A scanned index page: two columns of short entries ("Apache, 12, 45"), indented
-    sub-entries ("configuration, 47") under some, a letter heading before each letter group."""
+def make_index_scan(path: Path, language: str = "en", seed: int = 0, lines_per_column: int = 50,
+                    numbers: str = "inline", size: float = 9.5, rule: bool = False) -> GeneratedDoc:
+    """A scanned index page: two columns of short entries, indented sub-entries under some, a
+    letter heading before each letter group. ``numbers="inline"``: the page numbers follow the
+    entry ("Apache, 12, 45"); ``"right"``: they stand flush right at the column's edge, a gap
+    after the entry ("Apache        12, 45"), as typeset indexes set them; ``"leaders"``: flush
+    right with dot leaders filling the gap (the truth leaves the leaders out)."""
+    if numbers not in ("inline", "right", "leaders"):
+        raise ValueError(f"numbers must be 'inline', 'right' or 'leaders', not {numbers!r}")
     rng = random.Random(f"index-{language}-{seed}")
     words = sorted(set(_INDEX_WORDS[language].split()), key=str.casefold)
-    lines: list[tuple[str, int, bool]] = []  # (text, indent level, is a letter heading)
+    lines: list[tuple[str, str, int, bool]] = []  # (entry, page numbers, indent level, is a letter heading)
     for word in words[rng.randrange(0, len(words) // 4):]:
         if len(lines) >= 2 * lines_per_column - 4:
             break
         if rng.random() < 0.25:
             continue
         letter = word[0].upper()
-        if not any(t == letter for t, _, h in lines if h):
-            lines.append((letter, 0, True))
+        if not any(t == letter for t, _, _, h in lines if h):
+            lines.append((letter, "", 0, True))
         head = word[0].upper() + word[1:] if language == "en" and rng.random() < 0.3 else word
         subs = rng.sample(_INDEX_SUBS[language].split(), rng.choice((0, 0, 0, 1, 2, 3)))
-        lines.append((f"{head}, {_pages(rng)}" if not subs or rng.random() < 0.6 else head, 0, False))
+        lines.append((head, _pages(rng) if not subs or rng.random() < 0.6 else "", 0, False))
         for sub in subs:
-            lines.append((f"{sub}, {_pages(rng)}", 1, False))
+            lines.append((sub, _pages(rng), 1, False))
     lines = lines[: 2 * lines_per_column]
     doc = pymupdf.open()
     w = _Writer(doc)
-    size = 9.5
+    font = pymupdf.Font(fontfile=str(font_path()))
     lead = (842 - 2 * 56) / lines_per_column
+    if rule:
+        w.line((297, 56), (297, 56 + lines_per_column * lead))
     columns = [lines[:lines_per_column], lines[lines_per_column:]]
+    said: list[str] = []
     for c, col in enumerate(columns):
-        x = 60 if c == 0 else 312
-        for i, (text, indent, heading) in enumerate(col):
-            w.page.insert_text((x + 14 * indent, 64 + i * lead), text, fontname="dvb" if heading else "dv",
+        x, right = (60, 282) if c == 0 else (312, 535)
+        for i, (entry, nums, indent, heading) in enumerate(col):
+            y = 64 + i * lead
+            if numbers == "inline" and nums:
+                entry = f"{entry}, {nums}"
+            w.page.insert_text((x + 14 * indent, y), entry, fontname="dvb" if heading else "dv",
                                fontsize=size + 1 if heading else size)
+            if numbers != "inline" and nums:
+                at = right - font.text_length(nums, fontsize=size)
+                w.page.insert_text((at, y), nums, fontname="dv", fontsize=size)
+                if numbers == "leaders":
+                    start = x + 14 * indent + font.text_length(entry, fontsize=size) + 4
+                    dots = int((at - 4 - start) / font.text_length(". ", fontsize=size))
+                    w.page.insert_text((start, y), ". " * dots, fontname="dv", fontsize=size)
+                entry = f"{entry} {nums}"
+            said.append(entry)
     save_scan(doc, path, seed)
     doc.close()
-    text = "\n".join(t for col in columns for t, _, _ in col)
-    return GeneratedDoc(path=Path(path), text=text, pages=[text], headings=[t for t, _, h in lines if h])
+    text = "\n".join(said)
+    return GeneratedDoc(path=Path(path), text=text, pages=[text], headings=[t for t, _, _, h in lines if h])
 
 
 # ------------------------------------------------------------------ 2. a wide table

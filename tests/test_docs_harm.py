@@ -43,6 +43,14 @@ def test_index_scan_is_an_image_only_two_column_index(tmp_path, language):
         assert any("а" <= ch <= "я" for ch in doc.text)
 
 
+@pytest.mark.parametrize("numbers", ["right", "leaders"])
+def test_index_scan_numbers_flush_right_say_the_same(tmp_path, numbers):
+    inline = make_index_scan(tmp_path / "inline.pdf", seed=2)
+    flush = make_index_scan(tmp_path / "flush.pdf", seed=2, numbers=numbers)
+    _image_only(flush.path)
+    assert flush.text.replace(",", "") == inline.text.replace(",", "")  # same entries, no comma before the numbers
+
+
 @pytest.mark.parametrize("ruled", [True, False])
 def test_wide_table_scan_has_five_columns_and_wrapped_descriptions(tmp_path, ruled):
     doc = make_wide_table_scan(tmp_path / "table.pdf", ruled=ruled, seed=1)
