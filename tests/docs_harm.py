@@ -5,11 +5,8 @@ returns a ``GeneratedDoc`` whose ``text`` is what a reader sees on the page, in 
 (an index: left column, then right column; a table: row by row). Content varies with
 ``seed`` (words drawn from lists written here) and is the same for the same seed.
 
-    from tests.docs_harm import make_index_scan
-    doc = make_index_scan(tmp_path / "index.pdf", language="ru", seed=3)
-
-- ``make_index_scan``: a two-column back-of-book index (headwords, indented sub-entries,
-  page numbers after each entry, letter headings between groups);
+- ``make_index_scan``: a two-column back-of-book index (headwords, indented sub-entries, page
+  numbers after each entry or flush right, letter headings between groups);
 - ``make_wide_table_scan``: a dense five-column table whose description column wraps over
   two or three lines in its cell, fully ruled or only lightly ruled;
 - ``make_broken_tounicode_code_pdf``: a born-digital code listing in a monospaced font whose
