@@ -55,6 +55,8 @@ def cases(seeds: int) -> list[tuple[str, str, Callable[[Path], object]]]:
              lambda p, s=s: make_index_scan(p, language="ru", seed=s, numbers="leaders")),
             ("wide table scan", f"table-ruled-{s}", lambda p, s=s: make_wide_table_scan(p, ruled=True, seed=s)),
             ("wide table scan", f"table-light-{s}", lambda p, s=s: make_wide_table_scan(p, ruled=False, seed=s)),
+            ("wide table scan, turned 1 degree", f"table-ruled-turned-{s}",
+             lambda p, s=s: make_wide_table_scan(p, ruled=True, seed=s, angle=1.0 if s % 2 else -1.0)),
             ("code, wrong ToUnicode", f"code-wrong-{s}", lambda p, s=s: make_broken_tounicode_code_pdf(p, seed=s)),
             ("ru scan with list", f"ru-list-{s}", lambda p, s=s: make_russian_list_scan(p, seed=s)),
         ]

@@ -26,25 +26,22 @@ from PIL import Image, ImageFilter
 
 from tests.docs import GeneratedDoc, _flow, _Writer, font_path
 
-__all__ = [
-    "make_broken_tounicode_code_pdf",
-    "make_index_scan",
-    "make_russian_list_scan",
-    "make_wide_table_scan",
-    "save_scan",
-]
+__all__ = ["make_broken_tounicode_code_pdf", "make_index_scan", "make_russian_list_scan", "make_wide_table_scan",
+           "save_scan"]
 
 SCAN_DPI = 200
 
 
-def save_scan(doc: pymupdf.Document, path: Path, seed: int, dpi: int = SCAN_DPI) -> None:
+def save_scan(doc: pymupdf.Document, path: Path, seed: int, dpi: int = SCAN_DPI, angle: float | None = None) -> None:
     """Render the first page of ``doc`` in grey and degrade it like a scan (a slight turn,
-    blur, grain); write it as an image-only PDF page, or as a PNG if ``path`` ends so."""
+    0.2-0.8 degrees either way unless ``angle`` says, blur, grain); write it as an image-only
+    PDF page, or as a PNG if ``path`` ends so."""
     rng = random.Random(seed)
     page = doc[0]
     png = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("png")
     img = Image.open(io.BytesIO(png)).convert("L")
-    angle = rng.choice((-1, 1)) * rng.uniform(0.2, 0.8)
+    turn = rng.choice((-1, 1)) * rng.uniform(0.2, 0.8)
+    angle = turn if angle is None else angle
     img = img.rotate(angle, resample=Image.BICUBIC, expand=False, fillcolor=255)
     img = img.filter(ImageFilter.GaussianBlur(0.5))
     a = np.asarray(img, dtype=np.int16).ravel().copy()
@@ -177,10 +174,12 @@ def _wrap(font: pymupdf.Font, text: str, size: float, width: float) -> list[str]
     return out + [cur] if cur else out
 
 
-def make_wide_table_scan(path: Path, ruled: bool = True, seed: int = 0, rows: int | None = None) -> GeneratedDoc:
+def make_wide_table_scan(path: Path, ruled: bool = True, seed: int = 0, rows: int | None = None,
+                         angle: float | None = None) -> GeneratedDoc:
     """A scanned five-column table under a caption: number, code, a description wrapping over
     two or three lines in its cell, a date and a sum; a bold header row. ``ruled``: a full grid;
-    else only rules above and below the header and at the foot, and faint grey lines between rows."""
+    else only rules above and below the header and at the foot, and faint grey lines between rows.
+    ``angle``: the scan's turn in degrees (default: drawn by ``seed``, see ``save_scan``)."""
     rng = random.Random(f"table-{ruled}-{seed}")
     n = rows or rng.randint(20, 26)
     size, lead = 8.5, 10
@@ -226,7 +225,7 @@ def make_wide_table_scan(path: Path, ruled: bool = True, seed: int = 0, rows: in
     if ruled:
         for x in xs:
             w.line((x, top), (x, y))
-    save_scan(doc, path, seed)
+    save_scan(doc, path, seed, angle=angle)
     doc.close()
     text = "\n\n".join([caption, *[" ".join(r) for r in cells]])
     return GeneratedDoc(path=Path(path), text=text, pages=[text], table_cells=cells, captions=[caption])
