@@ -141,8 +141,10 @@ class Block(BaseModel):
     confidence: float | None = Field(
         None, ge=0, le=1,
         description="how sure the engine is of this block: PaddleOCR-VL / PP-StructureV3: the layout model's "
-        "detection score (the lowest of the boxes merged into the block); CPU engine: from Tesseract's word "
-        "confidences. None where no score exists: text-layer blocks, PaddleOCR-VL with layout detection off",
+        "detection score (the lowest of the boxes merged into the block); CPU engine: the mean of Tesseract's word "
+        "confidences for text read by OCR (tables on page images too), 1.0 for a sound text layer's blocks, tables "
+        "and drawn figures, the layout model's score for figures on page images. None where no score exists: "
+        "PaddleOCR-VL with layout detection off",
     )
     lines: list[Line] | None = Field(
         None,

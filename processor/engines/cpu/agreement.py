@@ -8,8 +8,12 @@ not a standard one (MuPDF then guesses their letters from the font program, whic
 plausible-looking garbage). For each such font a few of its longest lines are rendered,
 stacked and read by one Tesseract call; a font whose lines OCR reads as something else
 entirely is distrusted on the whole page, and ``regions`` (or whole-page OCR, when it is most
-of the page) reads its text from the image. A sound born-digital page has no suspect font:
-it costs a scan of the page's font list, no OCR.
+of the page) reads its text from the image. A /ToUnicode map can be wrong too (a
+generator that wrote letters for the wrong glyphs): the text then passes every character check.
+So on a page with fonts that bring their own map, every font is sampled as well, two lines,
+once per document: its
+verdict is kept on the open document (the engine's workers keep one per document), so a
+document pays for it on the first page where each such font has enough text.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from processor.font_trust import DISTRUSTED, tally_fonts
 
 _STANDARD_ENCODINGS = frozenset({"WinAnsiEncoding", "MacRomanEncoding", "StandardEncoding", "MacExpertEncoding"})
 SAMPLE_LINES = 4  # per suspect font: its longest lines
+MAPPED_SAMPLE_LINES = 2  # per font with its own /ToUnicode map, not yet judged in this document
 MAX_FONTS = 3  # suspect fonts sampled per page, the ones with the most text first
+MAX_MAPPED_FONTS = 3  # mapped fonts sampled per page, the ones with the most text first
+_VERDICTS = "_docwatch_font_verdicts"  # attribute of the open document: font -> sound (bool)
 MIN_FONT_CHARS = 20  # a stray symbol in an odd font is not worth an OCR call
 MIN_LINE_CHARS = 8
 # Mean similarity (0..1, letters and digits only) under which OCR "disagrees wildly": a sound
@@ -60,30 +67,52 @@ def _page_images(page: pymupdf.Page) -> list[pymupdf.Rect]:
 
 
 def _unmapped_fonts(page: pymupdf.Page) -> set[str]:
+    return _fonts_by_map(page)[0]
+
+
+def _fonts_by_map(page: pymupdf.Page) -> tuple[set[str], set[str]]:
+    """(fonts with no /ToUnicode and a non-standard encoding, fonts with their own /ToUnicode)."""
     doc = page.parent
     out: set[str] = set()
+    mapped: set[str] = set()
     for xref, _ext, ftype, basefont, _name, encoding, *_ in page.get_fonts(full=True):
         if xref <= 0:
             continue
         obj = doc.xref_object(xref, compressed=True)
         if "/ToUnicode" in obj and "/ToUnicode null" not in obj:
+            mapped.add(basefont.split("+", 1)[-1])
             continue
         custom = ftype in ("Type0", "Type3") or "/Differences" in obj or (encoding and encoding not in _STANDARD_ENCODINGS)
         if custom:
             out.add(basefont.split("+", 1)[-1])
-    return out
+    return out, mapped
 
 
 def distrust_disagreeing_fonts(page: pymupdf.Page, data: dict, dpi: int, languages: str) -> list[str]:
-    """Sample the suspect fonts' lines with OCR; the fonts OCR contradicts are recorded in
-    ``data`` (``trust.DISTRUSTED``) and returned."""
+    """Sample the suspect fonts' lines, and those of mapped fonts this document has not judged
+    yet, with OCR; the fonts OCR contradicts are recorded in ``data`` (``trust.DISTRUSTED``)
+    and returned."""
     suspects = suspect_fonts(page, data)
-    if not suspects:
-        return []
+    known = _verdicts(page.parent)
+    unjudged = {f: n for f, n in _mapped_font_chars(page, data).items() if f not in suspects and f not in known}
+    known_bad = sorted(f for f, sound in known.items() if not sound and f in _font_names(data))
     fonts = sorted(suspects, key=lambda f: -suspects[f])[:MAX_FONTS]
-    samples = _sample_lines(data, fonts)
-    if not samples:
-        return []
+    mapped = sorted(unjudged, key=lambda f: -unjudged[f])[:MAX_MAPPED_FONTS]
+    samples = _sample_lines(data, fonts, SAMPLE_LINES) + _sample_lines(data, mapped, MAPPED_SAMPLE_LINES)
+    distrusted = list(known_bad)
+    if samples:
+        scores = _ocr_scores(page, samples, dpi, languages)
+        for font in mapped:
+            if font in scores:  # no verdict (OCR read too little): asked again on a later page
+                known[font] = sum(scores[font]) / len(scores[font]) >= AGREEMENT
+        distrusted += [f for f, s in scores.items() if sum(s) / len(s) < AGREEMENT]
+    if distrusted:
+        data[DISTRUSTED] = sorted(set(data.get(DISTRUSTED, ())) | set(distrusted))
+    return sorted(set(distrusted))
+
+
+def _ocr_scores(page: pymupdf.Page, samples: list, dpi: int, languages: str) -> dict[str, list[float]]:
+    """Each sampled font's similarities between its layer text and OCR's reading of the same lines."""
     k = dpi / 72.0
     crops = []
     for font, text, bbox in samples:
@@ -99,10 +128,35 @@ def distrust_disagreeing_fonts(page: pymupdf.Page, data: dict, dpi: int, languag
         score = similarity(text, read)
         if score is not None:
             scores.setdefault(font, []).append(score)
-    distrusted = [f for f, s in scores.items() if sum(s) / len(s) < AGREEMENT]
-    if distrusted:
-        data[DISTRUSTED] = sorted(set(data.get(DISTRUSTED, ())) | set(distrusted))
-    return distrusted
+    return scores
+
+
+def _verdicts(doc: pymupdf.Document) -> dict[str, bool]:
+    verdicts = getattr(doc, _VERDICTS, None)
+    if verdicts is None:
+        verdicts = {}
+        setattr(doc, _VERDICTS, verdicts)
+    return verdicts
+
+
+def _font_names(data: dict) -> set[str]:
+    return {sp["font"] for raw in data["blocks"] for rl in raw.get("lines", []) for sp in rl["spans"]}
+
+
+def _mapped_font_chars(page: pymupdf.Page, data: dict) -> dict[str, int]:
+    """The page's fonts with enough visible text to judge, when any font on it brings its own
+    /ToUnicode map: characters each. (Which span is in which font object is not told by name:
+    MuPDF names a span's font from the font program, the page's font list from /BaseFont.)"""
+    if not _fonts_by_map(page)[1]:
+        return {}
+    trust = tally_fonts(data)
+    counts: dict[str, int] = {}
+    for raw in data["blocks"]:
+        for rl in raw.get("lines", []):
+            for sp in rl["spans"]:
+                if not trust.font_untrusted(sp["font"]):
+                    counts[sp["font"]] = counts.get(sp["font"], 0) + sum(not ch.isspace() for ch in sp.get("text", ""))
+    return {f: n for f, n in counts.items() if n >= MIN_FONT_CHARS}
 
 
 def similarity(layer: str, ocr: str) -> float | None:
@@ -118,7 +172,7 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-def _sample_lines(data: dict, fonts: list[str]) -> list[tuple[str, str, tuple[float, float, float, float]]]:
+def _sample_lines(data: dict, fonts: list[str], per_font: int) -> list[tuple[str, str, tuple[float, float, float, float]]]:
     """Each font's longest horizontal lines written (mostly) in it: (font, text, bbox)."""
     by_font: dict[str, list[tuple[int, str, tuple]]] = {f: [] for f in fonts}
     for raw in data["blocks"]:
@@ -134,6 +188,6 @@ def _sample_lines(data: dict, fonts: list[str]) -> list[tuple[str, str, tuple[fl
                 by_font[main].append((len(text), text, tuple(rl["bbox"])))
     out = []
     for font, lines in by_font.items():
-        for _, text, bbox in sorted(lines, key=lambda t: -t[0])[:SAMPLE_LINES]:
+        for _, text, bbox in sorted(lines, key=lambda t: -t[0])[:per_font]:
             out.append((font, text, bbox))
     return out

@@ -111,34 +111,34 @@ def page_agreement(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) ->
     return Agreement(recall, order, len(plain))
 
 
-def keep_plain_order(placed: list[PlacedBlock], plain: Sequence[PlainWord],
-                     fallbacks: list[Fallback]) -> list[PlacedBlock]:
+def keep_plain_order(placed: list[PlacedBlock], plain: Sequence[PlainWord], fallbacks: list[Fallback],
+                     by_region: bool = False) -> list[PlacedBlock]:
     """``placed`` (in the engine's reading order, furniture last) or, when that order breaks
-    the plain read's, the plain read's order of the same blocks."""
+    the plain read's, the plain read's order of the same blocks. ``by_region`` (text layers,
+    whose extraction order is only a guide to its regions): undone only when the engine's order
+    cuts the regions apart, and then the regions are read one after another."""
     before = page_agreement(placed, plain)
     if before.order >= MIN_ORDER or not plain:
         return placed
-    # An order that reads each of the plain read's regions in one go only disagrees on which
-    # comes first (a sidebar, a table's notes), where the plain read is no better a guide.
     cut = fragments(plain, result_tokens([b for b in placed if b.block_type is not BlockType.TABLE]))
-    if cut <= MAX_FRAGMENTS:
+    if by_region and cut <= MAX_FRAGMENTS:
         return placed
-    reordered = in_plain_order(placed, plain)
+    reordered = in_plain_order(placed, plain, by_region)
     after = page_agreement(reordered, plain)
     if after.order <= before.order:
         return placed
     fallbacks.append(Fallback(stage=FallbackStage.READING_ORDER, measure="order",
                               reason=f"the column split's order keeps {before.order:.0%} of the words in the plain "
-                              f"read's order and cuts its regions into {cut:.1f} pieces each; the plain read's "
-                              "regions are read one after another",
+                              f"read's order (its regions cut into {cut:.1f} pieces each); the plain read's "
+                              f"{'regions are' if by_region else 'order is'} followed",
                               score_before=round(before.order, 4), score_after=round(after.order, 4)))
     return reordered
 
 
-def in_plain_order(placed: list[PlacedBlock], plain: Sequence[PlainWord]) -> list[PlacedBlock]:
+def in_plain_order(placed: list[PlacedBlock], plain: Sequence[PlainWord], by_region: bool = False) -> list[PlacedBlock]:
     """The body in the plain read's order, then the furniture (as ``layout.in_reading_order``)."""
     body = [b for b in placed if not b.block_type.is_furniture]
-    return plain_order(body, plain) + [b for b in placed if b.block_type.is_furniture]
+    return plain_order(body, plain, by_region) + [b for b in placed if b.block_type.is_furniture]
 
 
 def keep_text(placed: list[PlacedBlock], plain: Sequence[PlainWord], plain_page: Callable[[], list[PlacedBlock]],

@@ -42,7 +42,7 @@ def vector_and_image_figures(page: pymupdf.Page, avoid: list[Rect]) -> list[Plac
             continue  # a frame around text (a code listing, a boxed note), not a picture
         if any(overlap_ratio(rect, f.bbox) > 0.8 for f in out):
             continue
-        out.append(PlacedBlock(BlockType.FIGURE, rect))
+        out.append(PlacedBlock(BlockType.FIGURE, rect, confidence=1.0))
     return out
 
 

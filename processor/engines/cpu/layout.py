@@ -43,6 +43,7 @@ class Line:
     bold: bool = False
     mono: bool = False
     untrusted: int = 0  # characters from a text layer whose Unicode map is broken (see trust)
+    conf: float | None = None  # OCR lines: the mean of Tesseract's word confidences, 0..1
 
 
 @dataclass
@@ -53,6 +54,12 @@ class TextBlock:
     @property
     def text(self) -> str:
         return join_lines([ln.text for ln in self.lines])
+
+    @property
+    def confidence(self) -> float:
+        """OCR'd lines: their mean confidence; a text layer's (sound, or it would be OCR'd): 1.0."""
+        confs = [ln.conf for ln in self.lines if ln.conf is not None]
+        return sum(confs) / len(confs) if confs else 1.0
 
     @property
     def untrusted_share(self) -> float:
@@ -71,6 +78,7 @@ class PlacedBlock:
     level: int | None = None
     image_path: str | None = None
     image_size: tuple[int, int] = (0, 0)
+    confidence: float | None = None  # 0..1, see Block.confidence
 
 
 @dataclass
@@ -233,11 +241,11 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
             continue
         furniture = edges.get(id(block)) or furniture_type(block, geo, body)
         if furniture:
-            placed.append(PlacedBlock(furniture, block.bbox, text=block.text))
+            placed.append(PlacedBlock(furniture, block.bbox, text=block.text, confidence=block.confidence))
             continue
         if all(ln.mono for ln in block.lines) and len(block.lines) >= 2:
             code = "\n".join(ln.text.rstrip() for ln in block.lines)
-            placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code))
+            placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code, confidence=block.confidence))
             continue
         evidence = titles is None or any(overlap_ratio(block.bbox, t) >= 0.5 for t in titles)
         if evidence and not _CONTINUED_RE.match(block.text) and _is_heading(block, body, by_size=titles is None):
@@ -248,17 +256,18 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
             is_title = first_page and level == 1 and block.bbox[1] < geo.height * 0.35 and (
                 max(ln.size for ln in block.lines) >= largest - 0.5)
             kind = BlockType.TITLE if is_title else BlockType.HEADING
-            placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level))
+            placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level,
+                                      confidence=block.confidence))
             continue
         if (_CAPTION_RE.match(block.text) or _CONTINUED_RE.match(block.text)) and len(block.text) < 400:
-            placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text))
+            placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text, confidence=block.confidence))
             continue
         for part in split_list_items(block):
             item = list_item_text(part.text)
             if item is not None:
-                placed.append(PlacedBlock(BlockType.LIST_ITEM, part.bbox, text=item))
+                placed.append(PlacedBlock(BlockType.LIST_ITEM, part.bbox, text=item, confidence=part.confidence))
             else:
-                placed.append(PlacedBlock(BlockType.TEXT, part.bbox, text=part.text))
+                placed.append(PlacedBlock(BlockType.TEXT, part.bbox, text=part.text, confidence=part.confidence))
     return placed
 
 
@@ -391,6 +400,8 @@ def _make(pb: PlacedBlock, order: int | None, rounding: int) -> Block:
     image = None
     if pb.image_path:
         image = ImageRef(path=pb.image_path, width=pb.image_size[0], height=pb.image_size[1])
+    confidence = None if pb.confidence is None else round(min(1.0, max(0.0, pb.confidence)), 4)
     return Block(
-        type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image
+        type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image,
+        confidence=confidence,
     )

@@ -320,7 +320,8 @@ def words_to_blocks(words: list[OcrWord], pictures: list[tuple[float, float, flo
             continue
         heights = sorted(w.bbox[3] - w.bbox[1] for w in ws)
         size = heights[len(heights) // 2]
-        paragraphs.setdefault((b, p), []).append(Line(text=text, bbox=union([w.bbox for w in ws]), size=size))
+        paragraphs.setdefault((b, p), []).append(Line(text=text, bbox=union([w.bbox for w in ws]), size=size,
+                                                      conf=mean_confidence(ws) / 100))
     blocks: list[TextBlock] = []
     for lns in paragraphs.values():
         group: list[Line] = []

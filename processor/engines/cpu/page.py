@@ -44,6 +44,7 @@ from processor.engines.cpu.layout import (
 from processor.engines.cpu.ocr import (
     fix_scripts,
     is_blank,
+    mean_confidence,
     native_pixel_size,
     render,
     run_tesseract,
@@ -211,7 +212,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
     if reread:
         fallbacks.append(layer_read_by_ocr(reread, data.get(DISTRUSTED, ())))
     placed = classify(blocks, geo, first_page=first_page)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html) for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, confidence=1.0) for t in tables)
     placed.extend(vector_and_image_figures(page, table_rects))
     placed = in_reading_order(placed, geo.width)
 
@@ -220,7 +221,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
         return in_plain_order(classify(blocks, geo, first_page=first_page), plain)
 
     placed = keep_text(placed, plain, plain_page, fallbacks)
-    placed = keep_plain_order(placed, plain, fallbacks)
+    placed = keep_plain_order(placed, plain, fallbacks, by_region=True)
     raw["plain_read"] = page_check(placed, plain)
     return placed
 
@@ -280,17 +281,20 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
         words = [w for w in words if not any(overlap_ratio(w.bbox, t) > 0.5 for t in table_boxes)]
     titles = [r.bbox for r in regions if r.label == "title"]
     # a figure is a crop added beside the text: words inside it stay text either way
-    pictures = [r.bbox for r in regions if r.label == "figure"
+    pictures = [r for r in regions if r.label == "figure"
                 and not any(overlap_ratio(t, r.bbox) > 0.5 for t in table_boxes)]
     first_page = page.number == 0
-    placed = classify(words_to_blocks(words, pictures), geo, first_page=first_page, titles=titles)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html) for t in tables)
-    placed.extend(PlacedBlock(BlockType.FIGURE, r) for r in pictures)
+    placed = classify(words_to_blocks(words, [r.bbox for r in pictures]), geo, first_page=first_page, titles=titles)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, confidence=_words_confidence(first_pass, t.bbox))
+                  for t in tables)
+    placed.extend(PlacedBlock(BlockType.FIGURE, r.bbox, confidence=r.score) for r in pictures)
     placed = in_reading_order(placed, geo.width)
 
     def plain_page() -> list[PlacedBlock]:  # Tesseract's paragraphs, in its order, typed
-        blocks = classify(words_to_blocks(first_pass, pictures), geo, first_page=first_page, titles=titles)
-        return in_plain_order(blocks + [PlacedBlock(BlockType.FIGURE, r) for r in pictures], plain)
+        blocks = classify(words_to_blocks(first_pass, [r.bbox for r in pictures]), geo, first_page=first_page,
+                          titles=titles)
+        return in_plain_order(blocks + [PlacedBlock(BlockType.FIGURE, r.bbox, confidence=r.score) for r in pictures],
+                              plain)
 
     placed = keep_text(placed, plain, plain_page, fallbacks)
     placed = keep_plain_order(placed, plain, fallbacks)
@@ -299,6 +303,12 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
         for pb in placed:  # boxes back into the page's own (unturned) coordinates
             pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
     return placed
+
+
+def _words_confidence(words: list, box: Rect) -> float | None:
+    """A table on a page image: the mean confidence of Tesseract's words inside it, 0..1."""
+    inside_box = [w for w in words if overlap_ratio(w.bbox, box) > 0.5]
+    return mean_confidence(inside_box) / 100 if inside_box else None
 
 
 class _TableFinders:

@@ -36,8 +36,11 @@ _LOOKALIKES = str.maketrans("авсекморстухіјн", "abcekmopctyxijh")
 # Thresholds, set on the whole development set (bench/README.md, "does no harm"): what the
 # stages keep on sound pages, with room for OCR's own slips between two readings.
 MIN_TABLE_RECALL = 0.75  # a table must hold this share of the plain read's words inside its box
-MIN_ORDER = 0.80  # below it, and cutting the plain read's regions apart, the order is undone
-MAX_FRAGMENTS = 5.0  # pieces per plain-read region above which the engine's order cut regions apart
+MIN_ORDER = 0.70  # below it the engine's order is undone (every sound dev page reads >= 0.76)
+# Text layers: extraction order is the generator's, not a reading order; only its regions
+# (MuPDF's blocks) are a guide, and the order is undone only when it cuts them into more pieces
+# than this each (sound dev pages: at most 5.75).
+MAX_FRAGMENTS = 6.0
 MIN_PAGE_RECALL = 0.85  # below it (after the undos), the page is the plain read
 
 
@@ -127,21 +130,31 @@ def fragments(plain: Sequence[PlainWord], result: Sequence[str]) -> float:
     return runs / len(set(regions))
 
 
-def plain_order(blocks: list[PlacedBlock], plain: Sequence[PlainWord]) -> list[PlacedBlock]:
-    """``blocks`` regrouped by the plain read's regions: the regions in the plain read's order,
-    each region's blocks in their given order (the column split undone, the rest of the
-    engine's order kept). A block's region is the one most of its words come from; a block with
-    none (an empty table, a figure) goes with the plain word nearest its top-left corner."""
+def plain_order(blocks: list[PlacedBlock], plain: Sequence[PlainWord], by_region: bool = False) -> list[PlacedBlock]:
+    """``blocks`` in the plain read's order: each where the median of its words stands there
+    (counting words the plain read has once, where it has any: a "the" says nothing of where a
+    block is). ``by_region``: regrouped by the plain read's regions instead, the regions in the
+    plain read's order, each region's blocks in their given order (a block's region is the one
+    most of its words come from). A block with no word there (an empty table, a figure) goes
+    with the plain word nearest its top-left corner."""
     pool: dict[str, deque[int]] = {}
     for i, w in enumerate(plain):
         pool.setdefault(w.token, deque()).append(i)
     first_of: dict[object, int] = {}
     for i, w in enumerate(plain):
         first_of.setdefault(w.region, i)
+    counts: dict[str, int] = {}
+    for w in plain:
+        counts[w.token] = counts.get(w.token, 0) + 1
     keys: list[float] = []
     for block in blocks:
-        taken = [pool[t].popleft() for t in block_tokens(block) if pool.get(t)]
-        if taken:
+        words = block_tokens(block)
+        taken = [pool[t].popleft() for t in words if pool.get(t)]
+        if taken and not by_region:
+            where = sorted(pool_first for t in words if counts.get(t) == 1 for pool_first in [_first(plain, t)])
+            where = where or sorted(taken)
+            keys.append(where[len(where) // 2])
+        elif taken:
             votes: dict[object, int] = {}
             for i in taken:
                 votes[plain[i].region] = votes.get(plain[i].region, 0) + 1
@@ -153,6 +166,10 @@ def plain_order(blocks: list[PlacedBlock], plain: Sequence[PlainWord]) -> list[P
         else:
             keys.append(0.0)
     return [b for _, _, b in sorted(zip(keys, range(len(blocks)), blocks, strict=True), key=lambda t: (t[0], t[1]))]
+
+
+def _first(plain: Sequence[PlainWord], token: str) -> int:
+    return next(i for i, w in enumerate(plain) if w.token == token)
 
 
 def _matched_positions(plain: Sequence[str], result: Sequence[str]) -> list[int]:
