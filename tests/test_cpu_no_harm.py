@@ -17,6 +17,7 @@ from processor.engines.cpu.plain_read import MIN_PAGE_RECALL, agreement, tokens
 from processor.render.markdown import render_markdown
 from tests.docs_harm import make_broken_tounicode_code_pdf, make_index_scan, make_wide_table_scan
 
+
 def _convert(path: Path):
     return convert(path, ConvertOptions())
 

@@ -61,8 +61,8 @@ def table_verdict(candidate: TableCandidate, plain: Sequence[PlainWord]) -> tupl
     total = sum(counts)
     for cell, n in zip(cells, counts, strict=True):
         if rows >= 3 and cell.row_span >= max(3, rows / 2) and n > MOST_WORDS * total:
-            return (f"{candidate.finder}: one cell spanning {cell.row_span} of {rows} rows holds "
-                    f"{n / total:.0%} of its words", kept.recall)
+            reason = f"{candidate.finder}: one cell spanning {cell.row_span} of {rows} rows holds {n / total:.0%} of its words"
+            return reason, kept.recall
     return None
 
 

@@ -25,6 +25,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from processor.engines.cpu.layout import PlacedBlock, Rect
 
@@ -126,7 +127,7 @@ def fragments(plain: Sequence[PlainWord], result: Sequence[str]) -> float:
     regions = [plain[i].region for i in positions]
     if not regions:
         return 1.0
-    runs = 1 + sum(a != b for a, b in zip(regions, regions[1:], strict=False))
+    runs = 1 + sum(a != b for a, b in pairwise(regions))
     return runs / len(set(regions))
 
 
