@@ -24,6 +24,23 @@ MUST_RUN_MARKERS = ("paddle", "must_run")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "must_run: a skip of this test fails the run (see tests/conftest.py)")
+    config.addinivalue_line("markers", "dev_corpus: runs over the development corpus given with --dev-corpus")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--dev-corpus", default=None, help="the development corpus (a folder of cases with "
+                     "input.pdf|png and meta.json): runs the dev_corpus tests, which are left out without it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The dev_corpus tests need documents kept outside the repository: without --dev-corpus
+    they are deselected (not skipped)."""
+    if config.getoption("--dev-corpus"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("dev_corpus")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("dev_corpus")]
 
 
 def must_run(item: pytest.Item) -> bool:

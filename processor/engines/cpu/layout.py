@@ -22,7 +22,8 @@ _PAGE_NUM_RE = re.compile(
 )
 _DIGITS_RE = re.compile(r"\d+")
 _CAPTION_RE = re.compile(
-    r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+[.:]",
+    # "Table 2.", "Рис. 3:", and the ГОСТ style "Таблица 1 – Название", "Рисунок А.2 — ..."
+    r"^\s*(figure|fig\.|table|listing|chart|рис\.|рисунок|таблица|табл\.|листинг|схема)\s*[\dA-ZА-Я]+(\.\d+)*\s*[.:\u2013\u2014-]",
     re.IGNORECASE,
 )
 # A table or figure carried over to the next page is captioned again at the top of each page
@@ -239,7 +240,10 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
     for block in blocks:
         if not block.lines:
             continue
-        furniture = edges.get(id(block)) or furniture_type(block, geo, body)
+        # the layout model's title, or a caption, is the body's whatever its place on the page
+        titled = titles is not None and any(overlap_ratio(block.bbox, t) >= 0.5 for t in titles)
+        furniture = None if titled or _CAPTION_RE.match(block.text) else (
+            edges.get(id(block)) or furniture_type(block, geo, body))
         if furniture:
             placed.append(PlacedBlock(furniture, block.bbox, text=block.text, confidence=block.confidence))
             continue
