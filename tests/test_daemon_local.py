@@ -74,7 +74,7 @@ def test_daemon_converts_dropped_and_preexisting_files(tmp_path: Path, dirs) -> 
     # the manifest says what happened, and its outputs are the real files
     assert m["source"]["key"] == "before start.pdf" and m["source"]["size"] == before.path.stat().st_size
     assert m["attempts"] == 1 and m["worker_id"] == "d" and m["lease"] is None
-    assert m["pages"] == {"total": 3, "done": 3, "failed": []}
+    assert m["pages"] == {"total": 3, "done": 3, "failed": [], "fallbacks": {}}
     assert m["engine"]["name"] == "cpu"
     assert set(m["timings"]) >= {"claim", "fetch", "convert", "publish"}
     assert {o["key"] for o in m["outputs"]} == {"before start.pdf/before start.md", "before start.pdf/before start.json"}
@@ -354,3 +354,25 @@ def test_figures_reach_the_outputs_through_their_checkpoints(tmp_path: Path, dir
         assert data.startswith(b"\x89PNG") and hashlib.sha256(data).hexdigest() == o["sha256"]
         assert o["key"].split("figures.pdf/", 1)[1] in md
     assert not (out / "figures.pdf" / "pages").exists()
+
+
+def test_a_stage_undone_on_a_page_is_recorded_in_the_json_the_manifest_and_the_metrics(tmp_path: Path, dirs) -> None:
+    from tests.docs_harm import make_broken_tounicode_code_pdf
+
+    inp, out = dirs
+    made = make_broken_tounicode_code_pdf(inp / "listing.pdf", seed=2)
+    d = start_daemon(tmp_path, str(inp), str(out))
+    try:
+        m = wait_status(out, "listing.pdf")
+        assert m["status"] == "succeeded"
+        assert m["pages"]["fallbacks"] == {"text_layer": 1}
+        metrics = d.http("/metrics")[1].decode()
+        assert 'docwatch_page_fallbacks_total{stage="text_layer"} 1.0' in metrics
+    finally:
+        assert d.stop() == 0
+    doc = json.loads((out / "listing.pdf" / "listing.json").read_text())
+    (fallback,) = doc["pages"][0]["fallbacks"]
+    assert fallback["stage"] == "text_layer" and fallback["score_before"] < 0.5 and fallback["score_after"] == 1.0
+    assert all(b["confidence"] is not None for b in doc["pages"][0]["blocks"])
+    md = (out / "listing.pdf" / "listing.md").read_text()
+    assert ned(body(md), made.text) < 0.1

@@ -48,7 +48,7 @@ def test_daemon_with_paddleocr_vl_converts_every_page(tmp_path: Path) -> None:
             assert d.stop() == 0
 
     assert m["status"] == "succeeded", m
-    assert m["pages"] == {"total": 2, "done": 2, "failed": []}
+    assert m["pages"] == {"total": 2, "done": 2, "failed": [], "fallbacks": {}}
     assert m["engine"]["name"] == "paddleocr-vl"
     assert m["engine"]["options"]["pipeline_version"] == "v1.5"  # recorded in every manifest
     assert m["engine"]["options"]["vl_rec_backend"] == "vllm-server"

@@ -78,7 +78,7 @@ def test_vl_server_faults_lose_no_page_and_the_next_attempt_does_only_what_is_mi
             assert d.stop() == 0
 
     assert m["status"] == "succeeded", m
-    assert m["pages"] == {"total": 4, "done": 4, "failed": []}
+    assert m["pages"] == {"total": 4, "done": 4, "failed": [], "fallbacks": {}}
     assert m["attempts"] == 3  # 1: cut off by the stall; 2: page 4 still refused; 3: page 4
     # every page was recognised exactly once with an answer the pipeline kept: what the first
     # attempts finished came from checkpoints afterwards, never from converting it again
