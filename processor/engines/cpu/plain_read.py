@@ -139,21 +139,17 @@ def plain_order(blocks: list[PlacedBlock], plain: Sequence[PlainWord], by_region
     most of its words come from). A block with no word there (an empty table, a figure) goes
     with the plain word nearest its top-left corner."""
     pool: dict[str, deque[int]] = {}
+    first_of: dict[object, int] = {}  # region -> where it starts
     for i, w in enumerate(plain):
         pool.setdefault(w.token, deque()).append(i)
-    first_of: dict[object, int] = {}
-    for i, w in enumerate(plain):
         first_of.setdefault(w.region, i)
-    counts: dict[str, int] = {}
-    for w in plain:
-        counts[w.token] = counts.get(w.token, 0) + 1
+    once = {t: q[0] for t, q in pool.items() if len(q) == 1}  # words the plain read has once
     keys: list[float] = []
     for block in blocks:
         words = block_tokens(block)
         taken = [pool[t].popleft() for t in words if pool.get(t)]
         if taken and not by_region:
-            where = sorted(pool_first for t in words if counts.get(t) == 1 for pool_first in [_first(plain, t)])
-            where = where or sorted(taken)
+            where = sorted(once[t] for t in words if t in once) or sorted(taken)
             keys.append(where[len(where) // 2])
         elif taken:
             votes: dict[object, int] = {}
@@ -163,14 +159,10 @@ def plain_order(blocks: list[PlacedBlock], plain: Sequence[PlainWord], by_region
         elif plain:
             x, y = block.bbox[0], block.bbox[1]
             near = min(range(len(plain)), key=lambda i: abs(plain[i].bbox[1] - y) + abs(plain[i].bbox[0] - x))
-            keys.append(first_of[plain[near].region])
+            keys.append(first_of[plain[near].region] if by_region else near - 0.5)
         else:
             keys.append(0.0)
     return [b for _, _, b in sorted(zip(keys, range(len(blocks)), blocks, strict=True), key=lambda t: (t[0], t[1]))]
-
-
-def _first(plain: Sequence[PlainWord], token: str) -> int:
-    return next(i for i, w in enumerate(plain) if w.token == token)
 
 
 def _matched_positions(plain: Sequence[str], result: Sequence[str]) -> list[int]:
