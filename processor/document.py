@@ -151,7 +151,8 @@ class Block(BaseModel):
         description="with document.lines on (DOCWATCH_DOCUMENT__LINES=true): the block's text lines with boxes, "
         "scores and, where given, words. None when off, and where the engine has no line boxes: PaddleOCR-VL's "
         "VL model reads a block as a whole (its blocks never carry lines); PP-StructureV3 gives its OCR lines "
-        "(no words)",
+        "(no words); the CPU engine gives lines and words on text blocks (Tesseract's, with its scores, or the "
+        "text layer's at 1.0), none on tables (see cells) and figures",
     )
     cells: list[TableCell] | None = Field(
         None, description="tables: the cells of ``html`` on the table's grid (rowspan/colspan honoured)"

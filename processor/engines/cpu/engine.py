@@ -115,6 +115,8 @@ class CpuEngine(Engine):
                 "force_ocr": cpu.force_ocr,
                 "page_workers": self._workers,
                 "figure_dpi": self.options.figure_dpi,
+                # lines only when on, so the checkpoints of conversions without them keep their names
+                **({"lines": True} if self.options.document.lines else {}),
             },
         )
 
@@ -148,6 +150,7 @@ class CpuEngine(Engine):
             figure_dpi=self.options.figure_dpi,
             furniture_signatures=signatures,
             ocr_hint=hint,
+            lines=self.options.document.lines,
         )
 
     def pages(self, source: OpenedInput, only: Collection[int] | None = None) -> Iterator[PageResult]:

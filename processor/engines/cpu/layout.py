@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from processor.document import BBox, Block, BlockType, ImageRef
+from processor.document import BlockType
 
 Rect = tuple[float, float, float, float]
 
@@ -45,6 +45,8 @@ class Line:
     mono: bool = False
     untrusted: int = 0  # characters from a text layer whose Unicode map is broken (see trust)
     conf: float | None = None  # OCR lines: the mean of Tesseract's word confidences, 0..1
+    # (text, box, confidence 0..1 or None): the words as the reader gave them
+    words: list[tuple[str, Rect, float | None]] | None = None
 
 
 @dataclass
@@ -80,6 +82,7 @@ class PlacedBlock:
     image_path: str | None = None
     image_size: tuple[int, int] = (0, 0)
     confidence: float | None = None  # 0..1, see Block.confidence
+    lines: list[Line] | None = None  # the text lines it was made of (Block.lines, when asked for)
 
 
 @dataclass
@@ -245,11 +248,11 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
         furniture = None if titled or _CAPTION_RE.match(block.text) else (
             edges.get(id(block)) or furniture_type(block, geo, body))
         if furniture:
-            placed.append(PlacedBlock(furniture, block.bbox, text=block.text, confidence=block.confidence))
+            placed.append(PlacedBlock(furniture, block.bbox, text=block.text, confidence=block.confidence, lines=block.lines))
             continue
         if all(ln.mono for ln in block.lines) and len(block.lines) >= 2:
             code = "\n".join(ln.text.rstrip() for ln in block.lines)
-            placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code, confidence=block.confidence))
+            placed.append(PlacedBlock(BlockType.CODE, block.bbox, text=code, confidence=block.confidence, lines=block.lines))
             continue
         evidence = titles is None or any(overlap_ratio(block.bbox, t) >= 0.5 for t in titles)
         if evidence and not _CONTINUED_RE.match(block.text) and _is_heading(block, body, by_size=titles is None):
@@ -261,17 +264,17 @@ def classify(blocks: list[TextBlock], geo: PageGeometry, first_page: bool,
                 max(ln.size for ln in block.lines) >= largest - 0.5)
             kind = BlockType.TITLE if is_title else BlockType.HEADING
             placed.append(PlacedBlock(kind, block.bbox, text=block.text, level=None if is_title else level,
-                                      confidence=block.confidence))
+                                      confidence=block.confidence, lines=block.lines))
             continue
         if (_CAPTION_RE.match(block.text) or _CONTINUED_RE.match(block.text)) and len(block.text) < 400:
-            placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text, confidence=block.confidence))
+            placed.append(PlacedBlock(BlockType.CAPTION, block.bbox, text=block.text, confidence=block.confidence, lines=block.lines))
             continue
         for part in split_list_items(block):
             item = list_item_text(part.text)
             if item is not None:
-                placed.append(PlacedBlock(BlockType.LIST_ITEM, part.bbox, text=item, confidence=part.confidence))
+                placed.append(PlacedBlock(BlockType.LIST_ITEM, part.bbox, text=item, confidence=part.confidence, lines=part.lines))
             else:
-                placed.append(PlacedBlock(BlockType.TEXT, part.bbox, text=part.text, confidence=part.confidence))
+                placed.append(PlacedBlock(BlockType.TEXT, part.bbox, text=part.text, confidence=part.confidence, lines=part.lines))
     return placed
 
 
@@ -384,28 +387,3 @@ def in_reading_order(items: list[PlacedBlock], page_width: float) -> list[Placed
         )
         ordered.insert(at, fig)
     return ordered + [b for b in items if b.block_type.is_furniture]
-
-
-def to_blocks(items: list[PlacedBlock], rounding: int = 2) -> list[Block]:
-    """Typed blocks from items already in reading order; furniture gets no order number."""
-    out: list[Block] = []
-    order = 0
-    for pb in items:
-        if pb.block_type.is_furniture:
-            out.append(_make(pb, None, rounding))
-        else:
-            out.append(_make(pb, order, rounding))
-            order += 1
-    return out
-
-
-def _make(pb: PlacedBlock, order: int | None, rounding: int) -> Block:
-    bbox = BBox(**dict(zip(("x0", "y0", "x1", "y1"), (round(v, rounding) for v in pb.bbox), strict=True)))
-    image = None
-    if pb.image_path:
-        image = ImageRef(path=pb.image_path, width=pb.image_size[0], height=pb.image_size[1])
-    confidence = None if pb.confidence is None else round(min(1.0, max(0.0, pb.confidence)), 4)
-    return Block(
-        type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image,
-        confidence=confidence,
-    )

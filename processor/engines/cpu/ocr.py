@@ -321,7 +321,7 @@ def words_to_blocks(words: list[OcrWord], pictures: list[tuple[float, float, flo
         heights = sorted(w.bbox[3] - w.bbox[1] for w in ws)
         size = heights[len(heights) // 2]
         paragraphs.setdefault((b, p), []).append(Line(text=text, bbox=union([w.bbox for w in ws]), size=size,
-                                                      conf=mean_confidence(ws) / 100))
+                                                      conf=mean_confidence(ws) / 100, words=word_boxes(ws)))
     blocks: list[TextBlock] = []
     for lns in paragraphs.values():
         group: list[Line] = []
@@ -333,6 +333,12 @@ def words_to_blocks(words: list[OcrWord], pictures: list[tuple[float, float, flo
         if group:
             blocks.append(TextBlock(lines=group, bbox=union([x.bbox for x in group])))
     return blocks
+
+
+def word_boxes(words: list[OcrWord], dx: float = 0.0, dy: float = 0.0, k: float = 1.0) -> list:
+    """(text, box, confidence 0..1 or None) of Tesseract's words, boxes moved by (dx, dy) and scaled by k."""
+    return [(w.text, ((w.bbox[0] + dx) * k, (w.bbox[1] + dy) * k, (w.bbox[2] + dx) * k, (w.bbox[3] + dy) * k),
+             w.conf / 100 if w.conf >= 0 else None) for w in words]
 
 
 def _inside(box, region) -> bool:

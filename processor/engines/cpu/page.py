@@ -39,7 +39,6 @@ from processor.engines.cpu.layout import (
     in_reading_order,
     overlap_ratio,
     signature,
-    to_blocks,
 )
 from processor.engines.cpu.ocr import (
     fix_scripts,
@@ -67,6 +66,7 @@ from processor.engines.cpu.tables import (
 from processor.engines.cpu.regions import reocr_untrusted
 from processor.font_trust import BLOCK_UNTRUSTED_SHARE, DISTRUSTED
 from processor.engines.cpu.table_model import table_html
+from processor.engines.cpu.to_document import to_blocks
 from processor.engines.cpu.text_blocks import table_spans, text_blocks
 from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
 from processor.errors import error_info
@@ -81,6 +81,7 @@ class PageTask:
     cpu: CpuEngineOptions  # languages, OCR DPI, force_ocr: as the engine was given them
     figure_dpi: int
     furniture_signatures: frozenset[str] = field(default_factory=frozenset)
+    lines: bool = False  # blocks carry their text lines and words (document.lines)
     # languages a full-page OCR read tries first, from the document's pages so far
     # (``languages.ScriptTally``); a page that reads poorly with them is read with ocr_languages
     ocr_hint: str | None = None
@@ -131,15 +132,16 @@ def convert_page(page: pymupdf.Page, task: PageTask) -> PageResult:
         placed, assets = _text_layer_page(page, geo, task, data, raw, fallbacks)
         if doubted:
             raw["ocr_disagreed_fonts"] = doubted
-        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=to_blocks(placed), raw=raw,
-                               fallbacks=fallbacks), assets)
+        blocks = to_blocks(placed, lines=task.lines)
+        return PageResult(Page(**base, method=PageMethod.TEXT_LAYER, blocks=blocks, raw=raw, fallbacks=fallbacks),
+                          assets)
     raw = {"reason": verdict.reason if verdict else "page image"}
     placed = _ocr_page(page, geo, task, raw, fallbacks)
     if data is not None and not task.cpu.force_ocr:  # a text layer, judged unsound: the whole page by OCR
         fallbacks.insert(0, layer_replaced(text, placed, raw["reason"]))
     # figure crops come from the page itself (in colour); page images measure in pixels
     assets = crop_figures(page, placed, task.figure_dpi, page.rect.width / width)
-    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed), raw=raw,
+    return PageResult(Page(**base, method=PageMethod.OCR, blocks=to_blocks(placed, lines=task.lines), raw=raw,
                            fallbacks=fallbacks), assets)
 
 
@@ -176,8 +178,7 @@ def _text_layer_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, data
             page.set_rotation(rotation)
     if rotation:
         m = page.rotation_matrix
-        for pb in placed:
-            pb.bbox = tuple((pymupdf.Rect(pb.bbox) * m).normalize())
+        move_boxes(placed, lambda box: tuple((pymupdf.Rect(box) * m).normalize()))
     return placed, crop_figures(page, placed, task.figure_dpi, 1.0)
 
 
@@ -299,10 +300,23 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
     placed = keep_text(placed, plain, plain_page, fallbacks)
     placed = keep_plain_order(placed, plain, fallbacks)
     raw["plain_read"] = page_check(placed, plain)
-    if turn:
-        for pb in placed:  # boxes back into the page's own (unturned) coordinates
-            pb.bbox = unturn_box(pb.bbox, turn, geo.width, geo.height)
+    if turn:  # boxes back into the page's own (unturned) coordinates
+        move_boxes(placed, lambda box: unturn_box(box, turn, geo.width, geo.height))
     return placed
+
+
+def move_boxes(placed: list[PlacedBlock], move) -> None:
+    """Every box of ``placed`` (blocks, their lines, the lines' words) through ``move``, once."""
+    done: set[int] = set()
+    for pb in placed:
+        pb.bbox = move(pb.bbox)
+        for ln in pb.lines or ():
+            if id(ln) in done:
+                continue
+            done.add(id(ln))
+            ln.bbox = move(ln.bbox)
+            if ln.words:
+                ln.words = [(text, move(box), conf) for text, box, conf in ln.words]
 
 
 def _words_confidence(words: list, box: Rect) -> float | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pymupdf
 
 from processor.engines.cpu.layout import Line, TextBlock, union
-from processor.engines.cpu.ocr import OcrWord, fix_scripts, fix_urls, mean_confidence, run_tesseract
+from processor.engines.cpu.ocr import OcrWord, fix_scripts, fix_urls, mean_confidence, run_tesseract, word_boxes
 from processor.font_trust import BLOCK_UNTRUSTED_SHARE
 
 _PAD = 3.0  # points around a block, so glyphs on its edge are not cut
@@ -74,7 +74,7 @@ def _block_from_words(original: TextBlock, words: list[OcrWord], dx: int, dy: in
         near = min(original.lines, key=lambda ln: abs((ln.bbox[1] + ln.bbox[3]) - (bbox[1] + bbox[3])))
         text = fix_urls(" ".join(w.text for w in ws))
         lines.append(Line(text=text, bbox=bbox, size=near.size, bold=near.bold, mono=near.mono,
-                          conf=mean_confidence(ws) / 100))
+                          conf=mean_confidence(ws) / 100, words=word_boxes(ws, dx, dy, to_page)))
     if not lines:
         return None
     lines.sort(key=lambda ln: ln.bbox[1])

@@ -94,7 +94,24 @@ def _make_line(spans: list[dict], trust: SpanTrust) -> Line | None:
     bold = all(s["flags"] & _BOLD or "bold" in s["font"].lower() for s in real)
     mono = all(s["flags"] & _MONO or "mono" in s["font"].lower() or "courier" in s["font"].lower() for s in real)
     return Line(text=text, bbox=union([tuple(s["bbox"]) for s in spans]), size=main["size"], bold=bold, mono=mono,
-                untrusted=untrusted_chars(spans, trust)[0])
+                untrusted=untrusted_chars(spans, trust)[0], words=_words(spans))
+
+
+def _words(spans: list[dict]) -> list[tuple[str, Rect, None]]:
+    """The line's words (runs of non-space characters) with the union of their glyph boxes."""
+    words: list[tuple[str, Rect, None]] = []
+    text, boxes = "", []
+    for ch in (c for s in spans for c in s.get("chars", ())):
+        if ch["c"].isspace():
+            if text:
+                words.append((text, union(boxes), None))
+            text, boxes = "", []
+        else:
+            text += ch["c"]
+            boxes.append(tuple(ch["bbox"]))
+    if text:
+        words.append((text, union(boxes), None))
+    return words
 
 
 def _attach_drop_caps(blocks: list[TextBlock]) -> list[TextBlock]:
@@ -161,5 +178,6 @@ def _merge_same_row(lines: list[Line]) -> list[Line]:
             bold=all(x.bold for x in row),
             mono=all(x.mono for x in row),
             untrusted=sum(x.untrusted for x in row),
+            words=[w for x in row for w in (x.words or ())],
         ))
     return merged
