@@ -90,3 +90,26 @@ def test_lines_are_off_by_default_and_confidence_is_always_there(tmp_path: Path)
 def test_the_engine_records_lines_only_when_on():
     assert "lines" not in CpuEngine(ConvertOptions()).info.options
     assert CpuEngine(_with_lines()).info.options["lines"] is True
+
+
+def _table_cells_lie_in_their_table(path: Path) -> int:
+    tables = [b for p in convert(path, ConvertOptions()).pages for b in p.blocks if b.type is BlockType.TABLE]
+    assert tables
+    for table in tables:
+        assert table.cells and all(c.bbox is not None for c in table.cells)
+        assert all(_within(c.bbox, table.bbox) for c in table.cells), (table.bbox, table.cells)
+    return len(tables)
+
+
+def test_table_cells_carry_their_boxes_on_text_layers_scans_and_rotated_pages(tmp_path: Path):
+    import pymupdf
+
+    from tests.docs import make_structured_pdf, scan_of
+
+    made = make_structured_pdf(tmp_path / "t.pdf")
+    _table_cells_lie_in_their_table(made.path)
+    _table_cells_lie_in_their_table(scan_of(made, tmp_path / "t.png").path)
+    with pymupdf.open(made.path) as pdf:  # shown turned by /Rotate: boxes in the shown page's frame
+        pdf[0].set_rotation(90)
+        pdf.save(tmp_path / "rotated.pdf")
+    _table_cells_lie_in_their_table(tmp_path / "rotated.pdf")

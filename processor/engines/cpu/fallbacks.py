@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from processor.document import BlockType, Fallback, FallbackStage
+from processor.document import BlockType, Fallback, FallbackStage, TableCell
 from processor.engines.cpu.layout import PlacedBlock, Rect, TextBlock
 from processor.engines.cpu.plain_read import (
     MAX_FRAGMENTS,
@@ -45,6 +45,7 @@ class TableCandidate:
     bbox: Rect
     html: str
     finder: str
+    cells: list[TableCell] | None = None  # with their boxes, where the finder knows them
 
 
 def table_verdict(candidate: TableCandidate, plain: Sequence[PlainWord]) -> tuple[str, float] | None:

@@ -83,6 +83,7 @@ class PlacedBlock:
     image_size: tuple[int, int] = (0, 0)
     confidence: float | None = None  # 0..1, see Block.confidence
     lines: list[Line] | None = None  # the text lines it was made of (Block.lines, when asked for)
+    cells: list | None = None  # tables: document.TableCell with boxes, where the finder knows them
 
 
 @dataclass

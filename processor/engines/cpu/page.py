@@ -61,12 +61,13 @@ from processor.engines.cpu.tables import (
     fill_from_mosaic,
     find_ocr_tables,
     find_tables,
+    grid_cells,
     grid_html,
 )
 from processor.engines.cpu.regions import reocr_untrusted
 from processor.font_trust import BLOCK_UNTRUSTED_SHARE, DISTRUSTED
 from processor.engines.cpu.table_model import table_html
-from processor.engines.cpu.to_document import to_blocks
+from processor.engines.cpu.to_document import bbox_of, to_blocks
 from processor.engines.cpu.text_blocks import table_spans, text_blocks
 from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
 from processor.errors import error_info
@@ -201,7 +202,8 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
         data[DISTRUSTED] = list(distrusted)
     # the plain read: the layer's words in extraction order
     plain = plain_words((w[4], tuple(w[:4]), (w[5], w[6])) for w in page.get_text("words", flags=TEXT_FLAGS))
-    tables = [TableCandidate(t.bbox, grid_html(t), "ruled grid") for t in find_tables(page, table_spans(data))]
+    tables = [TableCandidate(t.bbox, grid_html(t), "ruled grid", grid_cells(t))
+              for t in find_tables(page, table_spans(data))]
     tables = keep_tables(tables, plain, lambda _: [], fallbacks)
     table_rects = [t.bbox for t in tables]
     blocks = text_blocks(page, exclude=table_rects, data=data)
@@ -213,7 +215,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
     if reread:
         fallbacks.append(layer_read_by_ocr(reread, data.get(DISTRUSTED, ())))
     placed = classify(blocks, geo, first_page=first_page)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, confidence=1.0) for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, confidence=1.0, cells=t.cells) for t in tables)
     placed.extend(vector_and_image_figures(page, table_rects))
     placed = in_reading_order(placed, geo.width)
 
@@ -286,8 +288,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
                 and not any(overlap_ratio(t, r.bbox) > 0.5 for t in table_boxes)]
     first_page = page.number == 0
     placed = classify(words_to_blocks(words, [r.bbox for r in pictures]), geo, first_page=first_page, titles=titles)
-    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, confidence=_words_confidence(first_pass, t.bbox))
-                  for t in tables)
+    placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, cells=t.cells,
+                              confidence=_words_confidence(first_pass, t.bbox)) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r.bbox, confidence=r.score) for r in pictures)
     placed = in_reading_order(placed, geo.width)
 
@@ -305,11 +307,18 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
     return placed
 
 
+def astuple(box) -> Rect:
+    return (box.x0, box.y0, box.x1, box.y1)
+
+
 def move_boxes(placed: list[PlacedBlock], move) -> None:
-    """Every box of ``placed`` (blocks, their lines, the lines' words) through ``move``, once."""
+    """Every box of ``placed`` (blocks, table cells, lines, the lines' words) through ``move``, once."""
     done: set[int] = set()
     for pb in placed:
         pb.bbox = move(pb.bbox)
+        if pb.cells:
+            pb.cells = [cell.model_copy(update={"bbox": bbox_of(move(astuple(cell.bbox)))}) if cell.bbox else cell
+                        for cell in pb.cells]
         for ln in pb.lines or ():
             if id(ln) in done:
                 continue
@@ -337,14 +346,14 @@ class _TableFinders:
         # touching a rule are misread, and the page-level segmentation mixes cells up.
         for grid in grids:
             self._reread_cells(grid)
-        return [TableCandidate(g.bbox, grid_html(g), "ruled grid") for g in grids]
+        return [TableCandidate(g.bbox, grid_html(g), "ruled grid", grid_cells(g)) for g in grids]
 
     def unruled(self, region: Rect, skip: str = "") -> list[TableCandidate]:
         """The word-column grid for ``region`` or, with no grid of our own, the model's table."""
         if skip != "word columns":
             grid = grid_from_words(self.boxes, region)
             if grid is not None:
-                return [TableCandidate(grid.bbox, grid_html(grid), "word columns")]
+                return [TableCandidate(grid.bbox, grid_html(grid), "word columns", grid_cells(grid))]
         if skip != "table model":
             html = table_html(self.gray, self.to_page, region, self.boxes)
             if html is not None:

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pymupdf
 
+from processor.document import TableCell
 from processor.engines.cpu.layout import Rect, join_lines, overlap_ratio, union
 from processor.engines.cpu.raster import erase, rule_segments, stack
+from processor.engines.cpu.to_document import bbox_of
+from processor.table_cells import table_cells
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,16 @@ def grid_html(grid: TableGrid) -> str:
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def grid_cells(grid: TableGrid, html_text: str | None = None) -> list[TableCell] | None:
+    """The cells of ``grid_html(grid)`` with the boxes the grid knows (page units)."""
+    cells = table_cells(html_text or grid_html(grid))
+    if cells is None:
+        return None
+    boxes = {(c.row, c.col): c.bbox for c in grid.cells if c.bbox is not None}
+    return [cell.model_copy(update={"bbox": bbox_of(box)}) if (box := boxes.get((cell.row, cell.col))) else cell
+            for cell in cells]
 
 
 def grid_from_table(table, text_of: Callable[[int, int, Rect], str]) -> TableGrid:

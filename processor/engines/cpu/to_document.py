@@ -23,7 +23,7 @@ def to_blocks(items: list[PlacedBlock], rounding: int = 2, lines: bool = False) 
     return out
 
 
-def _box(rect: Rect, rounding: int) -> BBox:
+def bbox_of(rect: Rect, rounding: int = 2) -> BBox:
     return BBox(**dict(zip(("x0", "y0", "x1", "y1"), (round(v, rounding) for v in rect), strict=True)))
 
 
@@ -35,20 +35,20 @@ def _lines(pb: PlacedBlock, rounding: int) -> list[DocLine] | None:
     if not pb.lines:
         return None
     return [
-        DocLine(text=ln.text, bbox=_box(ln.bbox, rounding), confidence=_score(1.0 if ln.conf is None else ln.conf),
+        DocLine(text=ln.text, bbox=bbox_of(ln.bbox, rounding), confidence=_score(1.0 if ln.conf is None else ln.conf),
                 words=None if ln.words is None else [
-                    Word(text=text, bbox=_box(box, rounding), confidence=_score(1.0 if conf is None else conf))
+                    Word(text=text, bbox=bbox_of(box, rounding), confidence=_score(1.0 if conf is None else conf))
                     for text, box, conf in ln.words])
         for ln in pb.lines
     ]
 
 
 def _make(pb: PlacedBlock, order: int | None, rounding: int, lines: bool = False) -> Block:
-    bbox = _box(pb.bbox, rounding)
+    bbox = bbox_of(pb.bbox, rounding)
     image = None
     if pb.image_path:
         image = ImageRef(path=pb.image_path, width=pb.image_size[0], height=pb.image_size[1])
     return Block(
         type=pb.block_type, bbox=bbox, order=order, level=pb.level, text=pb.text, html=pb.html, image=image,
-        confidence=_score(pb.confidence), lines=_lines(pb, rounding) if lines else None,
+        confidence=_score(pb.confidence), lines=_lines(pb, rounding) if lines else None, cells=pb.cells,
     )
