@@ -44,7 +44,7 @@ def test_a_code_listing_whose_tounicode_map_lies_is_read_by_ocr(tmp_path: Path):
 
 
 def test_a_slightly_turned_ruled_table_that_loses_its_words_becomes_text_in_the_plain_order(tmp_path: Path):
-    made = make_wide_table_scan(tmp_path / "table.pdf", ruled=True, seed=0, angle=1.0)
+    made = make_wide_table_scan(tmp_path / "table.pdf", ruled=True, seed=0, angle=1.0, rows=14)
     doc = _convert(made.path)
     page = doc.pages[0]
     assert page.method is PageMethod.OCR
@@ -55,15 +55,15 @@ def test_a_slightly_turned_ruled_table_that_loses_its_words_becomes_text_in_the_
 
 
 def test_a_scanned_two_column_index_reads_column_by_column(tmp_path: Path):
-    made = make_index_scan(tmp_path / "index.pdf", language="ru", seed=2)
+    made = make_index_scan(tmp_path / "index.pdf", language="ru", seed=2, lines_per_column=30)
     doc = _convert(made.path)
     got = agreement(tokens(made.text), tokens(render_markdown(doc)))
     assert got.recall > 0.9 and got.order > 0.9, got
 
 
 @pytest.mark.parametrize("make", [
-    lambda p: make_index_scan(p, language="en", seed=3, numbers="right"),
-    lambda p: make_wide_table_scan(p, ruled=False, seed=4),
+    lambda p: make_index_scan(p, language="en", seed=3, numbers="right", lines_per_column=25),
+    lambda p: make_wide_table_scan(p, ruled=False, seed=4, rows=12),
 ])
 def test_the_result_keeps_what_plain_tesseract_reads(tmp_path: Path, make):
     """The property the engine checks at run time, checked from outside: the page's result holds

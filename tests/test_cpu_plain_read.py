@@ -117,3 +117,17 @@ def test_a_page_that_lost_text_is_the_plain_read():
     out = keep_text(lossy, plain, lambda: interleaved[0::2] + interleaved[1::2], fallbacks)
     assert len(out) == 24
     assert [f.stage for f in fallbacks] == [FallbackStage.PAGE]
+
+
+def test_an_unruled_table_that_reads_text_columns_across_is_text_a_ruled_one_is_kept():
+    plain, interleaved = _two_columns()  # the plain read: two regions, column by column
+    rows = "".join(f"<tr><td>{a.text}</td><td>{b.text}</td></tr>" for a, b in zip(interleaved[0::2], interleaved[1::2]))
+    html = f"<table>{rows}</table>"
+    box = (40, 90, 530, 360)
+    fallbacks = []
+    assert keep_tables([TableCandidate(box, html, "word columns")], plain, lambda _: [], fallbacks) == []
+    assert "columns of text" in fallbacks[0].reason
+    # rulings are evidence of a grid: a ruled table read across its columns stays a table
+    fallbacks = []
+    assert len(keep_tables([TableCandidate(box, html, "ruled grid")], plain, lambda _: [], fallbacks)) == 1
+    assert fallbacks == []

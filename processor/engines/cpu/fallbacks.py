@@ -30,6 +30,10 @@ from processor.engines.cpu.plain_read import (
 )
 from processor.table_cells import table_cells
 
+# Finders that see a grid in the words' alignment alone, with no rulings: text set in columns
+# (an index, a list of terms) aligns too. Their table must not break the plain read's order the
+# way text columns read across would (thresholds as for the page's order).
+UNRULED = frozenset({"word columns", "table model"})
 # A table is judged only when its box holds this many of the plain read's words: fewer give
 # no figure worth acting on (a two-cell legend).
 MIN_TABLE_WORDS = 8
@@ -56,6 +60,13 @@ def table_verdict(candidate: TableCandidate, plain: Sequence[PlainWord]) -> tupl
     kept = agreement(words, html_tokens(candidate.html))
     if kept.recall < MIN_TABLE_RECALL:
         return f"{candidate.finder}: its cells hold {kept.recall:.0%} of the words inside its box", kept.recall
+    if candidate.finder in UNRULED:
+        inner = [w for w in plain if inside([w], candidate.bbox)]
+        got = html_tokens(candidate.html)
+        order, cut = agreement([w.token for w in inner], got).order, fragments(inner, got)
+        if order < MIN_ORDER and cut > MAX_FRAGMENTS:
+            return (f"{candidate.finder}: no rulings, and read row by row it cuts the plain read's regions into "
+                    f"{cut:.1f} pieces each (order {order:.2f}): columns of text", kept.recall)
     cells = table_cells(candidate.html)
     rows = max((c.row + c.row_span for c in cells), default=0)
     counts = [len(tokens(c.text)) for c in cells]
