@@ -1,5 +1,6 @@
 """The CPU engine's promise over every page of the development corpus, measured from outside:
-the result holds at least ``MIN_PAGE_RECALL`` of the words of a plain read of the same page —
+the result holds at least ``MIN_PAGE_RECALL`` of the words of a plain read of the same page (of
+``MIN_WORDS`` or more words) —
 ``page.get_text()`` where the engine used the text layer, plain Tesseract (its own page
 segmentation, 300 DPI) where it read the page by OCR.
 
@@ -24,6 +25,9 @@ from processor.engines.cpu.plain_read import MIN_PAGE_RECALL, agreement, tokens
 from processor.text_layer import TEXT_FLAGS
 
 pytestmark = pytest.mark.dev_corpus
+# A recall over fewer words measures nothing: a handwritten sheet, where plain Tesseract reads 8
+# noise "words" and the engine 10 others, or a slide of four labels.
+MIN_WORDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def test_every_page_keeps_its_plain_reads_words(corpus: Path, tmp_path: Path) ->
                          else _plain_tesseract(shown, tmp_path))
                 result = [t for b in page.blocks for t in tokens(b.text or b.html or "")]
                 recall = agreement(plain, result).recall
-                if recall < MIN_PAGE_RECALL:
+                if recall < MIN_PAGE_RECALL and len(plain) >= MIN_WORDS:
                     short.append(f"{case.name} p{page.number} ({page.method.value}): {recall:.3f}")
     assert pages > 0
     assert not short, short

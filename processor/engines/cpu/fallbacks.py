@@ -83,10 +83,11 @@ def keep_tables(
     plain: Sequence[PlainWord],
     alternatives: Callable[[TableCandidate], list[TableCandidate]],
     fallbacks: list[Fallback],
+    undone: list[Rect] | None = None,
 ) -> list[TableCandidate]:
     """The candidates that hold their words. One that does not gives way to the first of its
     ``alternatives`` (other finders on the same region) that does, else to text (dropped here,
-    so its words stay on the page as text). Every undo is recorded."""
+    so its words stay on the page as text; its box is added to ``undone``). Every undo is recorded."""
     kept: list[TableCandidate] = []
     for candidate in candidates:
         verdict = table_verdict(candidate, plain)
@@ -101,10 +102,25 @@ def keep_tables(
             reason += f"; {chosen.finder}'s table holds them"
         else:
             after = 1.0  # the words stay text: all of them are kept
-            reason += "; read as text"
+            reason += "; read as text, in the plain read's order"
+            if undone is not None:
+                undone.append(candidate.bbox)
         fallbacks.append(Fallback(stage=FallbackStage.TABLE, reason=reason, measure="recall",
                                   score_before=round(before, 4), score_after=round(after, 4)))
     return kept
+
+
+def plain_order_within(placed: list[PlacedBlock], plain: Sequence[PlainWord], boxes: Sequence[Rect]) -> list[PlacedBlock]:
+    """The blocks lying in each of ``boxes`` (tables undone) in the plain read's order, in the
+    places they held: a table's order was its grid's; without it, the plain read's is the one
+    left (a column split would read a table's columns one after another)."""
+    out = list(placed)
+    for box in boxes:
+        slots = [i for i, b in enumerate(out) if not b.block_type.is_furniture
+                 and box[0] <= (b.bbox[0] + b.bbox[2]) / 2 <= box[2] and box[1] <= (b.bbox[1] + b.bbox[3]) / 2 <= box[3]]
+        for i, block in zip(slots, plain_order([out[i] for i in slots], plain), strict=True):
+            out[i] = block
+    return out
 
 
 def page_check(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) -> dict:

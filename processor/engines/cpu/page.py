@@ -23,6 +23,7 @@ from processor.engines.cpu.fallbacks import (
     layer_read_by_ocr,
     layer_replaced,
     page_check,
+    plain_order_within,
 )
 from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.languages import reads_poorly, reread_low_lines
@@ -278,7 +279,8 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
         found = next(iter(finders.unruled(region)), None)
         if found is not None:
             tables.append(found)
-    tables = keep_tables(tables, plain, finders.others, fallbacks)
+    undone: list[Rect] = []
+    tables = keep_tables(tables, plain, finders.others, fallbacks, undone)
     table_boxes = [t.bbox for t in tables]
     if table_boxes:
         words = [w for w in words if not any(overlap_ratio(w.bbox, t) > 0.5 for t in table_boxes)]
@@ -291,7 +293,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, cells=t.cells,
                               confidence=_words_confidence(first_pass, t.bbox)) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r.bbox, confidence=r.score) for r in pictures)
-    placed = in_reading_order(placed, geo.width)
+    placed = plain_order_within(in_reading_order(placed, geo.width), plain, undone)
 
     def plain_page() -> list[PlacedBlock]:  # Tesseract's paragraphs, in its order, typed
         blocks = classify(words_to_blocks(first_pass, [r.bbox for r in pictures]), geo, first_page=first_page,
