@@ -79,12 +79,10 @@ def test_a_text_layer_gives_its_lines_at_full_confidence(tmp_path: Path):
 
 
 def test_lines_are_off_by_default_and_confidence_is_always_there(tmp_path: Path):
-    for path in (make_text_pdf(tmp_path / "t.pdf", ["Some text on a page."]).path,
-                 make_scanned_pdf(tmp_path / "s.pdf").path):
-        page = convert(path, ConvertOptions()).pages[0]
-        assert page.blocks
-        assert all(b.lines is None for b in page.blocks)
-        assert all(b.confidence is not None for b in page.blocks)
+    page = convert(make_text_pdf(tmp_path / "t.pdf", ["Some text on a page."]).path, ConvertOptions()).pages[0]
+    assert page.blocks
+    assert all(b.lines is None for b in page.blocks)
+    assert all(b.confidence is not None for b in page.blocks)  # scans: test_a_scan_gives_lines_and_words...
 
 
 def test_the_engine_records_lines_only_when_on():
