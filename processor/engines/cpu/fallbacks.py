@@ -21,6 +21,7 @@ from processor.engines.cpu.plain_read import (
     Agreement,
     PlainWord,
     agreement,
+    centred_in,
     fragments,
     html_tokens,
     inside,
@@ -61,7 +62,7 @@ def table_verdict(candidate: TableCandidate, plain: Sequence[PlainWord]) -> tupl
     if kept.recall < MIN_TABLE_RECALL:
         return f"{candidate.finder}: its cells hold {kept.recall:.0%} of the words inside its box", kept.recall
     if candidate.finder in UNRULED:
-        inner = [w for w in plain if inside([w], candidate.bbox)]
+        inner = [w for w in plain if centred_in(w.bbox, candidate.bbox)]
         got = html_tokens(candidate.html)
         order, cut = agreement([w.token for w in inner], got).order, fragments(inner, got)
         if order < MIN_ORDER and cut > MAX_FRAGMENTS:
@@ -116,8 +117,7 @@ def plain_order_within(placed: list[PlacedBlock], plain: Sequence[PlainWord], bo
     left (a column split would read a table's columns one after another)."""
     out = list(placed)
     for box in boxes:
-        slots = [i for i, b in enumerate(out) if not b.block_type.is_furniture
-                 and box[0] <= (b.bbox[0] + b.bbox[2]) / 2 <= box[2] and box[1] <= (b.bbox[1] + b.bbox[3]) / 2 <= box[3]]
+        slots = [i for i, b in enumerate(out) if not b.block_type.is_furniture and centred_in(b.bbox, box)]
         for i, block in zip(slots, plain_order([out[i] for i in slots], plain), strict=True):
             out[i] = block
     return out
@@ -134,7 +134,7 @@ def page_agreement(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) ->
     read may go down its columns: tables are judged by ``table_verdict``)."""
     recall = agreement([w.token for w in plain], result_tokens(placed)).recall
     tables = [b.bbox for b in placed if b.block_type is BlockType.TABLE]
-    free = [w.token for w in plain if not any(inside([w], box) for box in tables)]
+    free = [w.token for w in plain if not any(centred_in(w.bbox, box) for box in tables)]
     order = agreement(free, result_tokens([b for b in placed if b.block_type is not BlockType.TABLE])).order
     return Agreement(recall, order, len(plain))
 

@@ -29,7 +29,7 @@ from processor.engines.cpu.figures import crop_figures, vector_and_image_figures
 from processor.engines.cpu.languages import reads_poorly, reread_low_lines
 from processor.engines.cpu.layout_model import detect
 from processor.engines.cpu.shading import banded_tables, find_bands, group_rect, read_bands
-from processor.engines.cpu.unruled import booktabs_regions, grid_from_words
+from processor.engines.cpu.unruled import booktabs_regions
 from processor.engines.cpu.layout import (
     FURNITURE_BAND,
     PageGeometry,
@@ -44,7 +44,6 @@ from processor.engines.cpu.layout import (
 from processor.engines.cpu.ocr import (
     fix_scripts,
     is_blank,
-    mean_confidence,
     native_pixel_size,
     render,
     run_tesseract,
@@ -53,13 +52,10 @@ from processor.engines.cpu.ocr import (
     words_to_blocks,
 )
 from processor.engines.cpu.orientation import upright_turn
-from processor.engines.cpu.plain_read import inside, plain_words
+from processor.engines.cpu.plain_read import centred_in, plain_words
 from processor.engines.cpu.raster import glyph_height
 from processor.engines.cpu.tables import (
-    TableGrid,
-    cell_mosaic,
     detect_rulings,
-    fill_from_mosaic,
     find_ocr_tables,
     find_tables,
     grid_cells,
@@ -67,7 +63,7 @@ from processor.engines.cpu.tables import (
 )
 from processor.engines.cpu.regions import reocr_untrusted
 from processor.font_trust import BLOCK_UNTRUSTED_SHARE, DISTRUSTED
-from processor.engines.cpu.table_model import table_html
+from processor.engines.cpu.ocr_tables import TableFinders, words_confidence
 from processor.engines.cpu.to_document import bbox_of, to_blocks
 from processor.engines.cpu.text_blocks import table_spans, text_blocks
 from processor.text_layer import TEXT_FLAGS, judge_text_layer, read_rawdict
@@ -210,7 +206,7 @@ def _lay_out(page: pymupdf.Page, geo: PageGeometry, task: PageTask, first_page: 
     blocks = text_blocks(page, exclude=table_rects, data=data)
     # words of untrusted regions are read by OCR: the layer's letters there are no reference
     unsound = [b.bbox for b in blocks if b.untrusted_share > BLOCK_UNTRUSTED_SHARE]
-    plain = [w for w in plain if not any(inside([w], box) for box in unsound)]
+    plain = [w for w in plain if not any(centred_in(w.bbox, box) for box in unsound)]
     reread: list[tuple[TextBlock, TextBlock | None]] = []
     blocks = reocr_untrusted(page, blocks, task.cpu.ocr_dpi, task.cpu.ocr_languages, reread)
     if reread:
@@ -268,7 +264,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
     rulings, cleaned = detect_rulings(gray, image.to_page, glyph)
     boxes = [(w.bbox, w.text) for w in words]
     regions = detect(gray, image.to_page)
-    finders = _TableFinders(gray, cleaned, image.to_page, languages, boxes)
+    finders = TableFinders(gray, cleaned, image.to_page, languages, boxes)
     tables = finders.ruled(find_ocr_tables(rulings, geo.width, geo.height, boxes))
     candidates = [r.bbox for r in regions if r.label == "table"]
     candidates += booktabs_regions(rulings.horizontal, rulings.vertical, geo.height)
@@ -291,7 +287,7 @@ def _ocr_page(page: pymupdf.Page, geo: PageGeometry, task: PageTask, raw: dict,
     first_page = page.number == 0
     placed = classify(words_to_blocks(words, [r.bbox for r in pictures]), geo, first_page=first_page, titles=titles)
     placed.extend(PlacedBlock(BlockType.TABLE, t.bbox, html=t.html, cells=t.cells,
-                              confidence=_words_confidence(first_pass, t.bbox)) for t in tables)
+                              confidence=words_confidence(first_pass, t.bbox)) for t in tables)
     placed.extend(PlacedBlock(BlockType.FIGURE, r.bbox, confidence=r.score) for r in pictures)
     placed = plain_order_within(in_reading_order(placed, geo.width), plain, undone)
 
@@ -328,52 +324,6 @@ def move_boxes(placed: list[PlacedBlock], move) -> None:
             ln.bbox = move(ln.bbox)
             if ln.words:
                 ln.words = [(text, move(box), conf) for text, box, conf in ln.words]
-
-
-def _words_confidence(words: list, box: Rect) -> float | None:
-    """A table on a page image: the mean confidence of Tesseract's words inside it, 0..1."""
-    inside_box = [w for w in words if overlap_ratio(w.bbox, box) > 0.5]
-    return mean_confidence(inside_box) / 100 if inside_box else None
-
-
-class _TableFinders:
-    """The table finders of an OCR page, each giving ``TableCandidate``s for a region, so a
-    table that loses its words can give way to another finder's (``fallbacks.keep_tables``)."""
-
-    def __init__(self, gray, cleaned, to_page: float, languages: str, boxes: list[tuple[Rect, str]]):
-        self.gray, self.cleaned, self.to_page, self.languages, self.boxes = gray, cleaned, to_page, languages, boxes
-
-    def ruled(self, grids: list[TableGrid]) -> list[TableCandidate]:
-        # Cell text is read again from the table alone with the rulings erased: glyphs
-        # touching a rule are misread, and the page-level segmentation mixes cells up.
-        for grid in grids:
-            self._reread_cells(grid)
-        return [TableCandidate(g.bbox, grid_html(g), "ruled grid", grid_cells(g)) for g in grids]
-
-    def unruled(self, region: Rect, skip: str = "") -> list[TableCandidate]:
-        """The word-column grid for ``region`` or, with no grid of our own, the model's table."""
-        if skip != "word columns":
-            grid = grid_from_words(self.boxes, region)
-            if grid is not None:
-                return [TableCandidate(grid.bbox, grid_html(grid), "word columns", grid_cells(grid))]
-        if skip != "table model":
-            html = table_html(self.gray, self.to_page, region, self.boxes)
-            if html is not None:
-                return [TableCandidate(region, html, "table model")]
-        return []
-
-    def others(self, candidate: TableCandidate) -> list[TableCandidate]:
-        return self.unruled(candidate.bbox, skip=candidate.finder)
-
-    def _reread_cells(self, table: TableGrid) -> None:
-        """Cell text again, from the rulings-free image, every cell on its own (one OCR call)."""
-        gap = max(12, int(glyph_height(self.cleaned)))
-        mosaic = cell_mosaic(self.cleaned, self.to_page, table, gap)
-        if mosaic is None:
-            return
-        words = run_tesseract(mosaic.image, 1.0, self.languages, psm=6)
-        fix_scripts(words)
-        fill_from_mosaic(mosaic, [(w.bbox, w.text) for w in words])
 
 
 def repeated_signatures(doc: pymupdf.Document, sample: int = 12) -> frozenset[str]:

@@ -114,10 +114,14 @@ def agreement(plain: Sequence[str], result: Sequence[str]) -> Agreement:
     return Agreement(recall, order, len(plain))
 
 
+def centred_in(rect: Rect, box: Rect) -> bool:
+    """Whether ``rect``'s centre lies in ``box``."""
+    return box[0] <= (rect[0] + rect[2]) / 2 <= box[2] and box[1] <= (rect[1] + rect[3]) / 2 <= box[3]
+
+
 def inside(plain: Sequence[PlainWord], box: Rect) -> list[str]:
     """The plain read's words whose centre lies in ``box``."""
-    return [w.token for w in plain
-            if box[0] <= (w.bbox[0] + w.bbox[2]) / 2 <= box[2] and box[1] <= (w.bbox[1] + w.bbox[3]) / 2 <= box[3]]
+    return [w.token for w in plain if centred_in(w.bbox, box)]
 
 
 def fragments(plain: Sequence[PlainWord], result: Sequence[str]) -> float:
