@@ -41,9 +41,9 @@ AGREEMENT = 0.5
 _PAD = 2.0  # points round a sampled line
 
 
-def suspect_fonts(page: pymupdf.Page, data: dict) -> dict[str, int]:
-    """Fonts whose text is suspect but passed the character checks: visible characters each."""
-    unmapped = _unmapped_fonts(page)
+def suspect_fonts(page: pymupdf.Page, data: dict, unmapped: set[str]) -> dict[str, int]:
+    """Fonts whose text is suspect but passed the character checks (``unmapped``: the page's
+    fonts with no /ToUnicode and a non-standard encoding): visible characters each."""
     scans = _page_images(page)
     trust = tally_fonts(data)
     counts: dict[str, int] = {}
@@ -64,10 +64,6 @@ def _page_images(page: pymupdf.Page) -> list[pymupdf.Rect]:
     area = page.rect.width * page.rect.height
     rects = [pymupdf.Rect(info["bbox"]) & page.rect for info in page.get_image_info()]
     return [r for r in rects if not r.is_empty and r.width * r.height > 0.5 * area]
-
-
-def _unmapped_fonts(page: pymupdf.Page) -> set[str]:
-    return _fonts_by_map(page)[0]
 
 
 def _fonts_by_map(page: pymupdf.Page) -> tuple[set[str], set[str]]:
@@ -92,9 +88,11 @@ def distrust_disagreeing_fonts(page: pymupdf.Page, data: dict, dpi: int, languag
     """Sample the suspect fonts' lines, and those of mapped fonts this document has not judged
     yet, with OCR; the fonts OCR contradicts are recorded in ``data`` (``trust.DISTRUSTED``)
     and returned."""
-    suspects = suspect_fonts(page, data)
+    unmapped, mapped_fonts = _fonts_by_map(page)  # one pass over the page's font objects
+    suspects = suspect_fonts(page, data, unmapped)
     known = _verdicts(page.parent)
-    unjudged = {f: n for f, n in _mapped_font_chars(page, data).items() if f not in suspects and f not in known}
+    judged = _font_chars(data) if mapped_fonts else {}
+    unjudged = {f: n for f, n in judged.items() if f not in suspects and f not in known}
     known_bad = sorted(f for f, sound in known.items() if not sound and f in _font_names(data))
     fonts = sorted(suspects, key=lambda f: -suspects[f])[:MAX_FONTS]
     mapped = sorted(unjudged, key=lambda f: -unjudged[f])[:MAX_MAPPED_FONTS]
@@ -143,12 +141,11 @@ def _font_names(data: dict) -> set[str]:
     return {sp["font"] for raw in data["blocks"] for rl in raw.get("lines", []) for sp in rl["spans"]}
 
 
-def _mapped_font_chars(page: pymupdf.Page, data: dict) -> dict[str, int]:
-    """The page's fonts with enough visible text to judge, when any font on it brings its own
-    /ToUnicode map: characters each. (Which span is in which font object is not told by name:
-    MuPDF names a span's font from the font program, the page's font list from /BaseFont.)"""
-    if not _fonts_by_map(page)[1]:
-        return {}
+def _font_chars(data: dict) -> dict[str, int]:
+    """The page's trusted fonts with enough visible text to judge: characters each. All of them,
+    when any font on the page brings its own /ToUnicode map: which span is in which font object
+    is not told by name (MuPDF names a span's font from the font program, the page's font list
+    from /BaseFont)."""
     trust = tally_fonts(data)
     counts: dict[str, int] = {}
     for raw in data["blocks"]:

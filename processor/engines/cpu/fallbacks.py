@@ -55,16 +55,15 @@ class TableCandidate:
 
 def table_verdict(candidate: TableCandidate, plain: Sequence[PlainWord]) -> tuple[str, float] | None:
     """Why ``candidate`` loses text (reason, recall), or None when it holds its words."""
-    words = inside(plain, candidate.bbox)
-    if len(words) < MIN_TABLE_WORDS:
+    inner = [w for w in plain if centred_in(w.bbox, candidate.bbox)]
+    if len(inner) < MIN_TABLE_WORDS:
         return None
-    kept = agreement(words, html_tokens(candidate.html))
+    got = html_tokens(candidate.html)
+    kept = agreement([w.token for w in inner], got)
     if kept.recall < MIN_TABLE_RECALL:
         return f"{candidate.finder}: its cells hold {kept.recall:.0%} of the words inside its box", kept.recall
     if candidate.finder in UNRULED:
-        inner = [w for w in plain if centred_in(w.bbox, candidate.bbox)]
-        got = html_tokens(candidate.html)
-        order, cut = agreement([w.token for w in inner], got).order, fragments(inner, got)
+        order, cut = kept.order, fragments(inner, got)
         if order < MIN_ORDER and cut > MAX_FRAGMENTS:
             return (f"{candidate.finder}: no rulings, and read row by row it cuts the plain read's regions into "
                     f"{cut:.1f} pieces each (order {order:.2f}): columns of text", kept.recall)
@@ -123,10 +122,14 @@ def plain_order_within(placed: list[PlacedBlock], plain: Sequence[PlainWord], bo
     return out
 
 
+def _body_tokens(placed: Sequence[PlacedBlock]) -> list[str]:
+    """The words of every block but tables (judged on their own by ``table_verdict``)."""
+    return result_tokens([b for b in placed if b.block_type is not BlockType.TABLE])
+
+
 def page_check(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) -> dict:
     """What the page's JSON records of its final check (``raw.plain_read``)."""
-    body = result_tokens([b for b in placed if b.block_type is not BlockType.TABLE])
-    return page_agreement(placed, plain).as_dict() | {"fragments": round(fragments(plain, body), 2)}
+    return page_agreement(placed, plain).as_dict() | {"fragments": round(fragments(plain, _body_tokens(placed)), 2)}
 
 
 def page_agreement(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) -> Agreement:
@@ -135,7 +138,7 @@ def page_agreement(placed: Sequence[PlacedBlock], plain: Sequence[PlainWord]) ->
     recall = agreement([w.token for w in plain], result_tokens(placed)).recall
     tables = [b.bbox for b in placed if b.block_type is BlockType.TABLE]
     free = [w.token for w in plain if not any(centred_in(w.bbox, box) for box in tables)]
-    order = agreement(free, result_tokens([b for b in placed if b.block_type is not BlockType.TABLE])).order
+    order = agreement(free, _body_tokens(placed)).order
     return Agreement(recall, order, len(plain))
 
 
@@ -148,7 +151,7 @@ def keep_plain_order(placed: list[PlacedBlock], plain: Sequence[PlainWord], fall
     before = page_agreement(placed, plain)
     if before.order >= MIN_ORDER or not plain:
         return placed
-    cut = fragments(plain, result_tokens([b for b in placed if b.block_type is not BlockType.TABLE]))
+    cut = fragments(plain, _body_tokens(placed))
     if by_region and cut <= MAX_FRAGMENTS:
         return placed
     reordered = in_plain_order(placed, plain, by_region)
